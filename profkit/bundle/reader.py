@@ -1,0 +1,197 @@
+"""BundleView: read-only access to a bundle for analyzers and renderers (no network, no CLI)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+from profkit.bundle.schema import DB_NAME, SCHEMA_VERSION
+from profkit.errors import BadInput
+from profkit.model import CaptureEvent, LogRecord, ObjectEvent, Profile, ProfileRef, Series, Target, merge_profiles
+
+
+def open_bundle(directory: Path | str) -> BundleView:
+    """Open a bundle directory, with a one-line error when it is not one."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise BadInput(f"{path}: no such bundle directory")
+    if not (path / DB_NAME).is_file():
+        raise BadInput(f"{path}: not a profkit bundle (no {DB_NAME})")
+    return BundleView(path)
+
+
+class BundleView:
+    """Read access to one bundle. Works on bundles of interrupted or killed captures too."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        uri = f"file:{(directory / DB_NAME).resolve()}?mode=ro"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as exc:
+            # A read-only open cannot replay a WAL left by a killed writer; open read-write once.
+            try:
+                self._db = sqlite3.connect(directory / DB_NAME, check_same_thread=False)
+                self._meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            except sqlite3.DatabaseError:
+                raise BadInput(f"{directory / DB_NAME}: unreadable bundle database ({exc})") from None
+        version = int(self._meta.get("schema_version", "0"))
+        if version > SCHEMA_VERSION:
+            raise BadInput(f"{directory}: bundle schema {version} is newer than this profkit ({SCHEMA_VERSION})")
+        self._load_profile = lru_cache(maxsize=64)(self._decode_profile)
+
+    # -- meta --------------------------------------------------------------
+    @property
+    def meta(self) -> dict[str, str]:
+        return dict(self._meta)
+
+    @property
+    def status(self) -> str:
+        """complete | interrupted | running (a killed capture stays ``running``)."""
+        return self._meta.get("status", "running")
+
+    def time_range(self) -> tuple[float, float]:
+        """Start and end of the capture; for a killed capture, the last record written."""
+        start = float(self._meta.get("started", "0"))
+        end = self._meta.get("ended")
+        if end is not None:
+            return start, float(end)
+        last = [
+            self._db.execute(q).fetchone()[0]
+            for q in (
+                "SELECT max(ts) FROM points",
+                "SELECT max(start + duration) FROM profiles",
+                "SELECT max(ts) FROM logs",
+                "SELECT max(ts) FROM events",
+            )
+        ]
+        return start, max([start] + [float(x) for x in last if x is not None])
+
+    def targets(self) -> list[Target]:
+        rows = self._db.execute("SELECT name, kind, spec FROM targets ORDER BY name").fetchall()
+        return [Target(name, kind, json.loads(spec)) for name, kind, spec in rows]
+
+    def instances(self, target: str | None = None) -> list[dict[str, Any]]:
+        query = "SELECT target, instance, first_seen, last_seen, info FROM instances"
+        rows = self._db.execute(query + (" WHERE target=?" if target else "") + " ORDER BY first_seen",
+                                (target,) if target else ()).fetchall()
+        return [
+            {"target": t, "instance": i, "first_seen": f, "last_seen": last, "info": json.loads(info)}
+            for t, i, f, last, info in rows
+        ]
+
+    # -- profiles ----------------------------------------------------------
+    def profile_refs(self, target: str | None = None, kind: str | None = None) -> list[ProfileRef]:
+        clauses, params = _where(target=target, kind=kind)
+        rows = self._db.execute(
+            "SELECT id, target, instance, kind, format, path, start, duration, size FROM profiles"
+            + clauses + " ORDER BY start",
+            params,
+        ).fetchall()
+        return [ProfileRef(*row) for row in rows]
+
+    def load_profile(self, ref: ProfileRef) -> Profile:
+        """Decode one stored profile (cached). Raises BadInput naming the file if it is damaged."""
+        return self._load_profile(ref.path, ref.target, ref.instance, ref.kind, ref.start, ref.duration)
+
+    def _decode_profile(
+        self, rel: str, target: str, instance: str, kind: str, start: float, duration: float
+    ) -> Profile:
+        from profkit.formats import load_profile_file
+
+        profile = load_profile_file(self.directory / rel, kind=kind)
+        profile.target, profile.instance = target, instance
+        if start:
+            profile.start = start
+        if duration:
+            profile.duration = duration
+        return profile
+
+    def profiles(self, target: str | None = None, kind: str | None = None) -> Iterator[tuple[ProfileRef, Profile]]:
+        """Decoded profiles; a damaged file is reported as an error event, not raised."""
+        for ref in self.profile_refs(target, kind):
+            try:
+                yield ref, self.load_profile(ref)
+            except BadInput:
+                continue
+
+    def merged_profile(self, target: str | None = None, kind: str = "cpu") -> Profile | None:
+        """All windows (and replicas) of one kind merged, or None when there are none."""
+        loaded = [p for _, p in self.profiles(target, kind)]
+        return merge_profiles(loaded) if loaded else None
+
+    # -- metrics -------------------------------------------------------------
+    def metric_names(self, target: str | None = None) -> list[str]:
+        clauses, params = _where(target=target)
+        return [r[0] for r in self._db.execute(
+            "SELECT DISTINCT name FROM series" + clauses + " ORDER BY name", params)]
+
+    def series(
+        self, name: str | None = None, target: str | None = None, instance: str | None = None,
+        **label_filter: str,
+    ) -> list[Series]:
+        """Series matching a metric name, target, instance and exact label values."""
+        clauses, params = _where(name=name, target=target, instance=instance)
+        rows = self._db.execute(
+            "SELECT id, target, instance, name, labels FROM series" + clauses + " ORDER BY id", params
+        ).fetchall()
+        out: list[Series] = []
+        for series_id, tgt, inst, metric, labels_json in rows:
+            labels = json.loads(labels_json)
+            if any(labels.get(k) != v for k, v in label_filter.items()):
+                continue
+            points = self._db.execute(
+                "SELECT ts, value FROM points WHERE series_id=? ORDER BY ts", (series_id,)
+            ).fetchall()
+            out.append(Series(metric, labels, [(float(t), float(v)) for t, v in points], tgt, inst))
+        return out
+
+    # -- logs, objects, events --------------------------------------------------
+    def log_count(self, target: str | None = None) -> int:
+        clauses, params = _where(target=target)
+        return int(self._db.execute("SELECT count(*) FROM logs" + clauses, params).fetchone()[0])
+
+    def logs(self, target: str | None = None, contains: str | None = None) -> Iterator[LogRecord]:
+        clauses, params = _where(target=target)
+        if contains:
+            clauses += (" AND" if clauses else " WHERE") + " message LIKE ?"
+            params = (*params, f"%{contains}%")
+        cursor = self._db.execute(
+            "SELECT ts, target, instance, message, level, logger, controller, object_key, fields, raw FROM logs"
+            + clauses + " ORDER BY ts, id",
+            params,
+        )
+        for ts, tgt, inst, message, level, logger, controller, key, fields, raw in cursor:
+            yield LogRecord(ts, tgt, inst, message, level, logger, controller, key, json.loads(fields), raw)
+
+    def objects(self, resource: str | None = None) -> list[ObjectEvent]:
+        clauses, params = _where(resource=resource)
+        rows = self._db.execute(
+            "SELECT ts, resource, namespace, name, event, uid, deletion_ts, finalizers, ready, target FROM objects"
+            + clauses + " ORDER BY ts, id",
+            params,
+        ).fetchall()
+        return [
+            ObjectEvent(ts, res, ns, name, event, uid, dts, json.loads(fin), None if ready is None else bool(ready), tgt)
+            for ts, res, ns, name, event, uid, dts, fin, ready, tgt in rows
+        ]
+
+    def events(self, kind: str | None = None, target: str | None = None) -> list[CaptureEvent]:
+        clauses, params = _where(kind=kind, target=target)
+        rows = self._db.execute(
+            "SELECT ts, kind, message, target, instance, collector FROM events" + clauses + " ORDER BY ts, id",
+            params,
+        ).fetchall()
+        return [CaptureEvent(*row) for row in rows]
+
+
+def _where(**equal: str | None) -> tuple[str, tuple[str, ...]]:
+    """A WHERE clause of column equalities for the arguments that are set."""
+    used = [(k, v) for k, v in equal.items() if v is not None]
+    if not used:
+        return "", ()
+    return " WHERE " + " AND ".join(f"{k}=?" for k, _ in used), tuple(v for _, v in used)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install profkit with its test dependencies into .venv and run the whole test suite.
+# The first run on a new machine also builds the real control plane (Kubernetes, etcd, kwok)
+# from Go modules into ~/.cache/profkit-e2e, which takes a while; later runs reuse it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -m pip install -q -e '.[test]'
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+        || echo "warning: could not install chromium; browser tests will be skipped" >&2
+fi
+python -m pytest "$@"

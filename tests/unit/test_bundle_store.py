@@ -1,0 +1,41 @@
+"""The bundle keeps what collectors write, readable while and after a capture."""
+
+from pathlib import Path
+
+import pytest
+
+from profkit.bundle import BundleWriter, open_bundle
+from profkit.errors import BadInput
+from profkit.model import LogRecord, ObjectEvent, Target
+
+
+def test_points_logs_objects_round_trip(tmp_path: Path) -> None:
+    writer = BundleWriter(tmp_path / "b", command=["profkit", "capture"])
+    writer.add_target(Target("ctl", "endpoint", {"url": "http://127.0.0.1:1"}))
+    writer.add_points("ctl", "p1", 10.0, [("go_goroutines", {}, 5.0), ("x_total", {"a": "1"}, 1.0)])
+    writer.add_points("ctl", "p1", 15.0, [("go_goroutines", {}, 7.0), ("x_total", {"a": "1"}, 4.0)])
+    writer.add_logs([LogRecord(11.0, "ctl", "p1", "Reconciling", object_key="ns/a")])
+    writer.add_objects([ObjectEvent(12.0, "widgets", "ns", "a", "deleted")])
+    writer.error("ctl", "pprof", "connection refused")
+    view = open_bundle(tmp_path / "b")  # readable before close, like after a SIGKILL
+    assert view.status == "running"
+    [gor] = view.series("go_goroutines")
+    assert gor.points == [(10.0, 5.0), (15.0, 7.0)]
+    [counter] = view.series("x_total", a="1")
+    assert counter.increase() == 3.0
+    assert [r.object_key for r in view.logs()] == ["ns/a"]
+    assert view.objects()[0].key == "ns/a"
+    assert view.events("error")[0].message == "connection refused"
+    writer.close("interrupted")
+    assert open_bundle(tmp_path / "b").status == "interrupted"
+
+
+def test_existing_bundle_is_never_overwritten(tmp_path: Path) -> None:
+    BundleWriter(tmp_path).close()
+    with pytest.raises(BadInput, match="already holds a bundle"):
+        BundleWriter(tmp_path)
+
+
+def test_opening_a_directory_without_bundle_is_a_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="not a profkit bundle"):
+        open_bundle(tmp_path)
