@@ -1,0 +1,1 @@
+"""Declarative collector definitions (YAML), shipped inside the wheel as ``profkit.collectors``."""

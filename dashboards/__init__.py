@@ -1,0 +1,1 @@
+"""Declarative dashboard definitions (YAML), shipped inside the wheel as ``profkit.dashboards``."""

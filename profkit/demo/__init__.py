@@ -1,0 +1,1 @@
+"""The embedded demo controller that `profkit demo` captures (no cluster needed)."""

@@ -1,0 +1,1 @@
+"""Renderers: flame graphs, the HTML dashboard and Grafana export (the only place importing plotly)."""

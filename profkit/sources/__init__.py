@@ -1,0 +1,1 @@
+"""Collectors that run during a capture: pprof, py-spy, /metrics, usage, logs, objects."""
