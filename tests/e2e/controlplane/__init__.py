@@ -1,0 +1,1 @@
+"""End-to-end control plane: Go wrapper modules, binary build and the Python harness."""
