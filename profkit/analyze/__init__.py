@@ -1,0 +1,187 @@
+"""Analyzer registry: pure ``analyze(view, options) -> [Finding]`` functions found by finding id.
+
+Every module of this package that registers an analyzer does so with the ``@analyzer("id")``
+decorator; :func:`load_analyzers` imports all modules of the package once, so a new analyzer is
+one new module and nothing else. Helper modules (``frames``, ``rules``, ``metrics_math``...) are
+imported too and simply register nothing.
+
+Failure policy (decided here, relied on by the CLI and the report): an analyzer that raises does
+not stop the run. Its exception becomes one ``info`` finding with id ``analyzer-error`` naming
+the analyzer and the error, so the other findings are still printed, ``--fail-on warning`` is not
+tripped by a bug, and the failure stays visible in the JSON output and the report.
+``AnalyzeOptions(strict=True)`` re-raises instead (tests use it).
+
+Thresholds: the analyzers of the foundation keep their defaults in the dataclasses below
+(:class:`KeyGenerationRules`, :class:`CpuHotspotRules`); the other analyzers keep theirs in
+``profkit.analyze.rules``, which also reads ``--rules FILE``. Precedence for one analyzer:
+an explicit group on ``AnalyzeOptions`` > the group of the same name in the rules file > the
+documented defaults.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from profkit.model import Finding, severity_rank
+
+if TYPE_CHECKING:
+    from profkit.bundle.reader import BundleView
+
+ANALYZER_ERROR_ID = "analyzer-error"
+
+
+@dataclass(frozen=True)
+class KeyGenerationRules:
+    """Thresholds of ``repeated-key-generation`` (share = fraction of the target's CPU samples)."""
+
+    warning_share: float = 0.05  # key generation at 5 % of CPU is worth fixing
+    critical_share: float = 0.20  # ... at 20 % it is the main consumer
+    min_share: float = 0.01  # below 1 % nothing is reported, not even info
+    min_samples: int = 20  # fewer CPU samples in the whole profile mean nothing
+    # Mean CPU cost of ONE RSA-2048 key, used to turn "keygen CPU per reconcile" into keys per
+    # reconcile. Measured on the development machine (2-core x86-64 VM, shared):
+    #   Go 1.26 crypto/rsa.GenerateKey(rand.Reader, 2048): 148 ms mean over 40 keys;
+    #   Python cryptography 48 rsa.generate_private_key(65537, 2048): 43 ms mean over 20 keys.
+    # Prime search is random, so single keys vary by a factor of several; the estimate is an
+    # order of magnitude, reported as such. Set these to your own hardware's numbers.
+    go_rsa2048_key_seconds: float = 0.148
+    python_cryptography_rsa2048_key_seconds: float = 0.043
+
+
+@dataclass(frozen=True)
+class CpuHotspotRules:
+    """Thresholds of ``cpu-hotspot``."""
+
+    info_share: float = 0.20  # one own function carrying 20 % of CPU is worth showing
+    warning_share: float = 0.50  # ... half of all CPU is a hotspot ...
+    warning_min_cores: float = 0.25  # ... when the process burns at least this many cores meanwhile
+    pass_through_share: float = 0.80  # an own frame whose single own callee carries 80 % is boilerplate
+    min_samples: int = 50
+    top_functions: int = 10
+    top_leaves: int = 5
+
+
+@dataclass
+class AnalyzeOptions:
+    """What ``profkit analyze`` / ``report`` pass to every analyzer.
+
+    ``only``: run just these finding ids (empty: all). ``rules``: a ``profkit.analyze.rules.Rules``,
+    a mapping ``{finding-id: {threshold: value}}`` or a path to a rules YAML file (read by
+    ``profkit.analyze.rules.rules_from``). ``key_generation`` / ``cpu_hotspot``: explicit
+    thresholds for the two foundation analyzers (None: rules file, else defaults).
+    ``own_code``: extra package prefixes that are the controller's own code (Go import paths
+    such as ``sigs.k8s.io/cluster-api``, Python top-level packages).
+    """
+
+    only: tuple[str, ...] = ()
+    rules: Any = None
+    rules_file: Path | None = None
+    key_generation: KeyGenerationRules | None = None
+    cpu_hotspot: CpuHotspotRules | None = None
+    own_code: tuple[str, ...] = ()
+    strict: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Analyzer = Callable[["BundleView", AnalyzeOptions], list[Finding]]
+ANALYZERS: dict[str, Analyzer] = {}
+
+_F = TypeVar("_F", bound=Analyzer)
+_R = TypeVar("_R")
+_loaded = False
+
+
+def analyzer(finding_id: str) -> Callable[[_F], _F]:
+    """Register ``analyze(view, options) -> [Finding]`` under the finding id it produces."""
+
+    def register(function: _F) -> _F:
+        existing = ANALYZERS.get(finding_id)
+        if existing is not None and existing is not function and _qualname(existing) != _qualname(function):
+            raise ValueError(f"analyzer {finding_id!r} registered twice ({_qualname(existing)}, {_qualname(function)})")
+        ANALYZERS[finding_id] = function
+        return function
+
+    return register
+
+
+def _qualname(function: Callable[..., Any]) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+def load_analyzers() -> dict[str, Analyzer]:
+    """Import every module of this package once, so that all analyzers are registered."""
+    global _loaded
+    if not _loaded:
+        for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+            if not module.name.startswith("_"):
+                importlib.import_module(f"{__name__}.{module.name}")
+        _loaded = True
+    return ANALYZERS
+
+
+def analyzer_ids() -> list[str]:
+    """The registered finding ids, sorted."""
+    return sorted(load_analyzers())
+
+
+def rules_group(options: AnalyzeOptions, finding_id: str, explicit: _R | None, default: _R) -> _R:
+    """Thresholds of one analyzer: the explicit option group > the rules file's group > defaults."""
+    if explicit is not None:
+        return explicit
+    if options.rules is not None or options.rules_file is not None:
+        from profkit.analyze.rules import rules_from
+
+        group = getattr(rules_from(options), finding_id.replace("-", "_"), None)
+        if isinstance(group, type(default)):
+            return group
+    return default
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Most severe first, then by id, target and title (a stable order for JSON snapshots)."""
+    return sorted(findings, key=lambda f: (-severity_rank(f.severity), f.id, f.target, f.title))
+
+
+def run_analyzers(view: BundleView, options: AnalyzeOptions | None = None) -> list[Finding]:
+    """Run the selected analyzers over one bundle; findings sorted most severe first."""
+    options = options or AnalyzeOptions()
+    registry = load_analyzers()
+    wanted = list(options.only) or sorted(registry)
+    unknown = [i for i in wanted if i not in registry]
+    if unknown:
+        from profkit.errors import BadInput
+
+        raise BadInput(f"unknown analyzer id(s): {', '.join(unknown)} (known: {', '.join(sorted(registry))})")
+    findings: list[Finding] = []
+    for finding_id in wanted:
+        try:
+            findings.extend(registry[finding_id](view, options))
+        except Exception as exc:
+            if options.strict:
+                raise
+            findings.append(_error_finding(finding_id, exc))
+    return sort_findings(findings)
+
+
+def _error_finding(finding_id: str, exc: Exception) -> Finding:
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    return Finding(
+        id=ANALYZER_ERROR_ID,
+        severity="info",
+        target="",
+        title=f"analyzer {finding_id} failed: {type(exc).__name__}: {exc}",
+        evidence={
+            "analyzer": finding_id,
+            "error": f"{type(exc).__name__}: {exc}",
+            "where": [f"{f.filename}:{f.lineno} in {f.name}" for f in frames],
+        },
+        recommendation=(
+            "This is a profkit bug or a bundle it cannot read; the other analyzers ran. "
+            "Re-run with the bundle attached to a bug report."
+        ),
+    )
