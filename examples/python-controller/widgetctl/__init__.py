@@ -1,0 +1,1 @@
+"""widgetctl: a Python operator for the Widget CRD, with switchable scale pathologies."""
