@@ -1,0 +1,222 @@
+"""requeue-storm-deleted: objects reconciled again and again after they were deleted (or after NotFound)."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from profkit.analyze import AnalyzeOptions, analyzer
+from profkit.analyze.concurrency_saturation import queue_series
+from profkit.analyze.lifecycle import KeyLife, group_reconciles, key_lives, live_count, per_minute
+from profkit.analyze.metrics_math import average_rate, total_increase
+from profkit.analyze.rules import RequeueStormRules, rules_from
+from profkit.bundle.reader import BundleView
+from profkit.model import Finding, LogRecord, Series
+
+ID = "requeue-storm-deleted"
+
+# Messages that say the reconciled object is gone: apimachinery's NotFound text, BMO's
+# "could not get baremetalhost, not running reconciler" (issue 1190) and the like.
+NOT_FOUND = re.compile(r"not ?found|could not get|no longer exists|already deleted|does not exist", re.I)
+REQUEUE_RESULTS = ("requeue", "requeue_after", "error")
+MAX_SAMPLES = 5
+MAX_LISTED = 20
+
+
+@dataclass
+class _KeyTrail:
+    """What the logs say about one (target, controller, key) after its deletion or NotFound."""
+
+    after_delete: list[LogRecord] = field(default_factory=list)
+    not_found: list[LogRecord] = field(default_factory=list)
+    deleted_at: float | None = None
+
+
+def record_key(r: LogRecord) -> str:
+    """The reconciled object's ``namespace/name``: the parsed key, else common structured fields."""
+    if r.object_key:
+        return r.object_key
+    f = r.fields
+    name, ns = f.get("name"), f.get("namespace")
+    if isinstance(name, str) and name:
+        return f"{ns}/{name}" if isinstance(ns, str) and ns else name
+    for value in f.values():
+        if isinstance(value, dict) and isinstance(value.get("name"), str):
+            vns = value.get("namespace")
+            return f"{vns}/{value['name']}" if vns else str(value["name"])
+    for key in ("request", "object", "key"):
+        value = f.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _controller(r: LogRecord) -> str:
+    return r.controller or r.logger or "?"
+
+
+def same_controller(log_name: str, metric_label: str) -> bool:
+    """Whether a log's controller/logger (``controllers.HostFirmwareSettings``) is a metric's ``controller`` label."""
+    def norm(text: str) -> str:
+        text = re.sub(r"[^a-z0-9.]", "", text.lower())
+        return re.sub(r"^(controllers?\.)+", "", text).replace(".", "")
+    return bool(log_name) and norm(log_name) == norm(metric_label)
+
+
+def _metric_controller(view: BundleView, target: str, log_name: str) -> str:
+    for s in view.series("controller_runtime_reconcile_total", target=target):
+        label = s.labels.get("controller", "")
+        if same_controller(log_name, label):
+            return label
+    return log_name
+
+
+def _text(r: LogRecord) -> str:
+    err = r.fields.get("error") or r.fields.get("err") or ""
+    return f"{r.message} {err}"
+
+
+def _scan_logs(view: BundleView, lives: dict[str, KeyLife], rules: RequeueStormRules
+               ) -> dict[tuple[str, str, str], _KeyTrail]:
+    """One pass over the logs: lines about keys already deleted, and NotFound lines about keys not live."""
+    trails: dict[tuple[str, str, str], _KeyTrail] = defaultdict(_KeyTrail)
+    for r in view.logs():
+        key = record_key(r)
+        if not key:
+            continue
+        life = lives.get(key)
+        deleted = life.deleted_at(r.ts) if life is not None else None
+        if deleted is not None and r.ts > deleted + rules.grace_seconds:
+            trail = trails[(r.target, _controller(r), key)]
+            trail.after_delete.append(r)
+            trail.deleted_at = deleted
+            continue
+        live_now = life is not None and deleted is None and any(
+            (c is None or c <= r.ts) and (d is None or d > r.ts) for c, d in life.intervals)
+        if not live_now and NOT_FOUND.search(_text(r)):
+            trails[(r.target, _controller(r), key)].not_found.append(r)
+    return trails
+
+
+def _metric_storm(view: BundleView, controller: str, target: str, quiet_from: float | None) -> dict[str, Any]:
+    """Requeue/error reconcile rate and retries after ``quiet_from`` (no live object), and before it."""
+    evidence: dict[str, Any] = {}
+    requeues: list[Series] = []
+    for result in REQUEUE_RESULTS:
+        requeues += view.series("controller_runtime_reconcile_total", target=target,
+                                controller=controller, result=result)
+    retries = queue_series(view, "workqueue_retries_total", target, controller)
+    if not requeues:
+        return evidence
+    evidence["series"] = [{"name": s.name, "labels": s.labels, "instance": s.instance} for s in requeues + retries]
+    end = max((s.points[-1][0] for s in requeues if s.points), default=0.0)
+    if quiet_from is not None and end - quiet_from > 0:
+        evidence["requeue_rate_after_per_s"] = round(average_rate(requeues, quiet_from, end), 4)
+        evidence["requeue_rate_before_per_s"] = round(average_rate(requeues, None, quiet_from), 4)
+        evidence["retries_increase_after"] = total_increase(retries, quiet_from, end)
+        evidence["window"] = [quiet_from, end]
+    return evidence
+
+
+def _all_gone_since(view: BundleView, grace: float) -> float | None:
+    """When the last watched object went away (live count 0 until the end), plus grace; None otherwise."""
+    timeline = live_count(view.objects())
+    if not timeline or timeline[-1][1] > 0 or max(v for _, v in timeline) <= 0:
+        return None
+    last_nonzero = max(t for t, v in timeline if v > 0)
+    return min(t for t, v in timeline if v == 0 and t >= last_nonzero) + grace
+
+
+@analyzer(ID)
+def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
+    """Flag controllers that keep reconciling objects that are gone."""
+    rules = rules_from(options).requeue_storm_deleted
+    lives = key_lives(view.objects())
+    trails = _scan_logs(view, lives, rules)
+
+    storms: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    samples: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for (target, controller, key), trail in trails.items():
+        entry: dict[str, Any] | None = None
+        if len(group_reconciles(trail.after_delete)) >= rules.min_reconciles_after_delete:
+            times = group_reconciles(trail.after_delete)
+            entry = {"key": key, "deleted_at": trail.deleted_at, "source": "objects+logs",
+                     "reconciles_after_delete": len(times), "first": times[0], "last": times[-1],
+                     "per_minute": round(per_minute(times, times[-1]) if len(times) > 1 else 0.0, 2)}
+            lines = trail.after_delete
+        else:
+            times = group_reconciles(trail.not_found)
+            if len(times) >= rules.notfound_min_repeats and times[-1] - times[0] >= rules.notfound_min_span_seconds:
+                entry = {"key": key, "deleted_at": lives[key].last_deleted if key in lives else None,
+                         "source": "NotFound log lines", "reconciles_after_delete": len(times),
+                         "first": times[0], "last": times[-1], "per_minute": round(per_minute(times), 2)}
+                lines = trail.not_found
+        if entry is None:
+            continue
+        storms[(target, controller)].append(entry)
+        bucket = samples[(target, controller)]
+        for r in lines[:2]:
+            if len(bucket) < MAX_SAMPLES:
+                bucket.append(r.raw or r.message)
+
+    findings: list[Finding] = []
+    quiet_from = _all_gone_since(view, rules.grace_seconds) if lives else None
+    for (target, controller), entries in sorted(storms.items()):
+        entries.sort(key=lambda e: -e["reconciles_after_delete"])
+        rate = sum(e["per_minute"] for e in entries)
+        evidence: dict[str, Any] = {
+            "controller": controller,
+            "objects_in_storm": len(entries),
+            "reconciles_after_delete": sum(e["reconciles_after_delete"] for e in entries),
+            "reconciles_per_minute": round(rate, 2),
+            "window": [min(e["first"] for e in entries), max(e["last"] for e in entries)],
+            "objects": entries[:MAX_LISTED],
+            "log_samples": samples[(target, controller)],
+            "grace_seconds": rules.grace_seconds,
+        }
+        evidence["metrics"] = _metric_storm(view, _metric_controller(view, target, controller), target, quiet_from)
+        critical = len(entries) >= rules.critical_objects or rate >= rules.critical_per_minute
+        findings.append(_finding(target, controller, "critical" if critical else "warning", evidence))
+
+    # Metrics alone: requeues go on while no watched object is left.
+    seen = set(storms)
+    if quiet_from is not None:
+        for s in view.series("controller_runtime_reconcile_total"):
+            controller = s.labels.get("controller", "")
+            if s.labels.get("result") not in REQUEUE_RESULTS or any(
+                    t == s.target and same_controller(c, controller) for t, c in seen):
+                continue
+            seen.add((s.target, controller))
+            metrics = _metric_storm(view, controller, s.target, quiet_from)
+            window = metrics.get("window", [0.0, 0.0])
+            if (window[1] - window[0] >= 60
+                    and metrics.get("requeue_rate_after_per_s", 0.0) >= rules.metric_min_rate):
+                evidence = {"controller": controller, "objects_in_storm": 0, "live_objects": 0,
+                            "reconciles_per_minute": round(metrics["requeue_rate_after_per_s"] * 60, 2),
+                            "window": metrics["window"], "objects": [], "log_samples": [], "metrics": metrics}
+                findings.append(_finding(s.target, controller, "warning", evidence))
+    return findings
+
+
+def _finding(target: str, controller: str, severity: str, evidence: dict[str, Any]) -> Finding:
+    count = evidence["objects_in_storm"]
+    what = (f"{count} deleted object(s) reconciled {evidence['reconciles_per_minute']:g} times/min after deletion"
+            if count else
+            f"requeues go on at {evidence['reconciles_per_minute']:g}/min with no live object left")
+    keys = ", ".join(e["key"] for e in evidence["objects"][:3])
+    return Finding(
+        id=ID,
+        severity=severity,
+        target=target,
+        title=f"{controller}: {what}",
+        evidence=evidence,
+        recommendation=(
+            f"In the {controller} reconciler, stop requeueing objects that are gone: when Get returns NotFound "
+            "return `ctrl.Result{}, client.IgnoreNotFound(err)` instead of `Requeue`/`RequeueAfter` or an error, "
+            "and return without requeueing once the finalizer is removed (the Bare Metal Operator bug, "
+            "baremetal-operator issue 1190, fixed by PR 1191)"
+            + (f". Affected keys include {keys}." if keys else ".")
+        ),
+    )
