@@ -19,9 +19,10 @@ client-side-throttling       any throttling log line (client-go logs waits over 
                              scrapes while ``workqueue_depth`` grows
 sync-budget-exhausted        periodic resync alone eats ``warning_share`` of the QPS      ... ``critical_share`` of it (info from ``info_share``)
                              budget
-concurrency-saturation       active workers at the maximum in ``warning_saturated``       ... ``critical_saturated`` of the samples and the queue
-                             of the samples and queued items waiting (depth above         wait p90 ``critical_wait_ratio`` x the work p90
-                             the workers, or queue wait p90 ``wait_ratio`` x work p90)
+concurrency-saturation       active workers at the maximum in ``warning_saturated``       ... ``critical_saturated`` of the samples and the
+                             of the samples and queued items waiting (depth above         queue keeps growing (``critical_depth_growth``
+                             the workers, or queue wait p90 ``wait_ratio`` x work p90);   items, at least the workers) or its wait p90 is
+                             info when the target is throttled client-side                ``critical_wait_ratio`` x the work p90
 reconcile-errors             error share ``warning_error_share`` with at least            error share ``critical_error_share``, or any panic
                              ``min_errors`` errors (info below)
 slow-reconcile               reconcile p99 over ``warning_p99_seconds``, or a            p99 over ``critical_p99_seconds``, or a processor
@@ -95,6 +96,7 @@ class ConcurrencyRules:
     critical_saturated: float = 0.8
     wait_ratio: float = 5.0
     critical_wait_ratio: float = 20.0
+    critical_depth_growth: float = 10.0  # queued items gained over the run (at least the worker count)
     headroom: float = 2.0  # Little's law workers x this
 
 

@@ -212,3 +212,9 @@ def healthy(path: Path, objects: int = 100, deleted: int = 10) -> Bundle:
                              error=CONFLICT.format(name=key.split("/")[1]))))
     b.logs(sorted(lines))
     return b
+
+
+# client-go <= 0.32 throttling line (klog text); format with s (seconds field), d (delay) and i (object index).
+OLD_THROTTLE = ("I1124 08:40:{s:02d}.153869       1 request.go:697] Waited for {d} due to client-side throttling, "
+                "not priority and fairness, request: GET:https://10.96.0.1:443/apis/controlplane.cluster.x-k8s.io/"
+                "v1beta1/namespaces/default/kubeadmcontrolplanes/kcp-{i}")

@@ -1,0 +1,221 @@
+"""client-side-throttling: client-go's token bucket delaying API requests (logs, rate limiter histogram, or inferred)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from profkit.analyze import AnalyzeOptions, analyzer
+from profkit.analyze.metrics_math import (
+    average_rate, calls_per_reconcile, fraction, histogram_stats, percentile, round_up_nice, summed_gauge, summed_rate, trend,
+)
+from profkit.analyze.rules import ThrottlingRules, rules_from
+from profkit.analyze.tuning import Tuning, tuning_for
+from profkit.bundle.reader import BundleView
+from profkit.model import Finding, LogRecord
+
+ID = "client-side-throttling"
+
+# client-go <= 0.32 (klog text, request.go):
+#   Waited for 1.18s due to client-side throttling, not priority and fairness, request: GET:https://...
+OLD_LINE = re.compile(
+    r"Waited for (?P<delay>[0-9.]+[µa-z]+) due to (?P<reason>client-side throttling[^,]*(?:, not priority and fairness)?)"
+    r"(?:, request: (?P<verb>[A-Z]+):(?P<url>\S+))?")
+# client-go >= 0.33 (structured): "Waited before sending request" delay="1.18s" reason="client-side ..." verb="GET" URL="..."
+NEW_MESSAGE = "Waited before sending request"
+KV = re.compile(r'\b(delay|reason|verb|URL)="([^"]*)"')
+GO_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
+UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+RESOURCE = re.compile(r"/(?:api/v1|apis/[^/]+/[^/]+)(?:/namespaces/[^/]+)?/([a-z0-9.-]+)")
+MAX_SAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Wait:
+    """One throttled request as client-go logged it."""
+
+    ts: float
+    delay: float
+    verb: str
+    url: str
+    line: str
+
+
+def go_duration(text: str) -> float | None:
+    """Seconds in a Go duration string (``1.18s``, ``512.3ms``, ``1m2.5s``, ``850µs``), None if not one."""
+    text = text.strip()
+    pos, total = 0, 0.0
+    for m in GO_DURATION.finditer(text):
+        if m.start() != pos:
+            return None
+        total += float(m.group(1)) * UNITS[m.group(2)]
+        pos = m.end()
+    return total if pos == len(text) and pos else None
+
+
+def parse_wait(r: LogRecord) -> Wait | None:
+    """A throttling wait from a log record in either client-go format, or None."""
+    line = r.raw or r.message
+    m = OLD_LINE.search(r.message) or OLD_LINE.search(line)
+    if m:
+        delay = go_duration(m.group("delay"))
+        if delay is not None:
+            return Wait(r.ts, delay, m.group("verb") or "", m.group("url") or "", line)
+    if NEW_MESSAGE not in r.message and NEW_MESSAGE not in line:
+        return None
+    values = {k: str(v) for k, v in r.fields.items() if k in ("delay", "reason", "verb", "URL", "url")}
+    for key, value in KV.findall(line):
+        values.setdefault(key, value)
+    reason = values.get("reason", "client-side throttling")
+    if "throttl" not in reason:
+        return None
+    delay = go_duration(values.get("delay", ""))
+    if delay is None:
+        return None
+    return Wait(r.ts, delay, values.get("verb", ""), values.get("URL", values.get("url", "")), line)
+
+
+def _waits_by_target(view: BundleView) -> dict[str, list[Wait]]:
+    seen: set[tuple[float, str, str]] = set()
+    out: dict[str, list[Wait]] = defaultdict(list)
+    for needle in ("client-side throttling", NEW_MESSAGE):
+        for r in view.logs(contains=needle):
+            ident = (r.ts, r.instance, r.raw or r.message)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            wait = parse_wait(r)
+            if wait is not None:
+                out[r.target].append(wait)
+    return out
+
+
+def _log_evidence(waits: list[Wait], rules: ThrottlingRules) -> dict[str, Any]:
+    delays = [w.delay for w in waits]
+    worst = max(waits, key=lambda w: w.delay)
+    resources = Counter(m.group(1) for w in waits if (m := RESOURCE.search(w.url)))
+    samples = [w.line for w in waits[:MAX_SAMPLES - 1]]
+    if worst.line not in samples:
+        samples.append(worst.line)
+    return {
+        "throttled_requests_logged": len(waits),
+        "waits_over_critical": sum(1 for d in delays if d > rules.critical_wait_seconds),
+        "max_wait_seconds": round(max(delays), 3),
+        "p50_wait_seconds": round(percentile(delays, 0.5), 3),
+        "p95_wait_seconds": round(percentile(delays, 0.95), 3),
+        "total_wait_seconds": round(sum(delays), 2),
+        "window": [waits[0].ts, waits[-1].ts],
+        "by_verb": dict(Counter(w.verb for w in waits if w.verb).most_common()),
+        "by_resource": dict(resources.most_common(5)),
+        "log_samples": samples,
+    }
+
+
+def _recommend(tuning: Tuning, demand_rps: float, rules: ThrottlingRules) -> tuple[int, int]:
+    qps = round_up_nice(max(2 * tuning.qps, demand_rps * rules.demand_headroom))
+    burst = max(round_up_nice(2 * qps), int(tuning.burst))
+    return qps, burst
+
+
+@analyzer(ID)
+def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
+    """Flag targets whose API requests wait in client-go's client-side rate limiter."""
+    rules = rules_from(options).client_side_throttling
+    targets = view.targets()
+    waits = _waits_by_target(view)
+    names = sorted(set(waits) | {s.target for s in view.series("rest_client_requests_total")}
+                   | {s.target for s in view.series("rest_client_rate_limiter_duration_seconds_count")})
+    findings: list[Finding] = []
+    for target in names:
+        tuning = tuning_for(targets, target)
+        requests = view.series("rest_client_requests_total", target=target)
+        rates = summed_rate(requests)
+        observed = average_rate(requests)
+        peak = max((v for _, v in rates), default=0.0)
+        evidence: dict[str, Any] = {
+            "configured": tuning.describe(),
+            "requests_per_s": round(observed, 2),
+            "peak_requests_per_s": round(peak, 2),
+        }
+        if requests:
+            evidence["series"] = [{"name": "rest_client_requests_total", "labels": s.labels, "instance": s.instance}
+                                  for s in requests[:10]]
+        severity: str | None = None
+        how: list[str] = []
+        demand = peak
+        target_waits = waits.get(target, [])
+        if target_waits:
+            evidence.update(_log_evidence(target_waits, rules))
+            severity = "critical" if evidence["max_wait_seconds"] > rules.critical_wait_seconds else "warning"
+            how.append(f"{len(target_waits)} throttling log lines, waits up to {evidence['max_wait_seconds']:g}s")
+            # A wait of w s behind a bucket refilling at qps means ~w x qps requests were queued ahead.
+            demand = max(demand, tuning.qps * (1 + evidence["p95_wait_seconds"]))
+        hist = histogram_stats(
+            view.series("rest_client_rate_limiter_duration_seconds_bucket", target=target),
+            view.series("rest_client_rate_limiter_duration_seconds_sum", target=target),
+            view.series("rest_client_rate_limiter_duration_seconds_count", target=target))
+        if hist is not None:
+            evidence["rate_limiter_wait"] = {"series": "rest_client_rate_limiter_duration_seconds",
+                                             "requests": hist.count, "mean_seconds": round(hist.mean, 4),
+                                             "p99_seconds": round(hist.p99, 4)}
+            if hist.p99 > rules.critical_wait_seconds:
+                severity = "critical"
+            elif hist.mean > rules.warning_mean_wait_seconds and severity is None:
+                severity = "warning"
+            if severity is not None:
+                how.append(f"rate limiter wait p99 {hist.p99:.2f}s, mean {hist.mean:.3f}s")
+                demand = max(demand, tuning.qps * (1 + hist.p99))
+        if severity is None and tuning.qps > 0 and rates:
+            pinned = fraction(rates, lambda v: v >= rules.pinned_ratio * tuning.qps)
+            depth = summed_gauge(view.series("workqueue_depth", target=target))
+            depth_trend = trend(depth)
+            growing = depth_trend is not None and depth_trend.growth > 0 and depth_trend.last > depth_trend.first
+            evidence["pinned_share"] = round(pinned, 3)
+            if depth_trend is not None:
+                evidence["workqueue_depth"] = {"first": depth_trend.first, "last": depth_trend.last,
+                                               "growth_per_min": round(depth_trend.slope * 60, 2)}
+            if pinned >= rules.pinned_share and growing and depth_trend is not None:
+                severity = "warning"
+                evidence["inferred"] = True
+                how.append(f"rest_client_requests_total pinned at >= {rules.pinned_ratio:.0%} of "
+                           f"{tuning.qps:g} QPS in {pinned:.0%} of scrapes while workqueue_depth grew "
+                           f"{depth_trend.first:g} -> {depth_trend.last:g}")
+                per = calls_per_reconcile(requests, view.series("controller_runtime_reconcile_total", target=target))
+                backlog_rps = depth_trend.slope * (per or 1.0)
+                demand = max(demand, observed + backlog_rps)
+        if severity is None:
+            continue
+        qps, burst = _recommend(tuning, demand, rules)
+        evidence["estimated_demand_rps"] = round(demand, 2)
+        evidence["recommended"] = {tuning.qps_flag: qps, tuning.burst_flag: burst}
+        findings.append(Finding(
+            id=ID, severity=severity, target=target,
+            title=f"Client-side throttling at {tuning.qps:g} QPS: " + "; ".join(how),
+            evidence=evidence,
+            recommendation=(
+                f"Raise the client rate limit: {tuning.qps_burst_flags(qps, burst)} (now {tuning.qps:g}/"
+                f"{tuning.burst:g}; estimated demand {demand:.1f} req/s x {rules.demand_headroom:g} headroom)"
+                + ("" if tuning.known else " — set rest.Config QPS/Burst if the manager has no such flags")
+                + ". If the API server can take it, check calls per reconcile first (cache reads, fewer GETs)."
+            ),
+        ))
+    return findings
+
+
+def is_throttled(view: BundleView, target: str, qps: float, pinned_ratio: float = 0.9, pinned_share: float = 0.5
+                 ) -> bool:
+    """Whether the target's API calls wait on client-side throttling (log lines, or requests pinned at QPS).
+
+    Other analyzers use it to say "workers are blocked on the rate limiter" instead of
+    blaming concurrency or slow code for what the QPS limit causes.
+    """
+    for needle in ("client-side throttling", NEW_MESSAGE):
+        for r in view.logs(target=target, contains=needle):
+            if parse_wait(r) is not None:
+                return True
+    if qps <= 0:
+        return False
+    rates = summed_rate(view.series("rest_client_requests_total", target=target))
+    return bool(rates) and fraction(rates, lambda v: v >= pinned_ratio * qps) >= pinned_share
