@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 from types import FrameType
@@ -13,37 +15,48 @@ from typing import Iterator
 
 import pytest
 
-from tests.e2e.controlplane.harness import ControlPlane
+from tests.e2e.controlplane.harness import ControlPlane, down_all
 
 
-def _install_teardown(cp: ControlPlane) -> None:
-    """Stop the control plane at interpreter exit and on SIGTERM/SIGHUP as well."""
-
-    def at_exit() -> None:
-        try:
-            cp.down()
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
-
-    atexit.register(at_exit)
+def _install_teardown() -> None:
+    """Stop every control plane this process started at exit and on SIGTERM/SIGHUP as well."""
+    atexit.register(down_all)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        at_exit()
+        down_all()
         raise SystemExit(128 + signum)
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
 
 
+def _session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """PROFKIT_E2E_DIR, else a fixed per-user dir so a killed run's leftovers are cleaned by the next.
+
+    The dir is locked for the session; a concurrent session falls back to a fresh temp dir.
+    """
+    base = Path(os.environ.get("PROFKIT_E2E_DIR") or Path(tempfile.gettempdir()) / f"profkit-e2e-{os.getuid()}")
+    base.mkdir(parents=True, exist_ok=True)
+    lock = open(base / ".session.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return tmp_path_factory.mktemp("controlplane")
+    _LOCKS.append(lock)  # held until the interpreter exits
+    return base
+
+
+_LOCKS: list[object] = []
+
+
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """A running control plane with 2 Ready kwok nodes; DIR from PROFKIT_E2E_DIR or a temp dir."""
+    """A running control plane with 2 Ready kwok nodes in a locked session dir (see _session_dir)."""
     if shutil.which("go") is None:
         pytest.skip("go is not on PATH: the e2e control plane is built from Go modules")
-    env_dir = os.environ.get("PROFKIT_E2E_DIR")
-    directory = Path(env_dir) if env_dir else tmp_path_factory.mktemp("controlplane")
-    cp = ControlPlane(directory, nodes=2)
-    _install_teardown(cp)
+    cp = ControlPlane(_session_dir(tmp_path_factory), nodes=2)
+    _install_teardown()
     start = time.monotonic()
     cp.up()
     cp.startup_seconds = time.monotonic() - start  # type: ignore[attr-defined]

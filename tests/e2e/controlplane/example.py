@@ -8,7 +8,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from . import build as buildmod
 from .harness import HERE, ControlPlane, ControlPlaneError
@@ -116,7 +116,7 @@ def widget_manifest(namespace: str, names: Sequence[str]) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
 
 
-def _wait_http(url: str, timeout: float, proc_exited: "callable[[], bool]") -> None:  # type: ignore[valid-type]
+def _wait_http(url: str, timeout: float, proc_exited: Callable[[], bool]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc_exited():
@@ -166,7 +166,8 @@ def deploy_example(
         ports = {METRICS_PORT: metrics_port} if lang == "python" else {METRICS_PORT: metrics_port, PPROF_PORT: pprof_port}
         cp.map_pod(namespace, pod_name, ports, log_file=log_file, pod_ip=pod_ip)
     for r in dep.replicas:
-        _wait_http(r.metrics_url, 60, lambda r=r: cp.procs.exited(r.process) is not None)  # type: ignore[misc]
+        process = r.process
+        _wait_http(r.metrics_url, 60, lambda: cp.procs.exited(process) is not None)
     if objects:
         dep.widgets = [f"{name}-w-{i:04d}" for i in range(objects)]
         for start in range(0, objects, 200):

@@ -29,6 +29,19 @@ POD_CIDR = "10.244.0.1/16"
 SERVICE_CIDR = "10.96.0.0/16"
 
 
+#: Control planes started by this process and not yet stopped (for atexit/signal teardown).
+_LIVE: list["ControlPlane"] = []
+
+
+def down_all() -> None:
+    """Stop every control plane this process started; used by atexit and signal handlers."""
+    for cp in list(_LIVE):
+        try:
+            cp.down()
+        except Exception as exc:  # noqa: BLE001 - keep stopping the others
+            _log(f"down of {cp.dir} failed: {exc}")
+
+
 class ControlPlaneError(RuntimeError):
     """The control plane failed to start or a command against it failed."""
 
@@ -171,6 +184,7 @@ class ControlPlane:
         s.egress_socket = self._socket_path()
         self._save_state()
         write_kubeconfig(self.kubeconfig, self.pki, self.server)
+        _LIVE.append(self)
         try:
             self._start_egress()
             self._start_etcd()
@@ -190,6 +204,8 @@ class ControlPlane:
 
     def down(self) -> None:
         """Stop every process (process groups), then check no port is left listening."""
+        if self in _LIVE:
+            _LIVE.remove(self)
         self.load_state()
         self.procs.stop_all(STOP_ORDER)
         busy = [p for p in self.state.ports() if port_open(p)]
