@@ -1,0 +1,271 @@
+"""Unit tests for profkit.kube.pyspy: py-spy commands, the node-agent manifest, mode choice and cleanup."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from profkit.errors import BadInput
+from profkit.kube import pyspy
+from profkit.kube.pyspy import (
+    AGENT_SELECTOR, ExecResult, PodPySpy, PySpyError, PySpyNotAllowed, PySpyOptions, agent_pod_manifest,
+    agent_record_command, container_id, exec_probe_command, exec_record_command, first_error_line, record_args,
+)
+
+SPIN = "import time\ndef spin_here():\n    t = time.time()\n    while time.time() - t < 8: sum(range(500))\nspin_here()\n"
+
+
+# -- command building ---------------------------------------------------------------------------
+def test_record_args_whole_seconds_and_flags() -> None:
+    args = record_args("42", 29.6, "/tmp/x.json", PySpyOptions(rate=50, subprocesses=False, nonblocking=True))
+    assert args[:2] == ["py-spy", "record"]
+    assert args[args.index("--pid") + 1] == "42"
+    assert args[args.index("--format") + 1] == "speedscope"
+    assert args[args.index("--rate") + 1] == "50"
+    assert args[args.index("--duration") + 1] == "30"  # py-spy accepts integers only
+    assert args[args.index("-o") + 1] == "/tmp/x.json"
+    assert "--nonblocking" in args and "--subprocesses" not in args
+    assert record_args("1", 0.2, "o")[record_args("1", 0.2, "o").index("--duration") + 1] == "1"
+    assert "--subprocesses" in record_args("1", 5, "o")
+
+
+def test_exec_record_command_reads_pid_from_env_and_keeps_stdout_clean() -> None:
+    argv = exec_record_command(30)
+    assert argv[:2] == ["sh", "-c"]
+    script = argv[2]
+    assert '--pid "${PROFKIT_PYSPY_PID:-1}"' in script
+    assert '-o "$out"' in script and "1>&2" in script  # py-spy's own chatter goes to stderr
+    assert script.rstrip().endswith('cat "$out"')
+    assert "rm -f" in script
+
+
+def test_agent_record_command_finds_container_by_cgroup() -> None:
+    cid = "0123456789abcdef" * 4
+    script = agent_record_command(cid, 10)[2]
+    assert f"cid={cid}" in script and "/proc/[0-9]*" in script and "cgroup" in script
+    assert '--pid "$pid"' in script
+    with pytest.raises(PySpyError):
+        agent_record_command("abc; rm -rf /", 10)
+
+
+@pytest.mark.skipif(shutil.which("py-spy") is None, reason="py-spy not installed")
+def test_exec_commands_for_real_against_a_local_python_process() -> None:
+    """The exact sh scripts run in a container, run here against a real process."""
+    proc = subprocess.Popen([sys.executable, "-c", SPIN])
+    try:
+        time.sleep(0.5)
+        env = dict(os.environ, PROFKIT_PYSPY_PID=str(proc.pid))
+        probe = subprocess.run(exec_probe_command(), capture_output=True, env=env, timeout=10)
+        assert probe.stdout.decode().split() == ["ok", str(proc.pid)]
+        out = subprocess.run(exec_record_command(1), capture_output=True, env=env, timeout=30)
+        assert out.returncode == 0, out.stderr.decode()
+        doc = json.loads(out.stdout)  # nothing but the speedscope file on stdout
+        names = {f["name"] for f in doc["shared"]["frames"]}
+        assert "spin_here" in names
+        bad = subprocess.run(exec_record_command(1), capture_output=True, timeout=30,
+                             env=dict(env, PROFKIT_PYSPY_PID="999999"))
+        assert bad.returncode != 0 and bad.stdout == b""
+        assert first_error_line(bad.stderr.decode())
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_probe_reports_missing_py_spy(tmp_path: Path) -> None:
+    env = {"PATH": str(tmp_path)}  # no py-spy there
+    out = subprocess.run(["/bin/sh", "-c", exec_probe_command()[2]], capture_output=True, env=env, timeout=10)
+    assert out.stdout.decode().strip() == "missing"
+
+
+# -- node agent manifest ---------------------------------------------------------------------------
+def test_agent_manifest_is_privileged_enough_and_labelled_for_cleanup() -> None:
+    m = agent_pod_manifest("widgets", "widget-controller-7d9f-abcde", "node-3", image="my/py-spy:1",
+                           capture_id="cap1", deadline_seconds=900)
+    spec, meta = m["spec"], m["metadata"]
+    assert m["kind"] == "Pod" and meta["namespace"] == "widgets"
+    assert meta["generateName"] == "profkit-pyspy-"
+    assert spec["hostPID"] is True and spec["nodeName"] == "node-3"
+    assert spec["restartPolicy"] == "Never" and spec["activeDeadlineSeconds"] == 900
+    assert spec["terminationGracePeriodSeconds"] == 0
+    (container,) = spec["containers"]
+    assert container["image"] == "my/py-spy:1"
+    assert container["securityContext"]["capabilities"]["add"] == ["SYS_PTRACE"]
+    labels = meta["labels"]
+    assert labels["app.kubernetes.io/managed-by"] == "profkit"
+    assert labels["profkit.dev/capture"] == "cap1"
+    assert labels["profkit.dev/target-pod"] == "widget-controller-7d9f-abcde"
+    for pair in AGENT_SELECTOR.split(","):
+        key, value = pair.split("=")
+        assert labels[key] == value
+    assert meta["annotations"]["profkit.dev/target"] == "widgets/widget-controller-7d9f-abcde"
+    assert agent_pod_manifest("a", "p", "n", namespace="profkit")["metadata"]["namespace"] == "profkit"
+    assert len(agent_pod_manifest("a", "p" * 80 + "-", "n")["metadata"]["labels"]["profkit.dev/target-pod"]) <= 63
+
+
+def test_container_id_strips_the_runtime_prefix() -> None:
+    pod = {"metadata": {"name": "p"}, "status": {"containerStatuses": [
+        {"name": "sidecar", "containerID": "containerd://aaa"},
+        {"name": "manager", "containerID": "cri-o://bbb"},
+    ]}}
+    assert container_id(pod, "manager") == "bbb"
+    assert container_id(pod) == "aaa"
+    with pytest.raises(PySpyError):
+        container_id(pod, "nope")
+    with pytest.raises(PySpyError):
+        container_id({"metadata": {"name": "p"}, "status": {}})
+
+
+def test_error_channel_and_error_lines() -> None:
+    assert pyspy._parse_error_channel(b'{"metadata":{},"status":"Success"}') == (0, "")
+    code, _ = pyspy._parse_error_channel(json.dumps({
+        "status": "Failure", "reason": "NonZeroExitCode", "message": "command terminated with non-zero exit code",
+        "details": {"causes": [{"reason": "ExitCode", "message": "4"}]}}).encode())
+    assert code == 4
+    code, msg = pyspy._parse_error_channel(b'{"status":"Failure","message":"exec: \\"sh\\": not found"}')
+    assert code is None and "not found" in msg
+    assert first_error_line("py-spy> Sampling\nError: No python processes found\n\nStack backtrace:\n 0: x") == \
+        "No python processes found"
+
+
+# -- mode choice with a fake exec --------------------------------------------------------------------
+class FakeExec:
+    """Stands in for run_exec: answers the probe and the record command."""
+
+    def __init__(self, probe: ExecResult | Exception, record: ExecResult | None = None) -> None:
+        self.probe, self.record_result = probe, record
+        self.calls: list[tuple[str, str, str | None, list[str]]] = []
+
+    def __call__(self, api: Any, namespace: str, pod: str, container: str | None, command: list[str],
+                 timeout: float) -> ExecResult:
+        self.calls.append((namespace, pod, container, command))
+        if "command -v py-spy" in command[-1]:
+            if isinstance(self.probe, Exception):
+                raise self.probe
+            return self.probe
+        assert self.record_result is not None
+        return self.record_result
+
+
+class Forbidden(Exception):
+    status = 0
+    reason = "Handshake status 403 Forbidden -+-+- {...}"
+
+
+def test_exec_mode_records_speedscope(monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = b'{"$schema":"https://www.speedscope.app/file-format-schema.json","profiles":[]}'
+    fake = FakeExec(ExecResult(b"ok 7\n", "", 0), ExecResult(doc + b"\n", "py-spy> Sampling", 0))
+    monkeypatch.setattr(pyspy, "run_exec", fake)
+    spy = PodPySpy(object(), "ns", "pod-1", container="manager")
+    assert spy.record(2) == doc
+    assert spy.mode == "exec" and spy.pid == "7"
+    ns, pod, container, argv = fake.calls[-1]
+    assert (ns, pod, container) == ("ns", "pod-1", "manager") and "--duration 2" in argv[2]
+
+
+def test_exec_mode_failure_is_a_window_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeExec(ExecResult(b"ok 1\n", "", 0),
+                    ExecResult(b"", "Error: Permission denied (os error 13)\nStack backtrace:", 1))
+    monkeypatch.setattr(pyspy, "run_exec", fake)
+    with pytest.raises(PySpyError, match="Permission denied"):
+        PodPySpy(object(), "ns", "p").record(1)
+
+
+def test_neither_exec_nor_agent_is_one_line_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pyspy, "run_exec", FakeExec(Forbidden()))
+    with pytest.raises(PySpyNotAllowed) as err:
+        PodPySpy(object(), "widgets", "p").prepare()
+    assert isinstance(err.value, BadInput) and err.value.exit_code == 2
+    assert "pods/exec" in str(err.value) and "\n" not in str(err.value)
+
+
+class FakeCore:
+    """CoreV1Api stand-in: a scheduled target pod; create either forbidden or recorded."""
+
+    created: list[dict[str, Any]] = []
+    deleted: list[tuple[str, str]] = []
+    forbid_create = False
+
+    def __init__(self, api: Any = None) -> None:
+        pass
+
+    def read_namespaced_pod(self, name: str, namespace: str) -> dict[str, Any]:
+        return {"metadata": {"name": name}, "spec": {"nodeName": "node-1"},
+                "status": {"containerStatuses": [{"name": "manager", "containerID": "containerd://" + "ab" * 32}]}}
+
+    def create_namespaced_pod(self, namespace: str, body: dict[str, Any]) -> Any:
+        if FakeCore.forbid_create:
+            exc = Exception("forbidden")
+            exc.status = 403  # type: ignore[attr-defined]
+            exc.body = '{"message":"pods is forbidden"}'  # type: ignore[attr-defined]
+            raise exc
+        FakeCore.created.append(body)
+        meta = type("Meta", (), {"name": f"profkit-pyspy-{len(FakeCore.created)}"})
+        return type("Pod", (), {"metadata": meta})
+
+    def delete_namespaced_pod(self, name: str, namespace: str, **kwargs: Any) -> None:
+        FakeCore.deleted.append((namespace, name))
+
+
+class FakeApi:
+    configuration = None
+
+    def sanitize_for_serialization(self, obj: Any) -> Any:
+        return obj
+
+
+@pytest.fixture
+def fake_core(monkeypatch: pytest.MonkeyPatch) -> type[FakeCore]:
+    from kubernetes import client
+
+    FakeCore.created, FakeCore.deleted, FakeCore.forbid_create = [], [], False
+    monkeypatch.setattr(client, "CoreV1Api", FakeCore)
+    monkeypatch.setattr(client, "ApiClient", lambda *a, **k: FakeApi())
+    monkeypatch.setattr(pyspy.NodeAgent, "wait_ready", lambda self, timeout: None)
+    monkeypatch.setattr(pyspy, "_install_handlers", lambda: None)
+    return FakeCore
+
+
+def test_no_py_spy_in_container_uses_an_agent_and_close_deletes_it(
+        monkeypatch: pytest.MonkeyPatch, fake_core: type[FakeCore]) -> None:
+    doc = b'{"profiles":[]}'
+    fake = FakeExec(ExecResult(b"missing\n", "", 0), ExecResult(doc, "", 0))
+    monkeypatch.setattr(pyspy, "run_exec", fake)
+    with PodPySpy(FakeApi(), "widgets", "ctl-1", container="manager",
+                  options=PySpyOptions(agent_image="img:1"), capture_id="c9") as spy:
+        assert spy.record(3) == doc
+        assert spy.mode == "agent"
+        (body,) = fake_core.created
+        assert body["spec"]["nodeName"] == "node-1" and body["spec"]["containers"][0]["image"] == "img:1"
+        ns, pod, container, argv = fake.calls[-1]
+        assert (ns, pod, container) == ("widgets", "profkit-pyspy-1", "py-spy") and "ab" * 32 in argv[2]
+        assert pyspy.live_agents() == [("widgets", "profkit-pyspy-1")]
+    assert fake_core.deleted == [("widgets", "profkit-pyspy-1")]
+    assert pyspy.live_agents() == []
+
+
+def test_agent_create_forbidden_names_the_permission(
+        monkeypatch: pytest.MonkeyPatch, fake_core: type[FakeCore]) -> None:
+    fake_core.forbid_create = True
+    monkeypatch.setattr(pyspy, "run_exec", FakeExec(ExecResult(b"missing\n", "", 0)))
+    with pytest.raises(PySpyNotAllowed, match="pods create in widgets"):
+        PodPySpy(FakeApi(), "widgets", "ctl-1").prepare()
+    assert pyspy.live_agents() == []
+
+
+def test_cleanup_agents_deletes_every_live_agent(
+        monkeypatch: pytest.MonkeyPatch, fake_core: type[FakeCore]) -> None:
+    agents = [pyspy.NodeAgent(FakeApi(), agent_pod_manifest("ns", f"p{i}", "n")) for i in range(3)]
+    assert len(pyspy.live_agents()) == 3
+    assert pyspy.cleanup_agents() == 3
+    assert sorted(fake_core.deleted) == sorted((a.namespace, a.name) for a in agents)
+    assert pyspy.live_agents() == [] and pyspy.cleanup_agents() == 0
+    agents[0].delete()  # idempotent
+    assert len(fake_core.deleted) == 3
