@@ -1,0 +1,112 @@
+"""gc-pressure: the Go garbage collector's share of CPU (mark workers, assists, sweeping) and GC pauses."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from profkit.analyze import AnalyzeOptions, analyzer
+from profkit.analyze.growth import key_frame
+from profkit.analyze.metrics_math import average_rate
+from profkit.analyze.rules import GcPressureRules, rules_from
+from profkit.bundle.reader import BundleView
+from profkit.errors import BadInput
+from profkit.model import Finding, Profile
+
+ID = "gc-pressure"
+# Background marking, assists charged to allocating goroutines, sweeping and scavenging.
+GC_FRAMES = frozenset({
+    "runtime.gcBgMarkWorker", "runtime.gcAssistAlloc", "runtime.gcAssistAlloc1", "runtime.gcDrain",
+    "runtime.gcDrainN", "runtime.gcDrainMarkWorkerDedicated", "runtime.gcDrainMarkWorkerFractional",
+    "runtime.gcDrainMarkWorkerIdle", "runtime.markroot", "runtime.scanobject", "runtime.bgsweep",
+    "runtime.sweepone", "runtime.bgscavenge", "runtime.gcStart", "runtime.gcMarkDone",
+    "runtime.gcMarkTermination", "runtime.gcSweep",
+})
+ASSIST_FRAMES = frozenset({"runtime.gcAssistAlloc", "runtime.gcAssistAlloc1"})
+ALLOC_FRAMES = frozenset({"runtime.mallocgc"})
+TOP = 5
+
+
+def gc_shares(profile: Profile) -> dict[str, Any]:
+    """GC, assist and allocation shares of a CPU profile, and the code that allocates most."""
+    total = profile.total
+    gc = assist = alloc = 0.0
+    allocators: dict[str, float] = defaultdict(float)
+    for names, weight in profile.named_stacks():
+        present = set(names)
+        if present & GC_FRAMES:
+            gc += weight
+        if present & ASSIST_FRAMES:
+            assist += weight
+        if present & ALLOC_FRAMES:
+            alloc += weight
+            cut = next(i for i, n in enumerate(names) if n in ALLOC_FRAMES)
+            allocators[key_frame(names[:cut]) if cut else "?"] += weight
+    samples = total / profile.period if profile.period else float(len(profile.stacks))
+    top = sorted(allocators.items(), key=lambda kv: -kv[1])[:TOP]
+    return {
+        "gc_share": gc / total if total else 0.0,
+        "assist_share": assist / total if total else 0.0,
+        "malloc_share": alloc / total if total else 0.0,
+        "samples": samples,
+        "top_allocators": [{"function": name, "share": round(w / total, 4)} for name, w in top if total],
+        "window": [profile.start, profile.start + profile.duration],
+    }
+
+
+def _profile_evidence(view: BundleView, target: str) -> dict[str, Any] | None:
+    try:
+        merged = view.merged_profile(target, "cpu")
+    except (ImportError, BadInput, ValueError, OSError):
+        return None
+    if merged is None or merged.language != "go" or merged.total <= 0:
+        return None
+    return gc_shares(merged)
+
+
+@analyzer(ID)
+def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
+    """Flag Go targets spending a large share of CPU in the garbage collector."""
+    rules: GcPressureRules = rules_from(options).gc_pressure
+    names = {ref.target for ref in view.profile_refs(kind="cpu")}
+    names |= {s.target for s in view.series("go_gc_duration_seconds_sum")}
+    findings: list[Finding] = []
+    for target in sorted(names):
+        evidence: dict[str, Any] = {}
+        severity: str | None = None
+        how: list[str] = []
+        shares = _profile_evidence(view, target)
+        if shares is not None and shares["samples"] >= rules.min_samples:
+            evidence.update({k: round(v, 4) if isinstance(v, float) else v for k, v in shares.items()})
+            if shares["gc_share"] >= rules.critical_share:
+                severity = "critical"
+            elif shares["gc_share"] >= rules.warning_share:
+                severity = "warning"
+            how.append(f"GC {shares['gc_share']:.0%} of CPU samples (assists {shares['assist_share']:.0%}, "
+                       f"mallocgc {shares['malloc_share']:.0%})")
+        sums = view.series("go_gc_duration_seconds_sum", target=target)
+        counts = view.series("go_gc_duration_seconds_count", target=target)
+        if sums:
+            pause_share = average_rate(sums) / max(1, len({s.instance for s in sums}))
+            cycles = average_rate(counts) * 60
+            evidence["gc_pause_share"] = round(pause_share, 5)
+            evidence["gc_cycles_per_min"] = round(cycles, 1)
+            evidence["series"] = ["go_gc_duration_seconds_sum", "go_gc_duration_seconds_count"]
+            if pause_share >= rules.warning_pause_share and severity is None:
+                severity = "warning"
+                how.append(f"stop-the-world pauses {pause_share:.1%} of wall time ({cycles:.0f} cycles/min)")
+        if severity is None:
+            continue
+        top = evidence.get("top_allocators") or []
+        culprit = f" Most allocating code: {top[0]['function']}." if top else ""
+        findings.append(Finding(
+            id=ID, severity=severity, target=target,
+            title="GC pressure: " + "; ".join(how),
+            evidence=evidence,
+            recommendation=(
+                "Allocate less on the hot path (reuse buffers, avoid deep copies of cached objects, list from the "
+                "cache instead of the API, use a transform on informers to drop managedFields), or trade memory for "
+                "CPU with GOGC=200 and a GOMEMLIMIT near the container limit." + culprit
+            ),
+        ))
+    return findings

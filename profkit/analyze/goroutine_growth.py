@@ -1,0 +1,65 @@
+"""goroutine-growth: go_goroutines climbing over the run beyond what the object count explains (a goroutine leak)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from profkit.analyze import AnalyzeOptions, analyzer
+from profkit.analyze.growth import Growth, assess, growth_evidence, object_timeline, profile_growers
+from profkit.analyze.rules import GoroutineGrowthRules, rules_from
+from profkit.bundle.reader import BundleView
+from profkit.model import Finding, Series
+from profkit.units import format_duration
+
+ID = "goroutine-growth"
+METRIC = "go_goroutines"
+
+
+def _severity(g: Growth, rules: GoroutineGrowthRules) -> str | None:
+    if g.unexplained < rules.min_growth or g.duration < rules.min_duration_seconds:
+        return None
+    if g.relative >= rules.critical_growth and g.still_growing:
+        return "critical"
+    if g.relative >= rules.warning_growth:
+        return "warning"
+    return None
+
+
+@analyzer(ID)
+def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
+    """Flag targets whose goroutine count grows while the object count does not explain it."""
+    rules = rules_from(options).goroutine_growth
+    by_target: dict[str, list[Series]] = defaultdict(list)
+    for s in view.series(METRIC):
+        by_target[s.target].append(s)
+    findings: list[Finding] = []
+    for target, series in sorted(by_target.items()):
+        objects = object_timeline(view, target)
+        assessed = [g for g in (assess(s, objects) for s in series) if g is not None]
+        if not assessed:
+            continue
+        g = max(assessed, key=lambda x: x.unexplained)
+        severity = _severity(g, rules)
+        if severity is None:
+            continue
+        evidence: dict[str, Any] = growth_evidence(METRIC, g)
+        growers = profile_growers(view, target, "goroutine")
+        evidence["goroutine_profile_growers"] = growers
+        where = (f" Goroutine profiles (first vs last) grow most in {growers[0]['function']} "
+                 f"(+{growers[0]['growth']:.0f} goroutines)." if growers else
+                 " Capture goroutine profiles (/debug/pprof/goroutine) to see where the new goroutines wait.")
+        objects_text = (f"objects {g.objects_first:g} -> {g.objects_last:g}" if g.objects_first is not None
+                        else "no object watcher data")
+        findings.append(Finding(
+            id=ID, severity=severity, target=target,
+            title=(f"go_goroutines grew by {g.unexplained:.0f} ({g.relative:.0%}) over "
+                   f"{format_duration(g.duration)} beyond the object count ({objects_text})"),
+            evidence=evidence,
+            recommendation=(
+                "Goroutines started per reconcile or per event that never exit: look for `go func` without a "
+                "cancelled context, watches or informers started per object and never stopped, and channels "
+                "nobody reads." + where
+            ),
+        ))
+    return findings

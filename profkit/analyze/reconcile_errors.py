@@ -1,0 +1,118 @@
+"""reconcile-errors: reconciles returning errors (and panics), with the most frequent error messages."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from typing import Any
+
+from profkit.analyze import AnalyzeOptions, analyzer
+from profkit.analyze.metrics_math import total_increase
+from profkit.analyze.rules import rules_from
+from profkit.bundle.reader import BundleView
+from profkit.model import Finding, LogRecord
+
+ID = "reconcile-errors"
+MAX_SAMPLES = 5
+# Object names, UIDs, numbers and quoted values vary per object; strip them to group messages.
+_VARIABLE = re.compile(r'"[^"]*"|\b[0-9a-f]{8}-[0-9a-f-]{27}\b|\b\d+(\.\d+)?\b')
+_HINTS = (
+    ("the object has been modified", "optimistic-lock conflicts: re-read before update, or patch instead of update"),
+    ("not found", "NotFound errors: ignore them with client.IgnoreNotFound(err) when the object is gone"),
+    ("rate: wait", "the client rate limiter's context deadline: see client-side-throttling"),
+    ("context deadline exceeded", "timeouts: check API server latency and the work done per reconcile"),
+    ("connection refused", "a dependency is unreachable"),
+)
+
+
+def error_text(r: LogRecord) -> str:
+    value = r.fields.get("error") or r.fields.get("err") or r.message
+    return str(value)
+
+
+def error_shape(text: str) -> str:
+    """An error message with object names and numbers replaced, for grouping."""
+    return _VARIABLE.sub("…", text)[:200]
+
+
+def _error_logs(view: BundleView) -> dict[tuple[str, str], list[LogRecord]]:
+    """controller-runtime's "Reconciler error" lines by (target, controller)."""
+    out: dict[tuple[str, str], list[LogRecord]] = defaultdict(list)
+    for r in view.logs(contains="Reconciler error"):
+        out[(r.target, r.controller or r.logger or "?")].append(r)
+    return out
+
+
+@analyzer(ID)
+def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
+    """Flag controllers with a high share of failed reconciles, grouping the error messages."""
+    rules = rules_from(options).reconcile_errors
+    totals: dict[tuple[str, str], float] = defaultdict(float)
+    errors: dict[tuple[str, str], float] = defaultdict(float)
+    for s in view.series("controller_runtime_reconcile_total"):
+        key = (s.target, s.labels.get("controller", ""))
+        inc = s.increase()
+        totals[key] += inc
+        if s.labels.get("result") == "error":
+            errors[key] += inc
+    panics: dict[tuple[str, str], float] = defaultdict(float)
+    for s in view.series("controller_runtime_reconcile_panics_total"):
+        panics[(s.target, s.labels.get("controller", ""))] += s.increase()
+    logs = _error_logs(view)
+    findings: list[Finding] = []
+    for key in sorted(set(totals) | set(logs)):
+        target, controller = key
+        lines = logs.get(key, [])
+        count = errors.get(key, 0.0) or float(len(lines))
+        total = totals.get(key, 0.0)
+        share = count / total if total > 0 else (1.0 if count else 0.0)
+        panic = panics.get(key, 0.0)
+        if count <= 0 and panic <= 0:
+            continue
+        if panic > 0 or (share >= rules.critical_error_share and count >= rules.min_errors):
+            severity = "critical"
+        elif share >= rules.warning_error_share and count >= rules.min_errors:
+            severity = "warning"
+        else:
+            severity = "info"
+        shapes = Counter(error_shape(error_text(r)) for r in lines)
+        samples: list[str] = []
+        for shape, _ in shapes.most_common(MAX_SAMPLES):
+            first = next(r for r in lines if error_shape(error_text(r)) == shape)
+            samples.append(first.raw or first.message)
+        keys = Counter(r.object_key for r in lines if r.object_key)
+        hints = [hint for needle, hint in _HINTS if any(needle in s.lower() for s in shapes)]
+        evidence: dict[str, Any] = {
+            "controller": controller,
+            "errors": count,
+            "reconciles": total,
+            "error_share": round(share, 4),
+            "panics": panic,
+            "series": [f'controller_runtime_reconcile_total{{controller="{controller}",result="error"}}',
+                       f'controller_runtime_reconcile_errors_total{{controller="{controller}"}}'],
+            "top_errors": [{"message": shape, "count": n} for shape, n in shapes.most_common(MAX_SAMPLES)],
+            "top_objects": [{"key": k, "errors": n} for k, n in keys.most_common(MAX_SAMPLES)],
+            "log_samples": samples,
+        }
+        if lines:
+            evidence["window"] = [lines[0].ts, lines[-1].ts]
+        top = shapes.most_common(1)[0][0] if shapes else "see controller_runtime_reconcile_errors_total"
+        findings.append(Finding(
+            id=ID, severity=severity, target=target,
+            title=(f"{controller}: {count:.0f} failed reconciles ({share:.1%})"
+                   + (f", {panic:.0f} panics" if panic else "") + f"; top error: {top[:80]}"),
+            evidence=evidence,
+            recommendation=(
+                f"Fix the most frequent error in the {controller} reconciler first ({top[:120]})"
+                + (f"; {'; '.join(hints)}" if hints else "")
+                + (". Panics are counted in controller_runtime_reconcile_panics_total; find the stack in the logs"
+                   if panic else "")
+                + ". Every error is retried with exponential backoff and adds to the workqueue's retries."
+            ),
+        ))
+    return findings
+
+
+def total_errors(view: BundleView, target: str) -> float:
+    """Errors counted by controller-runtime for a target (for other analyzers' context)."""
+    return total_increase(view.series("controller_runtime_reconcile_total", target=target, result="error"))
