@@ -39,6 +39,13 @@ cpu-hotspot                  one own function over ``warning_share`` of CPU whil
                              process burns ``warning_min_cores`` (``CpuHotspotRules``)
 ===========================  ==========================================================  ======================================================
 
+Sizing and noise knobs (they shape recommendations and ignore short runs, not severities):
+``demand_headroom`` (client-side-throttling: recommended QPS = observed demand x this, at least
+twice the current QPS), ``target_share`` (sync-budget-exhausted and ``profkit plan``: recommended
+QPS keeps resync under this share), ``headroom`` (concurrency-saturation: Little's law workers x
+this), ``min_duration_seconds`` (memory-growth, goroutine-growth: shorter series are not judged).
+Defaults are the dataclass fields below.
+
 A rules file overrides any of these by finding id, e.g.::
 
     client-side-throttling:
