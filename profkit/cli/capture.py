@@ -1,0 +1,91 @@
+"""``profkit capture``: record profiles, metrics, usage and logs of controllers into a bundle."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from profkit.errors import BadInput, Interrupted
+
+EXAMPLES = """
+Examples:
+
+  # a local Go controller serving pprof and /metrics on one port, for 5 minutes
+  profkit capture --endpoint http://127.0.0.1:6060 --duration 5m --out run1
+
+  # metrics and pprof on different ports, one target named kcp, plus its log file
+  profkit capture --endpoint pprof=http://127.0.0.1:6060,metrics=http://127.0.0.1:8080,name=kcp \\
+      --log-file /tmp/kcp.log,name=kcp --out run2
+
+  # a Python controller by PID (py-spy + CPU/memory), until Ctrl-C
+  profkit capture --pid 4242 --out run3
+
+  # launch a command and capture it until it exits
+  profkit capture --out run4 -- python -m my_operator --workers 4
+
+  # a Deployment in Kubernetes (all replicas)
+  profkit capture --deployment kcp --duration 10m --out run5
+"""
+
+
+def kube_factories(deployments: list[str], namespace: Optional[str], context: Optional[str],
+                   kubeconfig: Optional[Path], options: Any) -> list[Any]:
+    """Ask ``profkit.kube`` for the Deployment targets; a clear exit 2 when this build has no support."""
+    if not deployments:
+        return []
+    import profkit.kube as kube
+
+    hook = getattr(kube, "deployment_targets", None)
+    if hook is None:
+        raise BadInput("--deployment: Kubernetes capture is not available in this build of profkit")
+    return list(hook(deployments=deployments, namespace=namespace, context=context,
+                     kubeconfig=str(kubeconfig) if kubeconfig else None, options=options))
+
+
+def capture(
+    out: Path = typer.Option(..., "--out", "-o", help="Bundle directory to create."),
+    endpoint: list[str] = typer.Option(
+        [], "--endpoint", metavar="URL",
+        help="Base URL serving /debug/pprof and /metrics, or pprof=URL,metrics=URL[,name=NAME]. Repeatable."),
+    pid: list[str] = typer.Option([], "--pid", metavar="PID", help="Local process (py-spy + CPU/memory). PID[,name=NAME]."),
+    log_file: list[str] = typer.Option([], "--log-file", metavar="PATH", help="Log file to follow. PATH[,name=NAME]."),
+    deployment: list[str] = typer.Option([], "--deployment", metavar="NAME|ALIAS", help="Kubernetes Deployment or catalog alias."),
+    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="Namespace of --deployment."),
+    context: Optional[str] = typer.Option(None, "--context", help="kubeconfig context."),
+    kubeconfig: Optional[Path] = typer.Option(None, "--kubeconfig", help="kubeconfig file."),
+    duration: Optional[str] = typer.Option(None, "--duration", help="How long (e.g. 5m); default: until Ctrl-C or the command ends."),
+    profile_window: str = typer.Option("30s", "--profile-window", help="Length of each CPU profile."),
+    scrape_interval: str = typer.Option("5s", "--scrape-interval", help="Metrics and usage sampling interval."),
+    command: Optional[list[str]] = typer.Argument(None, metavar="[-- CMD ...]", help="Command to launch and capture."),
+) -> None:
+    """Capture profiles, metrics, CPU/memory and logs into a bundle directory."""
+    from profkit.sources.base import CaptureOptions
+    from profkit.sources.plan import LocalTargets
+    from profkit.sources.session import CaptureRequest, print_summary, run_capture
+    from profkit.units import parse_duration
+
+    options = CaptureOptions(
+        profile_window=parse_duration(profile_window, flag="profile-window"),
+        scrape_interval=parse_duration(scrape_interval, flag="scrape-interval"),
+        duration=parse_duration(duration) if duration else None,
+    )
+    request = CaptureRequest(
+        out=out,
+        options=options,
+        local=LocalTargets.parse(endpoint, pid, log_file),
+        command=list(command or []),
+        argv=["profkit", *sys.argv[1:]],
+    )
+    request.extra = kube_factories(deployment, namespace, context, kubeconfig, options)
+    result = run_capture(request, progress=sys.stderr.isatty())
+    print_summary(result)
+    if result.status == "interrupted":
+        raise Interrupted(f"capture interrupted; bundle {result.directory} is valid")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("capture", help="Capture profiles, metrics, CPU/memory and logs into a bundle." + EXAMPLES,
+                no_args_is_help=True)(capture)

@@ -1,0 +1,168 @@
+"""Log collectors: follow a file like ``tail -F`` from its start, or read a stream, parsing every line."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+from profkit.formats.logs import parse_line
+from profkit.model import LogRecord
+from profkit.sources.base import CaptureOptions, Collector, Sink
+
+POLL = 0.25  # seconds between looks at a quiet file
+BATCH_LINES = 500
+BATCH_SECONDS = 0.5
+
+
+class LogBatcher:
+    """Parses lines and writes them in batches (one transaction per batch, not per line)."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+        self.pending: list[LogRecord] = []
+        self.flushed_at = time.monotonic()
+
+    def add(self, line: str) -> None:
+        if not line.strip():
+            return
+        c = self.collector
+        self.pending.append(parse_line(line, target=c.target, instance=c.instance))
+        if len(self.pending) >= BATCH_LINES:
+            self.flush()
+
+    def due(self) -> bool:
+        return bool(self.pending) and time.monotonic() - self.flushed_at >= BATCH_SECONDS
+
+    def flush(self) -> None:
+        if self.pending:
+            self.collector.sink.add_logs(self.pending)
+            self.collector.stats.log_lines += len(self.pending)
+            self.pending = []
+        self.flushed_at = time.monotonic()
+
+
+class LogFileCollector(Collector):
+    """Follows ``path`` from its first line; survives rotation (new inode) and truncation."""
+
+    kind = "logs"
+
+    def __init__(self, sink: Sink, target: str, instance: str, options: CaptureOptions, path: Path) -> None:
+        super().__init__(sink, target, instance, options)
+        self.path = path
+
+    def describe(self) -> str:
+        return f"log file {self.path}"
+
+    def _open(self, stop: threading.Event) -> IO[bytes] | None:
+        reported = False
+        while not stop.is_set():
+            try:
+                return open(self.path, "rb")
+            except FileNotFoundError:
+                if not reported and not self.in_grace():
+                    self.error(f"{self.path}: no such file yet; waiting for it")
+                    reported = True
+            except OSError as exc:
+                self.error(f"{self.path}: {exc}")
+                return None
+            stop.wait(POLL)
+        return None
+
+    def run(self, stop: threading.Event) -> None:
+        handle = self._open(stop)
+        if handle is None:
+            return
+        batch = LogBatcher(self)
+        partial = b""
+        try:
+            while True:
+                chunk = handle.readline()
+                if chunk:
+                    if chunk.endswith(b"\n"):
+                        batch.add((partial + chunk).decode("utf-8", errors="replace"))
+                        partial = b""
+                    else:
+                        partial += chunk  # the writer is mid-line; wait for the rest
+                    if batch.due():
+                        batch.flush()
+                    continue
+                batch.flush()
+                if stop.wait(POLL):
+                    # Drain what was written up to the stop, then keep a trailing partial line too.
+                    rest = handle.read()
+                    for line in (partial + rest).decode("utf-8", errors="replace").splitlines():
+                        batch.add(line)
+                    batch.flush()
+                    return
+                reopened = self._rotated(handle)
+                if reopened is not None:
+                    for line in partial.decode("utf-8", errors="replace").splitlines():
+                        batch.add(line)
+                    partial = b""
+                    handle.close()
+                    handle = reopened
+        finally:
+            handle.close()
+
+    def _rotated(self, handle: IO[bytes]) -> IO[bytes] | None:
+        """A fresh handle when the path now names another file or the file was truncated."""
+        try:
+            on_disk = os.stat(self.path)
+        except OSError:
+            return None
+        current = os.fstat(handle.fileno())
+        if (on_disk.st_ino, on_disk.st_dev) != (current.st_ino, current.st_dev):
+            try:
+                return open(self.path, "rb")
+            except OSError:
+                return None
+        if on_disk.st_size < handle.tell():
+            handle.seek(0)
+        return None
+
+
+class StreamLogCollector(Collector):
+    """Reads a child's stdout or stderr line by line until it closes (for ``-- CMD`` targets)."""
+
+    kind = "logs"
+
+    def __init__(self, sink: Sink, target: str, instance: str, options: CaptureOptions, stream: IO[bytes],
+                 name: str, echo: IO[str] | None = None) -> None:
+        super().__init__(sink, target, instance, options)
+        self.stream = stream
+        self.name = name
+        self.echo = echo
+
+    def describe(self) -> str:
+        return f"command {self.name}"
+
+    def run(self, stop: threading.Event) -> None:
+        batch = LogBatcher(self)
+        flusher_stop = threading.Event()
+
+        def flush_quiet_periods() -> None:  # a quiet child still gets its last lines stored promptly
+            while not flusher_stop.wait(BATCH_SECONDS):
+                with lock:
+                    if batch.due():
+                        batch.flush()
+
+        lock = threading.Lock()
+        flusher = threading.Thread(target=flush_quiet_periods, daemon=True, name=f"flush-{self.name}")
+        flusher.start()
+        try:
+            for raw in iter(self.stream.readline, b""):
+                line = raw.decode("utf-8", errors="replace")
+                if self.echo is not None:
+                    self.echo.write(line)
+                    self.echo.flush()
+                with lock:
+                    batch.add(line)
+        except (OSError, ValueError):
+            pass  # the pipe closed under us as the capture ended
+        finally:
+            flusher_stop.set()
+            with lock:
+                batch.flush()

@@ -1,0 +1,316 @@
+"""The capture session: every collector in its own thread, one bundle, clean stop on deadline or signal."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any, Callable, Sequence
+
+from profkit.bundle.writer import BundleWriter
+from profkit.errors import BadInput
+from profkit.sources.base import CaptureOptions, Collector, Sink, Stats, TargetPlan
+from profkit.sources.command import LaunchedCommand, check_command
+from profkit.sources.plan import LocalTargets, PlanFactory, merge_plans
+from profkit.units import format_duration
+
+STOP_GRACE = 8.0  # seconds collectors get to finish an in-flight window after the deadline
+SIGNAL_GRACE = 3.0  # ... after Ctrl-C / SIGTERM
+TICK = 0.25
+
+
+@dataclass
+class CaptureRequest:
+    """Everything one capture needs, already validated (the CLI and ``profkit demo`` both build one)."""
+
+    out: Path
+    options: CaptureOptions
+    local: LocalTargets = field(default_factory=LocalTargets)
+    extra: list[PlanFactory] = field(default_factory=list)  # e.g. Kubernetes deployments
+    command: list[str] = field(default_factory=list)
+    command_name: str | None = None  # target name of the command (default: from its argv)
+    command_env: dict[str, str] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)  # the profkit command line, kept in the bundle meta
+    echo_command_output: bool = True
+
+    def check(self) -> None:
+        if not (self.local.endpoints or self.local.pids or self.local.log_files or self.extra or self.command):
+            raise BadInput("nothing to capture: give --endpoint, --pid, --log-file, --deployment or -- CMD")
+        if self.command:
+            check_command(self.command)
+        if self.options.profile_window < 1:
+            raise BadInput("--profile-window must be at least 1s")
+        if self.options.scrape_interval < 0.1:
+            raise BadInput("--scrape-interval must be at least 100ms")
+        if self.options.duration is not None and self.options.duration <= 0:
+            raise BadInput("--duration must be positive")
+
+
+@dataclass
+class TargetSummary:
+    name: str
+    kind: str
+    stats: Stats
+    collectors: list[str]
+    errors: list[str]
+
+
+@dataclass
+class CaptureResult:
+    directory: Path
+    status: str  # complete | interrupted
+    elapsed: float
+    targets: list[TargetSummary]
+    command_exit_code: int | None = None
+    stop_reason: str = ""
+
+    @property
+    def targets_with_errors(self) -> list[str]:
+        return [t.name for t in self.targets if t.stats.errors]
+
+
+def _total(stats: Sequence[Stats]) -> Stats:
+    out = Stats()
+    for s in stats:
+        out.profiles += s.profiles
+        out.scrapes += s.scrapes
+        out.points += s.points
+        out.log_lines += s.log_lines
+        out.errors += s.errors
+        out.last_error = s.last_error or out.last_error
+    return out
+
+
+class CaptureSession:
+    """Runs collectors until the deadline, a signal, or the launched command's exit."""
+
+    def __init__(self, writer: BundleWriter, options: CaptureOptions, *, command: LaunchedCommand | None = None,
+                 progress: bool = False, console_file: IO[str] | None = None) -> None:
+        self.writer = writer
+        self.sink = Sink(writer)
+        self.options = options
+        self.command = command
+        self.progress = progress
+        self.console_file = console_file or sys.stderr
+        self.stop_event = threading.Event()
+        self.signalled: int | None = None
+        self.stop_reason = ""
+        self.targets: dict[str, TargetPlan] = {}
+        self._threads: list[tuple[Collector, threading.Thread]] = []
+        self._lock = threading.Lock()
+        self._started = 0.0
+
+    # -- collectors -----------------------------------------------------------
+    def add_plan(self, plan: TargetPlan) -> None:
+        self.targets[plan.target.name] = plan
+        self.sink.add_target(plan.target)
+        for collector in plan.collectors:
+            self.spawn(collector)
+
+    def spawn(self, collector: Collector) -> None:
+        """Start a collector now (also used by collectors that discover pods while running)."""
+        collector.spawn = self.spawn
+        plan = self.targets.get(collector.target)
+        if plan is not None and collector not in plan.collectors:
+            plan.collectors.append(collector)
+        thread = threading.Thread(target=self._run_collector, args=(collector,), daemon=True,
+                                  name=f"{collector.kind}:{collector.target}/{collector.instance}")
+        with self._lock:
+            self._threads.append((collector, thread))
+        if self._started:
+            thread.start()
+
+    def _run_collector(self, collector: Collector) -> None:
+        try:
+            collector.run(self.stop_event)
+        except Exception as exc:  # a collector bug must not take the capture down
+            collector.error(f"{collector.describe()} stopped: {type(exc).__name__}: {exc}")
+        finally:
+            collector.finished = True
+
+    # -- signals --------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.signalled is not None:
+            self.stop_reason = "signal (twice): not waiting for collectors"
+        self.signalled = signum
+        self.stop_event.set()
+
+    def _install_signals(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
+
+    # -- the run --------------------------------------------------------------
+    def run(self) -> CaptureResult:
+        restore = self._install_signals()
+        self._started = time.time()
+        self.options.started = self._started
+        if self.options.duration is not None:
+            self.options.deadline = self._started + self.options.duration
+        self.sink.set_meta(
+            capture_started=repr(self._started),
+            options=json.dumps({"profile_window": self.options.profile_window,
+                                "scrape_interval": self.options.scrape_interval,
+                                "duration": self.options.duration, "pyspy_rate": self.options.pyspy_rate}),
+        )
+        with self._lock:
+            pending = [t for _, t in self._threads]
+        for thread in pending:
+            thread.start()
+        live = self._progress_display()
+        try:
+            self._wait(live)
+        finally:
+            if live is not None:
+                live.stop()
+            code = self._shutdown()
+            restore()
+        status = "interrupted" if self.signalled is not None else "complete"
+        self.writer.close(status)
+        return CaptureResult(self.writer.directory, status, time.time() - self._started, self.summaries(),
+                             code, self.stop_reason)
+
+    def _wait(self, live: Any) -> None:
+        last_draw = 0.0
+        while not self.stop_event.is_set():
+            now = time.time()
+            if self.options.deadline is not None and now >= self.options.deadline:
+                self.stop_reason = "duration reached"
+                break
+            if self.command is not None and self.command.exit_code() is not None:
+                self.stop_reason = f"command exited with code {self.command.exit_code()}"
+                break
+            with self._lock:
+                threads = list(self._threads)
+            if threads and all(c.finished for c, _ in threads):
+                self.stop_reason = "every collector finished"
+                break
+            if live is not None and now - last_draw >= 1.0:
+                live.update(self._table())
+                last_draw = now
+            self.stop_event.wait(TICK)
+        if self.signalled is not None:
+            self.stop_reason = self.stop_reason or f"signal {signal.Signals(self.signalled).name}"
+        self.stop_event.set()
+
+    def _shutdown(self) -> int | None:
+        code: int | None = None
+        if self.command is not None:
+            # Ctrl-C is forwarded as such (a scale script may clean up); a duration end asks politely.
+            code = self.command.stop(signal.SIGINT if self.signalled == signal.SIGINT else signal.SIGTERM)
+        hurry = self.stop_reason.startswith("signal (twice)")
+        grace = 0.0 if hurry else (SIGNAL_GRACE if self.signalled is not None else STOP_GRACE)
+        until = time.time() + grace
+        with self._lock:
+            threads = list(self._threads)
+        for _, thread in threads:
+            if thread.is_alive():
+                thread.join(max(0.0, until - time.time()))
+        self.sink.seal()
+        if code is not None:
+            self.writer.set_meta(command_exit_code=str(code))
+        return code
+
+    # -- progress and summary ----------------------------------------------------
+    def summaries(self) -> list[TargetSummary]:
+        out: list[TargetSummary] = []
+        for name, plan in self.targets.items():
+            stats = _total([c.stats for c in plan.collectors])
+            errors = [f"{c.describe()}: {c.stats.last_error}" for c in plan.collectors if c.stats.errors]
+            out.append(TargetSummary(name, plan.target.kind, stats, [c.describe() for c in plan.collectors], errors))
+        return out
+
+    def _progress_display(self) -> Any:
+        if not self.progress:
+            return None
+        from rich.console import Console
+        from rich.live import Live
+
+        live = Live(self._table(), console=Console(file=self.console_file), refresh_per_second=2, transient=True)
+        live.start()
+        return live
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        elapsed = time.time() - self._started
+        total = f" / {format_duration(self.options.duration)}" if self.options.duration else ""
+        table = Table(title=f"profkit capture  {format_duration(elapsed)}{total}  (Ctrl-C stops)",
+                      title_justify="left")
+        for column in ("target", "profiles", "scrapes", "log lines", "errors", "last error"):
+            table.add_column(column, justify="right" if column not in ("target", "last error") else "left")
+        for summary in self.summaries():
+            s = summary.stats
+            table.add_row(summary.name, str(s.profiles), str(s.scrapes), str(s.log_lines),
+                          f"[red]{s.errors}[/red]" if s.errors else "0", (s.last_error or "")[:60])
+        return table
+
+
+def print_summary(result: CaptureResult, out: IO[str] | None = None) -> None:
+    """The end-of-capture summary on stderr: per target counts, and which targets had errors."""
+    stream = out or sys.stderr
+    print(f"profkit: capture {result.status} after {format_duration(result.elapsed)}"
+          + (f" ({result.stop_reason})" if result.stop_reason else "") + f"; bundle: {result.directory}", file=stream)
+    for t in result.targets:
+        s = t.stats
+        line = (f"  {t.name}: {s.profiles} profiles, {s.scrapes} scrapes ({s.points} points), "
+                f"{s.log_lines} log lines, {s.errors} errors")
+        print(line, file=stream)
+        for error in t.errors[:3]:
+            print(f"    error: {error[:200]}", file=stream)
+    if result.command_exit_code is not None:
+        print(f"  command exit code: {result.command_exit_code}", file=stream)
+    if result.targets_with_errors:
+        print(f"profkit: targets with errors: {', '.join(result.targets_with_errors)} "
+              "(details in the bundle's capture events)", file=stream)
+
+
+def run_capture(request: CaptureRequest, *, progress: bool = False,
+                on_started: Callable[[CaptureSession], None] | None = None) -> CaptureResult:
+    """Validate, create the bundle, launch the command if any, and capture until the end."""
+    request.check()
+    writer = BundleWriter(request.out, command=request.argv)
+    command: LaunchedCommand | None = None
+    try:
+        options = request.options
+        sink_for_plans = Sink(writer)
+        plans: list[TargetPlan] = []
+        if request.command:
+            command = LaunchedCommand.start(request.command, request.command_name, request.command_env)
+            echo = sys.stderr if request.echo_command_output else None
+            plans.append(command.plan(sink_for_plans, options, echo))
+            writer.set_meta(target_command=json.dumps(request.command), target_command_pid=str(command.pid))
+        plans += [factory(sink_for_plans, options) for factory in request.local.factories()]
+        plans += [factory(sink_for_plans, options) for factory in request.extra]
+        if command is not None:
+            # An endpoint or log file named like the command is that process: one instance for all of it.
+            for plan in plans:
+                if plan.target.name == command.name:
+                    for collector in plan.collectors:
+                        collector.instance = command.instance
+        session = CaptureSession(writer, options, command=command, progress=progress)
+        session.sink = sink_for_plans
+        for plan in merge_plans(plans):
+            session.add_plan(plan)
+        if on_started is not None:
+            on_started(session)
+        return session.run()
+    except BaseException:
+        if command is not None:
+            command.stop(grace=2.0)
+        try:
+            writer.close("failed")
+        except Exception:
+            pass
+        raise
