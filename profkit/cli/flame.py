@@ -1,0 +1,152 @@
+"""``profkit flame``: a flame graph (SVG, speedscope, folded, pprof) or a top table from a profile or a bundle."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from profkit.errors import BadInput
+
+if TYPE_CHECKING:
+    from profkit.model import Profile
+
+EXAMPLES = """
+Examples:
+
+  profkit flame cpu.pb.gz --top 30
+
+  profkit flame run1 -o cpu.svg
+
+  profkit flame run1 --kind heap --target kcp -o heap.speedscope.json
+
+  profkit flame pyspy.speedscope.json -o stacks.folded
+
+Without -o it prints the top functions like go tool pprof -top. A bundle directory
+(run1) is merged over all its windows and replicas.
+"""
+
+KINDS = ("cpu", "heap", "allocs", "goroutine", "mutex", "block", "wall")
+OUTPUT_SUFFIXES = (".svg", ".speedscope.json", ".json", ".folded", ".txt", ".pb.gz", ".pprof")
+
+
+def load_input(source: Path, kind: Optional[str], target: Optional[str], sample_type: Optional[str] = None) -> Profile:
+    """A profile file, or a bundle directory's profiles of ``kind`` merged over windows and replicas."""
+    if source.is_dir():
+        from profkit.bundle import open_bundle
+
+        wanted = kind or "cpu"
+        profile = open_bundle(source).merged_profile(target, wanted)
+        if profile is None:
+            where = f" of target {target}" if target else ""
+            raise BadInput(f"{source}: no readable {wanted} profiles{where} in this bundle")
+        return profile
+    if not source.exists():
+        raise BadInput(f"{source}: no such file or bundle directory")
+    from profkit.formats import load_profile_file
+
+    profile = load_profile_file(source, kind=kind, sample_type=sample_type)
+    if target:
+        profile.target = target
+    return profile
+
+
+def short_weight(value: float, unit: str) -> str:
+    """Compact weights as ``go tool pprof -top`` prints them: ``637ms``, ``1.76s``, ``12.5MB``."""
+    magnitude = abs(value)
+    steps: tuple[tuple[float, str], ...]
+    if unit == "nanoseconds":
+        steps = ((3600e9, "h"), (60e9, "min"), (1e9, "s"), (1e6, "ms"), (1e3, "us"), (1.0, "ns"))
+    elif unit == "bytes":
+        steps = ((2.0**40, "TB"), (2.0**30, "GB"), (2.0**20, "MB"), (2.0**10, "kB"), (1.0, "B"))
+    else:
+        return f"{value:.0f}" if magnitude >= 1 or value == 0 else f"{value:.3g}"
+    for factor, suffix in steps:
+        if magnitude >= factor:
+            text = f"{value / factor:.2f}".rstrip("0").rstrip(".")
+            return text + suffix
+    return "0"
+
+
+def top_table(profile: Profile, limit: int = 20) -> str:
+    """The ``go tool pprof -top`` table: flat, flat%, sum%, cum, cum% and the function name."""
+    from profkit.formats.stackarrays import top_functions
+
+    rows = top_functions(profile, limit)
+    total = profile.total
+    unit = profile.unit
+    header = [
+        f"Type: {profile.sample_type} ({profile.kind}, {profile.language})"
+        + (f"   Target: {profile.target}" if profile.target else ""),
+        f"Total: {short_weight(total, unit)} in {len(profile.stacks)} distinct stacks"
+        + (f" over {profile.duration:.0f}s" if profile.duration else ""),
+        f"Showing top {len(rows)} functions by flat",
+        f"{'flat':>10} {'flat%':>6} {'sum%':>6} {'cum':>10} {'cum%':>6}  function",
+    ]
+    lines = header
+    running = 0.0
+    share = (lambda value: 100.0 * value / total) if total else (lambda value: 0.0)
+    for row in rows:
+        running += row.flat
+        lines.append(
+            f"{short_weight(row.flat, unit):>10} {share(row.flat):5.2f}% {share(running):5.2f}% "
+            f"{short_weight(row.cum, unit):>10} {share(row.cum):5.2f}%  {row.name}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_output(profile: Profile, output: Path, title: str = "") -> None:
+    """Write ``profile`` in the format named by ``output``'s suffix."""
+    name = output.name.lower()
+    if name.endswith(".svg"):
+        from profkit.render.flamegraph_svg import render_flamegraph_svg
+
+        data: str | bytes = render_flamegraph_svg(profile, title=title)
+    elif name.endswith(".json"):
+        from profkit.formats.speedscope import write_speedscope
+
+        data = write_speedscope(profile, name=title)
+    elif name.endswith((".folded", ".txt")):
+        from profkit.formats.folded import write_folded
+
+        data = write_folded(profile)
+    elif name.endswith((".pb.gz", ".pprof")):
+        from profkit.formats.pprof import encode_pprof
+
+        data = encode_pprof(profile)
+    else:
+        raise BadInput(f"-o {output}: unknown output format (use one of {', '.join(OUTPUT_SUFFIXES)})")
+    try:
+        if isinstance(data, bytes):
+            output.write_bytes(data)
+        else:
+            output.write_text(data, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"-o {output}: cannot write ({exc.strerror or exc})") from None
+
+
+def flame(
+    source: Path = typer.Argument(..., metavar="PROFILE|DIR", help="pprof (.pb.gz), speedscope JSON, folded file or bundle directory."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="FILE.svg, FILE.speedscope.json, FILE.folded or FILE.pb.gz; without it, print the top table."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="cpu | heap | allocs | goroutine | mutex | block | wall (bundles: default cpu)."),
+    target: Optional[str] = typer.Option(None, "--target", help="Only this target of a bundle."),
+    top: int = typer.Option(20, "--top", min=1, help="Rows in the top table."),
+    sample_type: Optional[str] = typer.Option(None, "--sample-type", help="pprof sample type to use, e.g. alloc_objects."),
+) -> None:
+    """Flame graph or top table from a profile file or a bundle (merged over windows and replicas)."""
+    if kind is not None and kind not in KINDS:
+        raise BadInput(f"--kind {kind!r}: unknown kind (use one of {', '.join(KINDS)})")
+    profile = load_input(source, kind, target, sample_type)
+    if output is None:
+        sys.stdout.write(top_table(profile, top))
+        return
+    title = " ".join(x for x in (source.name, profile.target, profile.kind) if x)
+    write_output(profile, output, title=title)
+    if sys.stderr.isatty():
+        print(f"wrote {output}", file=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("flame", help="Flame graph (SVG, speedscope, folded) or top table from a profile or bundle." + EXAMPLES)(flame)
