@@ -1,0 +1,3 @@
+module profkit.bench/manystacks
+
+go 1.21
