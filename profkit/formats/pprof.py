@@ -136,26 +136,33 @@ def _locations(message: Any, strings: list[str], source: str) -> tuple[list[Fram
         return frame_index.setdefault((name, file, line), len(frame_index))
 
     try:
-        function_frames = {f.id: intern(strings[f.name], strings[f.filename], f.start_line) for f in message.function}
+        functions = {f.id: (strings[f.name], strings[f.filename], f.start_line) for f in message.function}
         mapping_files = {m.id: strings[m.filename] for m in message.mapping}
     except IndexError:
         raise BadInput(f"{source}: damaged pprof (a string index is out of range)") from None
+    function_frames: dict[int, int] = {}
+
+    def function_frame(function_id: int, location: Any) -> int:
+        index = function_frames.get(function_id)
+        if index is None:
+            function = functions.get(function_id)
+            if function is None:
+                return intern(f"0x{location.address:x}")
+            index = function_frames[function_id] = intern(*function)
+        return index
+
     per_location: list[list[int]] = []
     ids: list[int] = []
     for location in message.location:
         ids.append(location.id)
         lines = location.line
-        if len(lines) == 1 and lines[0].function_id in function_frames:
-            per_location.append([function_frames[lines[0].function_id]])
-            continue
-        address = f"0x{location.address:x}"
-        if not lines:
-            per_location.append([intern(address, mapping_files.get(location.mapping_id, ""))])
-            continue
-        # Several lines are inlined calls, the last one the caller: root first means reversed.
-        per_location.append([function_frames.get(line.function_id, -1) for line in reversed(lines)])
-        if -1 in per_location[-1]:
-            per_location[-1] = [i if i >= 0 else intern(address) for i in per_location[-1]]
+        if len(lines) == 1:
+            per_location.append([function_frame(lines[0].function_id, location)])
+        elif not lines:
+            per_location.append([intern(f"0x{location.address:x}", mapping_files.get(location.mapping_id, ""))])
+        else:
+            # Several lines are inlined calls, the last one the caller: root first means reversed.
+            per_location.append([function_frame(line.function_id, location) for line in reversed(lines)])
     frames = [Frame(name, file, line) for name, file, line in frame_index]
     counts = np.fromiter(map(len, per_location), dtype=np.int64, count=len(per_location))
     offsets = np.zeros(counts.size + 1, dtype=np.int64)
