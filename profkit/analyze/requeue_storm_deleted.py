@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.concurrency_saturation import queue_series
@@ -20,6 +21,8 @@ ID = "requeue-storm-deleted"
 # Messages that say the reconciled object is gone: apimachinery's NotFound text, BMO's
 # "could not get baremetalhost, not running reconciler" (issue 1190) and the like.
 NOT_FOUND = re.compile(r"not ?found|could not get|no longer exists|already deleted|does not exist", re.I)
+# The same, as SQL LIKE needles (case-insensitive for ASCII) to select candidate lines cheaply.
+NOT_FOUND_NEEDLES = ("not found", "notfound", "could not get", "no longer exists", "already deleted", "does not exist")
 REQUEUE_RESULTS = ("requeue", "requeue_after", "error")
 MAX_SAMPLES = 5
 MAX_LISTED = 20
@@ -78,25 +81,65 @@ def _text(r: LogRecord) -> str:
     return f"{r.message} {err}"
 
 
+def sql_filters(view: BundleView) -> bool:
+    """Whether ``BundleView.logs`` takes ``object_keys=[...]`` and a tuple of ``contains`` needles (OR).
+
+    Both filters run in SQLite, so a million-line bundle is scanned in C instead of decoding
+    every line in Python (about 18 s per million lines on the development machine).
+    """
+    try:
+        return "object_keys" in inspect.signature(view.logs).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def logs_about(view: BundleView, keys: set[str]) -> Iterator[LogRecord]:
+    """Log lines about these object keys (filtered in SQL when the bundle reader can)."""
+    if not keys:
+        return iter(())
+    if sql_filters(view):
+        return view.logs(object_keys=sorted(keys))  # type: ignore[call-arg]
+    return (r for r in view.logs() if record_key(r) in keys)
+
+
+def _not_found_lines(view: BundleView) -> Iterator[LogRecord]:
+    """Lines whose message (or, for "Reconciler error", error field) says the object is gone, each once."""
+    needles = NOT_FOUND_NEEDLES + ("Reconciler error",)
+    scans = [view.logs(contains=needles)] if sql_filters(view) else [  # type: ignore[arg-type]
+        view.logs(contains=needle) for needle in needles]
+    seen: set[tuple[float, str, str]] = set()
+    for scan in scans:
+        for r in scan:
+            ident = (r.ts, r.instance, r.raw or r.message)
+            if ident not in seen and NOT_FOUND.search(_text(r)):
+                seen.add(ident)
+                yield r
+
+
+def _live(life: KeyLife | None, ts: float) -> bool:
+    return life is not None and any((c is None or c <= ts) and (d is None or d > ts) for c, d in life.intervals)
+
+
 def _scan_logs(view: BundleView, lives: dict[str, KeyLife], rules: RequeueStormRules
                ) -> dict[tuple[str, str, str], _KeyTrail]:
-    """One pass over the logs: lines about keys already deleted, and NotFound lines about keys not live."""
+    """Lines about keys after their deletion, and NotFound lines about keys that are not live."""
     trails: dict[tuple[str, str, str], _KeyTrail] = defaultdict(_KeyTrail)
-    for r in view.logs():
+    deleted_keys = {key for key, life in lives.items() if life.last_deleted is not None}
+    for r in logs_about(view, deleted_keys):
         key = record_key(r)
-        if not key:
-            continue
         life = lives.get(key)
         deleted = life.deleted_at(r.ts) if life is not None else None
         if deleted is not None and r.ts > deleted + rules.grace_seconds:
             trail = trails[(r.target, _controller(r), key)]
             trail.after_delete.append(r)
             trail.deleted_at = deleted
+    for r in _not_found_lines(view):
+        key = record_key(r)
+        if not key or key in deleted_keys or _live(lives.get(key), r.ts):
             continue
-        live_now = life is not None and deleted is None and any(
-            (c is None or c <= r.ts) and (d is None or d > r.ts) for c, d in life.intervals)
-        if not live_now and NOT_FOUND.search(_text(r)):
-            trails[(r.target, _controller(r), key)].not_found.append(r)
+        trails[(r.target, _controller(r), key)].not_found.append(r)
+    for trail in trails.values():
+        trail.not_found.sort(key=lambda r: r.ts)
     return trails
 
 

@@ -87,3 +87,18 @@ def test_recreated_object_with_the_same_name_is_live_again(tmp_path: Path) -> No
     b.objects([(0.0, key, "added"), (100.0, key, "deleted"), (110.0, key, "added")])
     b.logs([(t, zap(T0 + t, "Reconciling Widget", key=key)) for t in range(120, 1200, 30)])
     assert analyze(b.view(HEALTHY_DURATION), ID) == []
+
+
+def test_example_controller_requeue_deleted_lines_every_two_seconds(tmp_path: Path) -> None:
+    """examples/go-controller --requeue-deleted: RequeueAfter 2 s, logged with controller-runtime's context fields."""
+    b = Bundle(tmp_path / "b")
+    b.metrics(ControllerLoad(results={"success": const(0.2), "requeue_after": const(2.5)}), 600)
+    keys = [f"widgets/w-{i}" for i in range(5)]
+    b.objects([(0.0, k, "added") for k in keys] + [(100.0, k, "deleted") for k in keys])
+    b.logs(sorted((t, zap(T0 + t, "could not get widget, not running reconciler", key=k, widget=k))
+                  for k in keys for t in range(101, 600, 2)))
+    [finding] = analyze(b.view(600), ID)
+    assert finding.severity == "critical"  # 5 objects x 30/min = 150 reconciles/min >= 60
+    assert finding.evidence["controller"] == "widget"
+    assert 29 <= finding.evidence["objects"][0]["per_minute"] <= 31
+    assert finding.evidence["metrics"]["series"][0]["name"] == "controller_runtime_reconcile_total"
