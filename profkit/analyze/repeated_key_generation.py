@@ -1,0 +1,230 @@
+"""repeated-key-generation: CPU spent generating private keys, primes and signing certificates, and who calls it."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from profkit.analyze import AnalyzeOptions, KeyGenerationRules, analyzer, rules_group
+from profkit.analyze.cpu_profiles import TargetCpu, cpu_profiles, reconciles_during
+from profkit.analyze.frames import (
+    FrameClassifier,
+    base_name,
+    display_name,
+    go_package,
+    python_location,
+    python_module,
+)
+from profkit.bundle.reader import BundleView
+from profkit.model import Finding, Frame, Profile
+
+ID = "repeated-key-generation"
+MAX_CHAINS = 5
+CHAIN_DEPTH = 5
+MAX_LEAVES = 5
+
+# Go: (package, bare function) -> what it does. Closures and methods of these count too.
+_GO_KEYGEN = {"GenerateKey": "key generation", "GenerateMultiPrimeKey": "key generation",
+              "Prime": "prime generation", "randomPrime": "prime generation",
+              "CreateCertificate": "certificate signing", "CreateCertificateRequest": "certificate signing"}
+_GO_ALGORITHM = re.compile(r"(?:^|/)(rsa|ecdsa|ed25519|ecdh|elliptic|rand|x509)$")
+# Python: library files and the functions in them that generate keys or primes.
+_PY_CRYPTOGRAPHY = re.compile(r"cryptography/hazmat/(?:primitives/asymmetric/(\w+)\.py|backends/openssl/backend\.py)$")
+_PY_CRYPTOGRAPHY_FUNCTIONS = {"generate_private_key", "generate", "generate_rsa_private_key",
+                              "generate_ec_private_key", "generate_dsa_private_key"}
+_PY_RSA_PACKAGE = re.compile(r"(?:^|/)rsa/(key|prime)\.py$")
+_PY_RSA_FUNCTIONS = {"newkeys": "key generation", "gen_keys": "key generation", "find_p_q": "prime generation",
+                     "getprime": "prime generation"}
+_OWN_KEYS_FUNCTIONS = {"newkeys", "getprime", "generate_private_key", "gen_keys", "find_p_q"}
+# Own functions that only wrap key or certificate creation: the fix belongs in their caller.
+_KEY_HELPER = re.compile(r"(?i)(key|cert|prime|sign)")
+
+
+@dataclass(frozen=True)
+class CryptoCall:
+    """A frame that generates a key or prime, or signs a certificate."""
+
+    what: str  # key generation | prime generation | certificate signing
+    algorithm: str  # RSA, ECDSA, Ed25519, ... or "" when the frame does not say
+    implementation: str  # go | cryptography | rsa | own
+
+
+def crypto_call(frame: Frame, language: str) -> CryptoCall | None:
+    """What a frame does in terms of key generation, or None."""
+    if language != "python":
+        package, function = go_package(frame.name), base_name(frame.name)
+        if not (package.startswith("crypto/") or package.startswith("golang.org/x/crypto/")):
+            return None
+        what = _GO_KEYGEN.get(function)
+        match = _GO_ALGORITHM.search(package)
+        if what is None or match is None:
+            return None
+        algorithm = {"rsa": "RSA", "ecdsa": "ECDSA", "ed25519": "Ed25519", "ecdh": "ECDH", "elliptic": "EC",
+                     "rand": "RSA", "x509": ""}[match.group(1)]
+        return CryptoCall(what, algorithm, "go")
+    function, file = python_location(frame)
+    function = function.rsplit(".", 1)[-1]
+    path = file.replace("\\", "/")
+    match = _PY_CRYPTOGRAPHY.search(path)
+    if match and function in _PY_CRYPTOGRAPHY_FUNCTIONS:
+        stem = match.group(1) or ""
+        algorithm = {"rsa": "RSA", "ec": "ECDSA", "ed25519": "Ed25519", "ed448": "Ed448", "dsa": "DSA",
+                     "x25519": "X25519", "x448": "X448", "dh": "DH"}.get(stem, "RSA" if "rsa" in function else "")
+        return CryptoCall("key generation", algorithm, "cryptography")
+    if path.endswith("cryptography/x509/base.py") and function == "sign":
+        return CryptoCall("certificate signing", "", "cryptography")
+    if _PY_RSA_PACKAGE.search(path) and function in _PY_RSA_FUNCTIONS:
+        return CryptoCall(_PY_RSA_FUNCTIONS[function], "RSA", "rsa")
+    module = python_module(path) if path else ""
+    if function in _OWN_KEYS_FUNCTIONS and (module == "keys" or module.endswith(".keys")):
+        what = "prime generation" if function in ("getprime", "find_p_q") else "key generation"
+        return CryptoCall(what, "RSA", "own")
+    return None
+
+
+@dataclass
+class KeygenUse:
+    """Key generation found in one profile: total weight and its breakdowns."""
+
+    weight: float = 0.0
+    by_call: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    chains: dict[tuple[str, ...], float] = field(default_factory=lambda: defaultdict(float))
+    fix_sites: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    leaves: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    calls: dict[str, CryptoCall] = field(default_factory=dict)
+
+
+def keygen_mask(profile: Profile) -> list[bool]:
+    """For each stack of ``profile``: does it run key generation? (Shared with cpu-hotspot.)"""
+    marks = [crypto_call(f, profile.language) is not None for f in profile.frames]
+    return [any(marks[i] for i in stack) for stack in profile.stacks]
+
+
+def find_keygen(profile: Profile, own_code: tuple[str, ...] = ()) -> KeygenUse:
+    """Weight of the stacks that generate keys, by crypto call, own caller chain and leaf function."""
+    language = profile.language
+    calls = [crypto_call(f, language) for f in profile.frames]
+    names = [display_name(f, language) for f in profile.frames]
+    classifier = FrameClassifier(profile, own_code)
+    use = KeygenUse()
+    for stack, weight in zip(profile.stacks, profile.weights):
+        outer = next((pos for pos, i in enumerate(stack) if calls[i] is not None), None)
+        if outer is None:
+            continue
+        use.weight += weight
+        call_name = names[stack[outer]]
+        use.by_call[call_name] += weight
+        call = calls[stack[outer]]
+        assert call is not None
+        use.calls[call_name] = call
+        use.leaves[names[stack[-1]]] += weight
+        above = [i for i in reversed(stack[:outer]) if classifier.is_own(i)]  # nearest caller first
+        chain = tuple(names[i] for i in above[:CHAIN_DEPTH])
+        use.chains[chain] += weight
+        site = next((names[i] for i in above if not _KEY_HELPER.search(base_name(names[i]))),
+                    names[above[0]] if above else "")
+        if site:
+            use.fix_sites[site] += weight
+    return use
+
+
+def _top(weights: dict[Any, float], total: float, seconds: float, count: int) -> list[tuple[Any, float, float]]:
+    items = sorted(weights.items(), key=lambda kv: -kv[1])[:count]
+    return [(key, round(w / total, 4) if total else 0.0, round(w * seconds, 3)) for key, w in items]
+
+
+def _keys_per_reconcile(cpu: TargetCpu, use: KeygenUse, rules: KeyGenerationRules,
+                        reconciles: float) -> dict[str, Any]:
+    """Keygen CPU per reconcile, and keys per reconcile where one key's cost is known."""
+    per_reconcile = use.weight * cpu.seconds_per_unit / reconciles
+    out: dict[str, Any] = {"keygen_cpu_seconds_per_reconcile": round(per_reconcile, 4)}
+    rsa_keygen = {name: call for name, call in use.calls.items()
+                  if call.what == "key generation" and call.algorithm == "RSA"}
+    implementations = {c.implementation for c in rsa_keygen.values()}
+    if implementations == {"go"}:
+        cost, source = rules.go_rsa2048_key_seconds, "Go crypto/rsa RSA-2048, 148 ms mean measured for profkit"
+    elif implementations == {"cryptography"}:
+        cost, source = (rules.python_cryptography_rsa2048_key_seconds,
+                        "Python cryptography RSA-2048, 43 ms mean measured for profkit")
+    else:
+        return out  # none, mixed, or pure-Python RSA whose cost depends on a key size the profile does not show
+    rsa_seconds = sum(use.by_call[name] for name in rsa_keygen) * cpu.seconds_per_unit / reconciles
+    out["rsa_keygen_cpu_seconds_per_reconcile"] = round(rsa_seconds, 4)
+    out["estimated_keys_per_reconcile"] = round(rsa_seconds / cost, 1)
+    out["assumed_key_cpu_seconds"] = cost
+    out["assumed_key_cost_source"] = source + " (assumes 2048-bit keys; an order-of-magnitude estimate)"
+    return out
+
+
+def _recommendation(site: str, chain: tuple[str, ...], first_call: str, language: str) -> str:
+    path = " -> ".join([*reversed(chain), first_call]) if chain else first_call
+    where = f"`{site}`" if site else "the caller of the key generation"
+    python = language == "python"
+    return (
+        f"{where} generates a new private key every time it runs ({path}). Generate the key once and reuse it: "
+        + ("keep it in a dict keyed by cluster (or an functools.lru_cache), "
+           if python else "cache it per cluster (e.g. in a sync.Map keyed by the cluster's namespace/name), ")
+        + "or read it from the Secret that already holds it. Cluster API's KubeadmControlPlane had exactly this bug "
+        "(4 RSA keys per reconcile in Management.GetWorkloadCluster, issue 8602) and fixed it by caching one key "
+        "per cluster (PR 8617)."
+    )
+
+
+@analyzer(ID)
+def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
+    """Flag targets whose CPU profiles spend a notable share generating keys or signing certificates."""
+    rules = rules_group(options, ID, options.key_generation, KeyGenerationRules())
+    findings: list[Finding] = []
+    for cpu in cpu_profiles(view):
+        profile = cpu.profile
+        if len(profile.weights) == 0 or profile.total <= 0:
+            continue
+        if cpu.sample_count < rules.min_samples:
+            continue
+        use = find_keygen(profile, options.own_code)
+        share = use.weight / profile.total
+        if share < rules.min_share:
+            continue
+        severity = "critical" if share >= rules.critical_share else "warning" if share >= rules.warning_share else "info"
+        seconds = cpu.seconds_per_unit
+        calls = _top(use.by_call, profile.total, seconds, MAX_CHAINS)
+        chains = _top(use.chains, profile.total, seconds, MAX_CHAINS)
+        sites = _top(use.fix_sites, profile.total, seconds, 1)
+        site = sites[0][0] if sites else ""
+        top_chain: tuple[str, ...] = chains[0][0] if chains else ()
+        first_call = calls[0][0]
+        call_info = use.calls[first_call]
+        evidence: dict[str, Any] = {
+            "cpu_share": round(share, 4),
+            "cpu_seconds": round(use.weight * seconds, 3),
+            "profile_cpu_seconds": round(cpu.cpu_seconds, 3),
+            "cpu_seconds_estimated_from_samples": cpu.seconds_estimated,
+            "language": profile.language,
+            "caller": site,
+            "caller_chain": list(top_chain),
+            "crypto_calls": [{"function": n, "what": use.calls[n].what,
+                              "algorithm": use.calls[n].algorithm, "cpu_share": s, "cpu_seconds": c}
+                             for n, s, c in calls],
+            "callers": [{"chain": list(ch), "cpu_share": s, "cpu_seconds": c} for ch, s, c in chains],
+            "hot_leaves": [{"function": n, "cpu_share": s, "cpu_seconds": c}
+                           for n, s, c in _top(use.leaves, profile.total, seconds, MAX_LEAVES)],
+            "windows": cpu.window_evidence(lambda p: find_keygen(p, options.own_code).weight / p.total
+                                           if p.total else 0.0),
+            "skipped_windows": [r.path for r in cpu.skipped],
+        }
+        reconciles = reconciles_during(view, cpu)
+        if reconciles is not None and reconciles.increase > 0:
+            evidence["reconciles"] = round(reconciles.increase, 1)
+            evidence["reconcile_coverage"] = round(reconciles.coverage, 3)
+            evidence.update(_keys_per_reconcile(cpu, use, rules, reconciles.increase))
+        what = call_info.what if len(calls) == 1 else "key generation"
+        algo = f"{call_info.algorithm} " if call_info.algorithm and len(calls) == 1 else ""
+        per = (f", ~{evidence['estimated_keys_per_reconcile']:g} keys per reconcile"
+               if "estimated_keys_per_reconcile" in evidence else "")
+        title = (f"{algo}{what} takes {share:.0%} of CPU ({first_call}"
+                 + (f" called from {site}" if site else "") + f"){per}")
+        findings.append(Finding(ID, severity, cpu.target, title, evidence,
+                                _recommendation(site, top_chain, first_call, profile.language)))
+    return findings

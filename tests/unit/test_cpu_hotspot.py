@@ -1,0 +1,109 @@
+"""cpu-hotspot names the deepest own function that still carries the CPU, not runtime flat time or main.main."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from profkit.analyze import AnalyzeOptions, CpuHotspotRules, run_analyzers
+from profkit.analyze.cpu_hotspot import hot_functions, own_code_profile
+from profkit.bundle import BundleWriter, open_bundle
+from profkit.formats.pprof import encode_pprof
+from profkit.model import Frame, Profile
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+T0 = 1_700_000_000.0
+NS = 1e7
+ONLY = AnalyzeOptions(only=("cpu-hotspot",), strict=True)
+
+ENTRY = ["runtime.goexit", "main.main", "main.(*Worker).run", "main.(*Worker).processItem"]
+
+
+def go_profile(stacks: list[tuple[list[str], int]]) -> Profile:
+    index: dict[str, int] = {}
+    for names, _ in stacks:
+        for name in names:
+            index.setdefault(name, len(index))
+    return Profile([Frame(n) for n in index], [tuple(index[n] for n in names) for names, _ in stacks],
+                   [count * NS for _, count in stacks], period=NS, language="go", duration=30.0)
+
+
+def bundle_with(tmp_path: Path, profile: Profile, cpu_per_scrape: float = 0.0, reconciles_per_scrape: float = 0.0
+                ) -> Path:
+    writer = BundleWriter(tmp_path / "bundle")
+    writer.add_profile("ctl", "pod-1", "cpu", "pprof", encode_pprof(profile), T0, 30.0)
+    for step in range(7):
+        samples = []
+        if cpu_per_scrape:
+            samples.append(("process_cpu_seconds_total", {}, step * cpu_per_scrape))
+        if reconciles_per_scrape:
+            samples.append(("controller_runtime_reconcile_total", {"controller": "w", "result": "success"},
+                            step * reconciles_per_scrape))
+        writer.add_points("ctl", "pod-1", T0 + step * 5, samples)
+    writer.close()
+    return tmp_path / "bundle"
+
+
+HOT = go_profile([
+    ([*ENTRY, "main.renderTemplate", "text/template.(*state).walk", "runtime.mallocgc"], 300),
+    ([*ENTRY, "main.renderTemplate", "strings.(*Builder).WriteString", "runtime.memmove"], 300),
+    ([*ENTRY, "main.computeDiff", "reflect.DeepEqual"], 100),
+    ([*ENTRY, "k8s.io/client-go/rest.(*Request).Do", "syscall.Syscall"], 100),
+    (["runtime.goexit", "runtime.gcBgMarkWorker", "runtime.scanobject"], 200),
+])
+
+
+def test_pass_through_and_entry_frames_give_way_to_the_function_doing_the_work() -> None:
+    own = own_code_profile(HOT)
+    assert own.cumulative["main.main"] == own.cumulative["main.(*Worker).processItem"]
+    ranked = hot_functions(own, CpuHotspotRules())
+    assert ranked[0] == "main.renderTemplate"
+    assert "main.main" not in ranked and "main.(*Worker).run" not in ranked
+    assert own.flat.get("main.renderTemplate", 0.0) == 0.0  # all its time is flat in the runtime below
+
+
+def test_hotspot_evidence_lists_cum_flat_and_leaves_and_cpu_per_reconcile(tmp_path: Path) -> None:
+    # 1 core while profiled (5 CPU seconds per 5 s scrape), 10 reconciles per scrape.
+    bundle = bundle_with(tmp_path, HOT, cpu_per_scrape=5.0, reconciles_per_scrape=10.0)
+    [finding] = run_analyzers(open_bundle(bundle), ONLY)
+    assert finding.severity == "warning"  # 60 % of CPU, 1 core
+    assert finding.evidence["function"] == "main.renderTemplate"
+    assert finding.evidence["cpu_share"] == 0.6
+    assert finding.evidence["cores"] == pytest.approx(1.0)
+    top = finding.evidence["functions"][0]
+    assert top["flat_share"] == 0.0
+    assert {leaf["function"] for leaf in top["leaves"]} == {"runtime.mallocgc", "runtime.memmove"}
+    assert top["called_from"][:2] == ["main.(*Worker).processItem", "main.(*Worker).run"]
+    assert finding.evidence["process_cpu_seconds_per_reconcile"] == 0.5
+    assert "main.renderTemplate" in finding.recommendation
+
+
+def test_an_idle_process_gets_info_not_warning(tmp_path: Path) -> None:
+    bundle = bundle_with(tmp_path, HOT, cpu_per_scrape=0.1)
+    [finding] = run_analyzers(open_bundle(bundle), ONLY)
+    assert finding.severity == "info"
+
+
+def test_no_dominant_own_function_means_no_finding(tmp_path: Path) -> None:
+    spread = go_profile([([*ENTRY, f"main.step{i}", "runtime.memmove"], 100) for i in range(10)])
+    assert run_analyzers(open_bundle(bundle_with(tmp_path, spread, cpu_per_scrape=5.0)), ONLY) == []
+
+
+def test_key_generation_hotspot_defers_to_repeated_key_generation(tmp_path: Path) -> None:
+    keygen = go_profile([([*ENTRY, "main.newPrivateKey", "crypto/rsa.GenerateKey", "math/big.addMulVVW"], 900),
+                         ([*ENTRY, "main.computeDiff"], 100)])
+    [finding] = run_analyzers(open_bundle(bundle_with(tmp_path, keygen, cpu_per_scrape=5.0)), ONLY)
+    assert finding.severity == "info"
+    assert "repeated-key-generation" in finding.recommendation
+
+
+@pytest.mark.skipif(not (FIXTURES / "go-cpu-healthy.pb.gz").exists(), reason="real Go fixture not recorded yet")
+def test_real_healthy_go_profile_names_its_own_hash_function_without_a_warning(tmp_path: Path) -> None:
+    writer = BundleWriter(tmp_path / "bundle")
+    writer.add_profile("ctl", "pod-1", "cpu", "pprof", (FIXTURES / "go-cpu-healthy.pb.gz").read_bytes(), T0, 10.0)
+    writer.close()
+    findings = run_analyzers(open_bundle(tmp_path / "bundle"), ONLY)
+    assert all(f.severity == "info" for f in findings)
+    for finding in findings:
+        assert finding.evidence["function"].startswith("main.")
