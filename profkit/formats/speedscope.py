@@ -39,6 +39,19 @@ def _frames(document: dict[str, Any], source: str) -> list[Frame]:
     return frames
 
 
+def _deduplicated(frames: list[Frame], totals: dict[tuple[int, ...], float]) -> tuple[list[Frame], dict[tuple[int, ...], float]]:
+    """Equal frames listed twice (py-spy does that) become one, so their stacks add up."""
+    index: dict[Frame, int] = {}
+    remap = [index.setdefault(frame, len(index)) for frame in frames]
+    if len(index) == len(frames):
+        return frames, totals
+    merged: dict[tuple[int, ...], float] = {}
+    for stack, weight in totals.items():
+        key = tuple(remap[i] for i in stack)
+        merged[key] = merged.get(key, 0.0) + weight
+    return list(index), merged
+
+
 def _sampled(profile: dict[str, Any], frame_count: int, factor: float, source: str,
              totals: dict[tuple[int, ...], float]) -> None:
     samples, weights = profile.get("samples"), profile.get("weights")
@@ -122,6 +135,7 @@ def read_speedscope(data: bytes | str, source: str = "speedscope", kind: str | N
     python = exporter.startswith("py-spy") or any(f.file.endswith(".py") for f in frames[:200])
     profile_kind = kind or {"bytes": "heap", "count": "cpu"}.get(unit, "cpu")
     names = [str(p.get("name", "")) for p in profiles if isinstance(p, dict)]
+    frames, totals = _deduplicated(frames, totals)
     return Profile(
         frames=frames, stacks=list(totals), weights=list(totals.values()),
         sample_type={"bytes": "space", "count": "samples"}.get(unit, "cpu" if profile_kind != "wall" else "wall"),
