@@ -126,6 +126,9 @@ class Collector:
         self.spawn: Callable[[Collector], None] = _no_spawn
         self.finished = False
         self.answered = False  # the source answered at least once
+        # When the work in flight (a CPU window, a py-spy flush) should be done; the session waits for
+        # it at the end of the capture, and not for requests that merely hang.
+        self.expected_done: float | None = None
 
     def in_grace(self) -> bool:
         """True while a source that never answered is still allowed to be starting up."""

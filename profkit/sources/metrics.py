@@ -35,7 +35,7 @@ class MetricsCollector(Collector):
         interval = self.options.scrape_interval
         ts = time.time()
         try:
-            body = self.fetcher.fetch(self.path, timeout=max(interval, 5.0) + 5.0)
+            body = self.fetcher.fetch(self.path, timeout=max(2 * interval, 5.0))
         except FetchError as exc:
             if (stop is None or not stop.is_set()) and not self.in_grace():
                 self.error(f"scrape: {exc}")

@@ -75,8 +75,10 @@ class PprofCollector(Collector):
                 return
             seconds = max(1, int(window))
             start = time.time()
+            self.expected_done = start + seconds + 3.0
             ok = self._fetch_store("cpu", f"/debug/pprof/profile?seconds={seconds}", seconds + REQUEST_SLACK,
                                    start, float(seconds), stop) and ok
+            self.expected_done = None
             if ok:
                 backoff = 1.0
             elif self.in_grace():

@@ -151,6 +151,7 @@ class PySpyCollector(Collector):
 
     def _record(self, exe: str, seconds: int, out: Path, stop: threading.Event) -> tuple[bool, str]:
         out.unlink(missing_ok=True)
+        self.expected_done = time.time() + seconds + 3.0
         command = [exe, "record", "--pid", str(self.pid), "--format", "speedscope", "--rate",
                    str(self.options.pyspy_rate), "--duration", str(max(1, seconds)), "--output", str(out)]
         if self.nonblocking:
@@ -163,6 +164,7 @@ class PySpyCollector(Collector):
         hard_deadline = start + seconds + 15.0
         while proc.poll() is None:
             if stop.wait(0.2):
+                self.expected_done = time.time() + 5.0
                 proc.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
                 _wait_or_kill(proc, 5.0)
                 break

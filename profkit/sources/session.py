@@ -211,16 +211,25 @@ class CaptureSession:
             code = self.command.stop(signal.SIGINT if self.signalled == signal.SIGINT else signal.SIGTERM)
         hurry = self.stop_reason.startswith("signal (twice)")
         grace = 0.0 if hurry else (SIGNAL_GRACE if self.signalled is not None else STOP_GRACE)
-        until = time.time() + grace
-        with self._lock:
-            threads = list(self._threads)
-        for _, thread in threads:
-            if thread.is_alive():
-                thread.join(max(0.0, until - time.time()))
+        self._join(time.time() + grace)
         self.sink.seal()
         if code is not None:
             self.writer.set_meta(command_exit_code=str(code))
         return code
+
+    def _join(self, hard_until: float) -> None:
+        """Wait for collectors finishing real work (a CPU window ending now, a py-spy flush), at most
+        until ``hard_until``; requests that merely hang (a dead endpoint) are not waited for."""
+        soft_until = time.time() + 1.5
+        while time.time() < hard_until:
+            with self._lock:
+                alive = [c for c, t in self._threads if t.is_alive()]
+            if not alive:
+                return
+            expected = [c.expected_done for c in alive if c.expected_done is not None]
+            if time.time() >= max([soft_until, *expected]):
+                return
+            time.sleep(0.05)
 
     # -- progress and summary ----------------------------------------------------
     def summaries(self) -> list[TargetSummary]:

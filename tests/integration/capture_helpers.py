@@ -1,0 +1,169 @@
+"""Real local targets for capture tests: the demo controller, a static pprof/metrics server, bad endpoints."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable, Iterator
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+REPO = Path(__file__).parent.parent.parent
+
+
+def profkit(*args: str, timeout: float = 180, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, "-m", "profkit.cli.main", *args], capture_output=True, text=True,
+                          timeout=timeout, env=cli_env(), **kwargs)  # type: ignore[call-overload]
+
+
+def profkit_popen(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "profkit.cli.main", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=cli_env())
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env.pop("COLUMNS", None)
+    return env
+
+
+@dataclass
+class DemoController:
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_file: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_demo_controller(tmp: Path, *extra: str) -> DemoController:
+    port_file = tmp / "demo.port"
+    log_file = tmp / "demo-controller.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "profkit.demo.controller", "--port", "0", "--port-file", str(port_file),
+         "--log-file", str(log_file), "--max-lifetime", "300", *extra],
+        env=cli_env(),
+    )
+    deadline = time.time() + 30
+    while not port_file.exists():
+        if time.time() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError("demo controller did not start")
+        time.sleep(0.05)
+    return DemoController(proc, int(port_file.read_text()), log_file)
+
+
+def stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class _StaticHandler(BaseHTTPRequestHandler):
+    """Serves recorded real Go profiles under /debug/pprof and a small /metrics."""
+
+    routes: dict[str, tuple[int, str, bytes]] = {}
+    cpu_delay = True
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = self.path.split("?")[0]
+        status, content_type, body = self.routes.get(path, (404, "text/plain", b"404 page not found\n"))
+        if path == "/debug/pprof/profile" and self.cpu_delay:
+            seconds = int(self.path.split("seconds=")[1]) if "seconds=" in self.path else 30
+            time.sleep(min(seconds, 30))  # like Go: the answer comes when the window ends
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def serve(routes: dict[str, tuple[int, str, bytes]], cpu_delay: bool = True) -> tuple[ThreadingHTTPServer, str]:
+    handler = type("Handler", (_StaticHandler,), {"routes": routes, "cpu_delay": cpu_delay})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def static_pprof_server() -> tuple[ThreadingHTTPServer, str]:
+    """A real HTTP server answering with real recorded Go profiles and real-shaped metrics."""
+    gz = "application/octet-stream"
+    metrics = (b"# HELP go_goroutines Number of goroutines that currently exist.\n# TYPE go_goroutines gauge\n"
+               b"go_goroutines 42\n")
+    return serve({
+        "/debug/pprof/profile": (200, gz, (FIXTURES / "go-cpu-keygen.pb.gz").read_bytes()),
+        "/debug/pprof/heap": (200, gz, (FIXTURES / "go-heap.pb.gz").read_bytes()),
+        "/debug/pprof/goroutine": (200, gz, (FIXTURES / "go-goroutine.pb.gz").read_bytes()),
+        "/metrics": (200, "text/plain; version=0.0.4", metrics),
+    })
+
+
+def html_error_server() -> tuple[ThreadingHTTPServer, str]:
+    """What a misrouted proxy or ingress answers: 200 with an HTML page, and a 404 for /metrics."""
+    page = b"<!DOCTYPE html><html><head><title>Login</title></head><body>Please sign in</body></html>"
+    return serve({
+        "/debug/pprof/profile": (200, "text/html", page),
+        "/debug/pprof/heap": (502, "text/html", b"<html><body>502 Bad Gateway</body></html>"),
+        "/debug/pprof/goroutine": (200, "text/html", page),
+    }, cpu_delay=False)
+
+
+class HangingEndpoint:
+    """A socket that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.connections: list[socket.socket] = []
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(conn)
+
+    def close(self) -> None:
+        self._stop = True
+        for conn in self.connections:
+            conn.close()
+        self.sock.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+def iter_lines(text: str) -> Iterator[str]:
+    return (line for line in text.splitlines() if line.strip())
