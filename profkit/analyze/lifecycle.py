@@ -100,9 +100,14 @@ def group_reconciles(records: Iterable[LogRecord], window: float = 0.5) -> list[
 
 
 def per_minute(timestamps: Sequence[float], until: float | None = None) -> float:
-    """Events per minute over the span from the first to ``until`` (or the last), at least one minute."""
+    """Rate per minute of periodic events: intervals over the span they cover (first to last, or ``until``).
+
+    One event alone counts as one per minute.
+    """
     if not timestamps:
         return 0.0
     end = until if until is not None else timestamps[-1]
-    span = max(60.0, end - timestamps[0])
-    return len(timestamps) / span * 60.0
+    span = end - timestamps[0]
+    if len(timestamps) < 2 or span <= 0:
+        return float(len(timestamps))
+    return (len(timestamps) - 1) / span * 60.0

@@ -21,6 +21,8 @@ ID = "requeue-storm-deleted"
 # Messages that say the reconciled object is gone: apimachinery's NotFound text, BMO's
 # "could not get baremetalhost, not running reconciler" (issue 1190) and the like.
 NOT_FOUND = re.compile(r"not ?found|could not get|no longer exists|already deleted|does not exist", re.I)
+QUOTED_NOT_FOUND = re.compile(r'"([^"]+)" not ?found', re.I)
+SELF_GONE = re.compile(r"could not get|no longer exists|already deleted|does not exist|^not ?found|object not found", re.I)
 # The same, as SQL LIKE needles (case-insensitive for ASCII) to select candidate lines cheaply.
 NOT_FOUND_NEEDLES = ("not found", "notfound", "could not get", "no longer exists", "already deleted", "does not exist")
 REQUEUE_RESULTS = ("requeue", "requeue_after", "error")
@@ -102,6 +104,19 @@ def logs_about(view: BundleView, keys: set[str]) -> Iterator[LogRecord]:
     return (r for r in view.logs() if record_key(r) in keys)
 
 
+def about_itself(r: LogRecord, key: str) -> bool:
+    """Whether a NotFound line is about the reconciled object itself, not a dependency it waits for.
+
+    ``widgets.scale.profkit.dev "w-1" not found`` names the object; "could not get <kind>" and
+    "no longer exists" phrases carry no other name. ``secrets "w-1-kubeconfig" not found`` is a
+    missing dependency (normal while waiting for it) and does not count.
+    """
+    named = QUOTED_NOT_FOUND.findall(_text(r))
+    if named:
+        return key.rsplit("/", 1)[-1] in named
+    return SELF_GONE.search(_text(r)) is not None
+
+
 def _not_found_lines(view: BundleView) -> Iterator[LogRecord]:
     """Lines whose message (or, for "Reconciler error", error field) says the object is gone, each once."""
     needles = NOT_FOUND_NEEDLES + ("Reconciler error",)
@@ -135,7 +150,7 @@ def _scan_logs(view: BundleView, lives: dict[str, KeyLife], rules: RequeueStormR
             trail.deleted_at = deleted
     for r in _not_found_lines(view):
         key = record_key(r)
-        if not key or key in deleted_keys or _live(lives.get(key), r.ts):
+        if not key or key in deleted_keys or _live(lives.get(key), r.ts) or not about_itself(r, key):
             continue
         trails[(r.target, _controller(r), key)].not_found.append(r)
     for trail in trails.values():
@@ -155,6 +170,7 @@ def _metric_storm(view: BundleView, controller: str, target: str, quiet_from: fl
         return evidence
     evidence["series"] = [{"name": s.name, "labels": s.labels, "instance": s.instance} for s in requeues + retries]
     end = max((s.points[-1][0] for s in requeues if s.points), default=0.0)
+    evidence["requeue_rate_per_s"] = round(average_rate(requeues), 4)
     if quiet_from is not None and end - quiet_from > 0:
         evidence["requeue_rate_after_per_s"] = round(average_rate(requeues, quiet_from, end), 4)
         evidence["requeue_rate_before_per_s"] = round(average_rate(requeues, None, quiet_from), 4)
@@ -187,7 +203,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             times = group_reconciles(trail.after_delete)
             entry = {"key": key, "deleted_at": trail.deleted_at, "source": "objects+logs",
                      "reconciles_after_delete": len(times), "first": times[0], "last": times[-1],
-                     "per_minute": round(per_minute(times, times[-1]) if len(times) > 1 else 0.0, 2)}
+                     "per_minute": round(per_minute(times), 2)}
             lines = trail.after_delete
         else:
             times = group_reconciles(trail.not_found)
@@ -245,7 +261,10 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
 
 def _finding(target: str, controller: str, severity: str, evidence: dict[str, Any]) -> Finding:
     count = evidence["objects_in_storm"]
+    watched = any(e["source"] == "objects+logs" for e in evidence["objects"])
     what = (f"{count} deleted object(s) reconciled {evidence['reconciles_per_minute']:g} times/min after deletion"
+            if count and watched else
+            f"{count} object(s) gone (NotFound) reconciled {evidence['reconciles_per_minute']:g} times/min"
             if count else
             f"requeues go on at {evidence['reconciles_per_minute']:g}/min with no live object left")
     keys = ", ".join(e["key"] for e in evidence["objects"][:3])

@@ -74,7 +74,7 @@ class RequeueStormRules:
     grace_seconds: float = 15.0  # a reconcile right after deletion is the normal final pass
     min_reconciles_after_delete: int = 3
     notfound_min_repeats: int = 5
-    notfound_min_span_seconds: float = 120.0
+    notfound_min_span_seconds: float = 20.0  # NotFound of the object itself, repeated over at least this long
     critical_objects: int = 10
     critical_per_minute: float = 60.0
     metric_min_rate: float = 0.05  # requeues per second with no live object left

@@ -102,3 +102,22 @@ def test_example_controller_requeue_deleted_lines_every_two_seconds(tmp_path: Pa
     assert finding.evidence["controller"] == "widget"
     assert 29 <= finding.evidence["objects"][0]["per_minute"] <= 31
     assert finding.evidence["metrics"]["series"][0]["name"] == "controller_runtime_reconcile_total"
+
+
+def test_waiting_for_a_missing_dependency_is_not_a_deleted_object_storm(tmp_path: Path) -> None:
+    """A Secret not found yet is retried with backoff: normal, and not about the reconciled object."""
+    b = Bundle(tmp_path / "b")
+    err = 'secrets "w-1-kubeconfig" not found'
+    b.logs([(float(t), zap(T0 + t, "Reconciler error", key="default/w-1", level="error", error=err))
+            for t in range(10, 400, 10)])
+    assert analyze(b.view(HEALTHY_DURATION), ID) == []
+
+
+def test_own_notfound_error_repeated_without_watcher_is_a_storm(tmp_path: Path) -> None:
+    b = Bundle(tmp_path / "b")
+    err = 'widgets.scale.profkit.dev "w-1" not found'
+    b.logs([(float(t), zap(T0 + t, "Reconciler error", key="default/w-1", level="error", error=err))
+            for t in range(10, 70, 2)])
+    [finding] = analyze(b.view(HEALTHY_DURATION), ID)
+    assert "gone (NotFound)" in finding.title
+    assert finding.evidence["objects"][0]["per_minute"] == 30.0
