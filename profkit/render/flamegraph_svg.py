@@ -21,7 +21,7 @@ CHAR_WIDTH = FONT_SIZE * 0.59
 # matches counted once). Static code: no profile data is ever placed inside the script.
 FLAMEGRAPH_JS = """
 (function () {
-  var svg = document.documentElement;
+  var svg = document.querySelector("svg[data-width]");  // the document itself, or inlined in HTML
   var W = +svg.getAttribute("data-width"), PAD = +svg.getAttribute("data-pad"), CW = 12 * 0.59;
   var frames = [].slice.call(document.querySelectorAll("#frames > g"));
   var unzoom = document.getElementById("unzoom"), search = document.getElementById("search");
