@@ -13,6 +13,7 @@ from profkit.analyze.cpu_profiles import (
     TargetCpu,
     cores_during,
     cpu_profiles,
+    process_cpu_increase,
     reconciles_during,
 )
 from profkit.analyze.frames import FrameClassifier, base_name, display_name
@@ -121,7 +122,7 @@ def cpu_per_reconcile(view: BundleView, cpu: TargetCpu) -> dict[str, Any]:
     total_reconciles = sum(s.increase() for s in reconcile_series)
     if cpu_series and total_reconciles > 0:
         out["reconciles_in_capture"] = round(total_reconciles, 1)
-        out["process_cpu_seconds_per_reconcile"] = round(sum(s.increase() for s in cpu_series) / total_reconciles, 4)
+        out["process_cpu_seconds_per_reconcile"] = round(process_cpu_increase(cpu_series) / total_reconciles, 4)
     return out
 
 

@@ -148,8 +148,13 @@ class RateDuringWindows:
         return self.increase / self.covered_seconds if self.covered_seconds else 0.0
 
 
-def counter_during_windows(view: BundleView, metric: str, cpu: TargetCpu) -> RateDuringWindows | None:
-    """A counter summed over its series (label sets, instances) during the profile windows."""
+def counter_during_windows(view: BundleView, metric: str, cpu: TargetCpu,
+                           same_process: bool = False) -> RateDuringWindows | None:
+    """A counter summed over its series (label sets, instances) during the profile windows.
+
+    ``same_process``: the series of one instance all count the same thing (process CPU from
+    /metrics and from psutil), so the largest is taken instead of the sum.
+    """
     series = view.series(metric, target=cpu.target)
     if not series:
         return None
@@ -159,6 +164,8 @@ def counter_during_windows(view: BundleView, metric: str, cpu: TargetCpu) -> Rat
         window_seconds += ref.duration
         mine = [s for s in series if s.instance == ref.instance] or series
         spans = [counter_increase(s, start, end) for s in mine]
+        if same_process:  # one process counted by several collectors (/metrics and psutil): take one
+            spans = [max(spans)] if spans else []
         increase += sum(i for i, _ in spans)
         covered += max((c for _, c in spans), default=0.0)
     return RateDuringWindows(increase, covered, window_seconds)
@@ -172,8 +179,16 @@ def reconciles_during(view: BundleView, cpu: TargetCpu) -> RateDuringWindows | N
 
 def cores_during(view: BundleView, cpu: TargetCpu) -> tuple[float, str]:
     """Mean CPU cores the target used while profiled: from process_cpu_seconds_total, else the profile."""
-    counted = counter_during_windows(view, PROCESS_CPU, cpu)
+    counted = counter_during_windows(view, PROCESS_CPU, cpu, same_process=True)
     if counted is not None and counted.coverage >= 0.5:
         return counted.per_second, PROCESS_CPU
     wall = cpu.profiled_seconds
     return (cpu.cpu_seconds / wall if wall else 0.0), "profile"
+
+
+def process_cpu_increase(series: Sequence[Series]) -> float:
+    """CPU seconds used over whole series of process_cpu_seconds_total: one series per instance."""
+    per_instance: dict[str, float] = {}
+    for s in series:
+        per_instance[s.instance] = max(per_instance.get(s.instance, 0.0), s.increase())
+    return sum(per_instance.values())
