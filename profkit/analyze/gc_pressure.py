@@ -14,34 +14,36 @@ from profkit.errors import BadInput
 from profkit.model import Finding, Profile
 
 ID = "gc-pressure"
-# Background marking, assists charged to allocating goroutines, sweeping and scavenging.
-GC_FRAMES = frozenset({
-    "runtime.gcBgMarkWorker", "runtime.gcAssistAlloc", "runtime.gcAssistAlloc1", "runtime.gcDrain",
-    "runtime.gcDrainN", "runtime.gcDrainMarkWorkerDedicated", "runtime.gcDrainMarkWorkerFractional",
-    "runtime.gcDrainMarkWorkerIdle", "runtime.markroot", "runtime.scanobject", "runtime.bgsweep",
-    "runtime.sweepone", "runtime.bgscavenge", "runtime.gcStart", "runtime.gcMarkDone",
-    "runtime.gcMarkTermination", "runtime.gcSweep",
-})
-ASSIST_FRAMES = frozenset({"runtime.gcAssistAlloc", "runtime.gcAssistAlloc1"})
-ALLOC_FRAMES = frozenset({"runtime.mallocgc"})
+# Background marking, assists charged to allocating goroutines, sweeping and scavenging. Matched as
+# prefixes: Go versions add suffixes (runtime.gcBgMarkWorker.func2, runtime.gcDrainMarkWorkerIdle).
+GC_PREFIXES = (
+    "runtime.gcBgMarkWorker", "runtime.gcAssistAlloc", "runtime.gcDrain", "runtime.markroot",
+    "runtime.scanobject", "runtime.scanblock", "runtime.scanstack", "runtime.greyobject",
+    "runtime.bgsweep", "runtime.sweepone", "runtime.bgscavenge", "runtime.gcStart", "runtime.gcMark",
+    "runtime.gcSweep", "runtime.(*gcWork)", "runtime.(*sweepLocked)", "runtime.(*mspan).sweep",
+)
+ASSIST_PREFIXES = ("runtime.gcAssistAlloc",)
+ALLOC_PREFIXES = ("runtime.mallocgc",)  # also runtime.mallocgcSmallNoscan and friends (Go >= 1.24)
 TOP = 5
 
 
 def gc_shares(profile: Profile) -> dict[str, Any]:
     """GC, assist and allocation shares of a CPU profile, and the code that allocates most."""
+    kinds = [(f.name.startswith(GC_PREFIXES), f.name.startswith(ASSIST_PREFIXES), f.name.startswith(ALLOC_PREFIXES))
+             for f in profile.frames]
+    names = [f.name for f in profile.frames]
     total = profile.total
     gc = assist = alloc = 0.0
     allocators: dict[str, float] = defaultdict(float)
-    for names, weight in profile.named_stacks():
-        present = set(names)
-        if present & GC_FRAMES:
+    for stack, weight in zip(profile.stacks, profile.weights):
+        if any(kinds[i][0] for i in stack):
             gc += weight
-        if present & ASSIST_FRAMES:
+        if any(kinds[i][1] for i in stack):
             assist += weight
-        if present & ALLOC_FRAMES:
+        cut = next((pos for pos, i in enumerate(stack) if kinds[i][2]), None)
+        if cut is not None:
             alloc += weight
-            cut = next(i for i, n in enumerate(names) if n in ALLOC_FRAMES)
-            allocators[key_frame(names[:cut]) if cut else "?"] += weight
+            allocators[key_frame([names[i] for i in stack[:cut]]) if cut else "?"] += weight
     samples = total / profile.period if profile.period else float(len(profile.stacks))
     top = sorted(allocators.items(), key=lambda kv: -kv[1])[:TOP]
     return {

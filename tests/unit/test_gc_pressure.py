@@ -57,3 +57,17 @@ def test_pause_share_from_go_gc_duration_seconds_is_a_warning(tmp_path: Path) ->
 
 def test_healthy_gc_is_not_flagged(tmp_path: Path) -> None:
     assert analyze(healthy(tmp_path / "b").view(HEALTHY_DURATION), "gc-pressure") == []
+
+
+@pytest.mark.parametrize("name", ["go-cpu-healthy", "go-cpu-keygen"])
+def test_recorded_go_cpu_profiles_are_not_gc_bound(fixtures_dir: Path, name: str) -> None:
+    """Real Go 1.2x profiles: GC frames carry suffixes (gcBgMarkWorker.func2); small shares, no finding."""
+    path = fixtures_dir / f"{name}.pb.gz"
+    if not path.exists():
+        pytest.skip(f"{path.name} not recorded in this checkout")
+    from profkit.formats import load_profile_file
+
+    shares = gc_shares(load_profile_file(path, kind="cpu"))
+    assert shares["gc_share"] < 0.1 and shares["samples"] > 50
+    if name == "go-cpu-keygen":
+        assert shares["gc_share"] > 0  # runtime.gcBgMarkWorker.func2 / gcDrainMarkWorkerFractional counted
