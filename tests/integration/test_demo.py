@@ -1,0 +1,101 @@
+"""``profkit demo``: the embedded controller is captured, analyzed and reported end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from profkit.bundle import open_bundle
+from tests.integration.capture_helpers import profkit
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, str]:
+    out = tmp_path_factory.mktemp("demo") / "run"
+    started = time.time()
+    result = profkit("demo", "--out", str(out), "--duration", "15s", timeout=120)
+    elapsed = time.time() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out, elapsed, result.stdout + result.stderr
+
+
+def test_demo_exits_0_quickly_with_a_bundle(demo_run: tuple[Path, float, str]) -> None:
+    out, elapsed, output = demo_run
+    assert elapsed < 60, f"profkit demo --duration 15s took {elapsed:.0f}s"
+    assert f"bundle: {out}" in output
+    view = open_bundle(out)
+    assert view.status == "complete"
+    (target,) = view.targets()
+    assert target.name == "demo-controller" and target.kind == "command"
+    assert view.meta.get("command_exit_code") == "0"
+    assert view.series("controller_runtime_reconcile_total", target="demo-controller", result="requeue_after")
+    assert view.series("process_cpu_seconds_total", target="demo-controller", source="psutil")
+    assert any(r.message == "could not get widget, not running reconciler" for r in view.logs("demo-controller"))
+    instances = {i["instance"] for i in view.instances("demo-controller")}
+    assert len(instances) == 1, instances  # process, endpoint and log file are one instance
+    refs = view.profile_refs("demo-controller", "cpu")
+    if not refs:
+        # py-spy could not attach (no ptrace here): the demo must say why.
+        assert "no CPU profiles of demo-controller" in output
+        return
+    merged = view.merged_profile("demo-controller")
+    assert merged is not None
+    _, cumulative = merged.function_totals()
+    keygen = max((v for k, v in cumulative.items() if k.endswith("newkeys")), default=0.0)
+    assert keygen / merged.total > 0.5, "key generation dominates the demo's CPU"
+    assert any(k.endswith("WidgetReconciler.reconcile") for k in cumulative)
+
+
+def test_demo_writes_the_report(demo_run: tuple[Path, float, str]) -> None:
+    if not _importable("profkit.render.report_html"):
+        pytest.skip("profkit.render.report_html is not in this tree yet")
+    out, _, output = demo_run
+    report = out / "report.html"
+    assert report.is_file() and report.stat().st_size > 10_000
+    assert f"report: {report}" in output
+
+
+def test_demo_findings_list_repeated_key_generation(demo_run: tuple[Path, float, str]) -> None:
+    if not _importable("profkit.analyze"):
+        pytest.skip("profkit.analyze is not in this tree yet")
+    from profkit.analyze import analyzer_ids, run_analyzers
+
+    if "repeated-key-generation" not in analyzer_ids():
+        pytest.skip("the repeated-key-generation analyzer is not registered yet")
+    out, _, output = demo_run
+    view = open_bundle(out)
+    if not view.profile_refs("demo-controller", "cpu"):
+        pytest.skip("py-spy could not attach here, so there is no CPU profile to analyze")
+    if _importable("profkit.cli.analyze"):
+        result = profkit("analyze", str(out), "--json", timeout=120)
+        assert result.returncode in (0, 1), result.stderr
+        ids = [f["id"] for f in json.loads(result.stdout)["findings"]]
+    else:
+        ids = [f.id for f in run_analyzers(view, None)]
+    assert "repeated-key-generation" in ids
+    assert "repeated-key-generation" in output  # the demo prints its findings summary
+
+
+def test_healthy_demo_has_no_key_generation_finding(tmp_path: Path) -> None:
+    if not _importable("profkit.analyze"):
+        pytest.skip("profkit.analyze is not in this tree yet")
+    from profkit.analyze import analyzer_ids, run_analyzers
+
+    if "repeated-key-generation" not in analyzer_ids():
+        pytest.skip("the repeated-key-generation analyzer is not registered yet")
+    out = tmp_path / "healthy"
+    result = profkit("demo", "--out", str(out), "--duration", "10s", "--healthy", timeout=120)
+    assert result.returncode == 0, result.stderr
+    ids = [f.id for f in run_analyzers(open_bundle(out), None)]
+    assert "repeated-key-generation" not in ids
