@@ -118,5 +118,5 @@ def plan_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("plan", help="Predict the client rate budget of periodic resync, the knee, and flags for N objects."
+    app.command("plan", help="Predict the client rate budget of periodic resync, the knee, and flags for N objects.\n"
                 + EXAMPLES)(plan_command)

@@ -113,3 +113,13 @@ def test_sync_budget_exhausted_from_observed_objects_calls_and_qps(tmp_path: Pat
 
 def test_healthy_bundle_spends_little_of_its_budget_on_resync(tmp_path: Path) -> None:
     assert analyze(healthy(tmp_path / "b").view(HEALTHY_DURATION), "sync-budget-exhausted") == []
+
+
+def test_plan_through_the_profkit_entry_point_and_its_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    from profkit.cli.main import main
+
+    assert main(["plan", "--objects", "600", "--sync-period", "10m", "--qps", "10", "--calls-per-reconcile", "8"]) == 0
+    assert "80 % of 10 QPS" in capsys.readouterr().out
+    assert main(["plan", "--objects", "600", "--sync-period", "soon"]) == 2
+    assert "--sync-period 'soon': not a duration" in capsys.readouterr().err
+    assert main(["plan", "--objects", "10", "--target", "nope"]) == 2
