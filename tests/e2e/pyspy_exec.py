@@ -71,6 +71,9 @@ def ensure_exec_enabled(cp: ControlPlane) -> None:
     if exec_enabled(argv):
         return
     cp.procs.stop("kwok")
+    # The new kwok would wait for the old one's node leases to expire (40 s) before managing pods.
+    if cp.state.nodes:
+        cp.kubectl("delete", "lease", "-n", "kube-node-lease", "--ignore-not-found", *cp.state.nodes, check=False)
     cp.procs.start("kwok", with_exec_enabled(argv), env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

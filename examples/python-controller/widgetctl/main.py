@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--namespace", default="", help="only watch this namespace (default: all)")
     p.add_argument("--metrics-bind-address", default=":8080", help="address of /metrics ('0' disables)")
     p.add_argument("--metrics-port", type=int, default=None, help="shorthand for --metrics-bind-address=:PORT")
-    p.add_argument("--health-probe-bind-address", default=":8081", help="address of /healthz and /readyz")
+    p.add_argument("--health-probe-bind-address", default="0",
+                   help="address of /healthz and /readyz, e.g. :8081 (default 0: off)")
     p.add_argument("--pprof-bind-address", default="0",
                    help="accepted for parity with the Go example; Python has no pprof: profile with py-spy")
     p.add_argument("--keygen-per-reconcile", type=int, default=0,

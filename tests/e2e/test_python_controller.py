@@ -1,0 +1,212 @@
+"""e2e: the Python example controller on the real control plane, profiled with py-spy through pods/exec."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from typing import Any, Iterator
+
+import pytest
+
+from profkit.kube import pyspy
+from profkit.kube.pyspy import AGENT_SELECTOR, PodPySpy, PySpyError, PySpyNotAllowed, PySpyOptions
+from tests.e2e import pyspy_exec
+from tests.e2e.controlplane.example import (
+    WIDGET_RESOURCE, ExampleDeployment, deploy_example, ready_count, stop_example,
+)
+from tests.e2e.controlplane.harness import ControlPlane
+
+pytestmark = pytest.mark.e2e
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _api(cp: ControlPlane) -> Any:
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=str(cp.kubeconfig))
+
+
+def _metric(url: str, name: str, **labels: str) -> float:
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.fixture
+def deploy(control_plane: ControlPlane) -> Iterator[Any]:
+    started: list[ExampleDeployment] = []
+
+    def run(name: str, namespace: str, **kwargs: Any) -> ExampleDeployment:
+        dep = deploy_example(control_plane, name=name, namespace=namespace, lang="python", **kwargs)
+        started.append(dep)
+        return dep
+
+    yield run
+    for dep in started:
+        for r in dep.replicas:
+            pyspy_exec.unmap_exec(control_plane, dep.namespace, r.pod)
+        stop_example(control_plane, dep)
+
+
+def test_widgets_become_ready_and_finalizer_is_removed(control_plane: ControlPlane, deploy: Any) -> None:
+    dep = deploy("py-ready", "py-ready", objects=8, delete=3, ready_timeout=60)
+    assert ready_count(control_plane, dep.namespace, dep.widgets[3:]) == 5
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        out = control_plane.kubectl("get", WIDGET_RESOURCE, "-n", dep.namespace, "-o", "json").stdout
+        items = {w["metadata"]["name"]: w for w in json.loads(out)["items"]}
+        if not set(dep.deleted) & set(items):
+            break
+        time.sleep(0.5)
+    assert not set(dep.deleted) & set(items), "deleted widgets kept their finalizer"
+    for name in dep.widgets[3:]:
+        w = items[name]
+        assert w["metadata"]["finalizers"] == ["scale.profkit.dev/cleanup"]
+        assert w["status"]["phase"] == "Ready" and w["status"]["observedGeneration"] == 1
+    url = dep.replicas[0].metrics_url
+    assert _metric(url, "controller_runtime_reconcile_total", result="success") >= 8
+    assert _metric(url, "controller_runtime_max_concurrent_reconciles") == 10
+    first = json.loads(dep.replicas[0].log_file.read_text().splitlines()[0].split(" ", 3)[3])
+    assert {"level", "ts", "msg"} <= set(first)
+
+
+def test_keygen_shows_under_reconcile_in_a_py_spy_profile_taken_through_pod_exec(
+        control_plane: ControlPlane, deploy: Any) -> None:
+    pyspy_exec.ensure_exec_enabled(control_plane)
+    dep = deploy("py-keygen", "py-keygen", objects=4,
+                 controller_args=["--keygen-per-reconcile", "3", "--sync-period", "1s"])
+    replica = dep.replicas[0]
+    pid = pyspy_exec.child_pid(control_plane.procs.recorded()[replica.process], "widgetctl")
+    pyspy_exec.map_exec(control_plane, dep.namespace, replica.pod, pid)
+    spy = PodPySpy(_api(control_plane), dep.namespace, replica.pod, container="manager")
+    deadline = time.monotonic() + 20
+    while True:  # kwok picks up the new Exec object asynchronously
+        try:
+            assert spy.prepare() == "exec"
+            break
+        except (AssertionError, PySpyError):
+            spy.close()
+            spy = PodPySpy(_api(control_plane), dep.namespace, replica.pod, container="manager")
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    assert spy.pid == str(pid)
+    data = spy.record(5)
+    doc = json.loads(data)
+    frames = [f["name"] for f in doc["shared"]["frames"]]
+    samples = [[frames[i] for i in s] for p in doc["profiles"] for s in p["samples"]]  # root first
+    keygen = [s for s in samples if "new_private_key" in s]
+    assert len(samples) > 50 and len(keygen) >= 0.2 * len(samples), (len(keygen), len(samples))
+    for stack in keygen:
+        reconcile = [i for i, name in enumerate(stack) if name.endswith("reconcile")]
+        assert reconcile and reconcile[0] < stack.index("get_workload_cluster") < stack.index("new_private_key")
+
+
+def test_requeue_deleted_keeps_requeueing_after_deletion(control_plane: ControlPlane, deploy: Any) -> None:
+    dep = deploy("py-requeue", "py-requeue", objects=3, delete=2,
+                 controller_args=["--requeue-deleted", "--requeue-deleted-after", "500ms"])
+    url = dep.replicas[0].metrics_url
+    time.sleep(2)
+    before = _metric(url, "controller_runtime_reconcile_total", result="requeue_after")
+    retries_before = _metric(url, "workqueue_retries_total")
+    time.sleep(4)
+    after = _metric(url, "controller_runtime_reconcile_total", result="requeue_after")
+    assert after - before >= 2 * 4, (before, after)  # 2 deleted widgets, every 0.5 s
+    assert _metric(url, "workqueue_retries_total") > retries_before
+    assert "could not get widget, not running reconciler" in dep.replicas[0].log_file.read_text()
+
+
+# -- the node agent against the real API server (kwok fakes the container, so py-spy never runs) --------
+def _agent_pods(cp: ControlPlane, namespace: str) -> list[dict[str, Any]]:
+    out = cp.kubectl("get", "pods", "-n", namespace, "-l", AGENT_SELECTOR, "-o", "json").stdout
+    return [p for p in json.loads(out)["items"] if not p["metadata"].get("deletionTimestamp")]
+
+
+def _target_pod(cp: ControlPlane, namespace: str, name: str) -> None:
+    cp.kubectl("create", "namespace", namespace, check=False)
+    cp.apply(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+                         "spec": {"nodeSelector": {"type": "kwok"},
+                                  "containers": [{"name": "manager", "image": "python:3.12-slim"}]}}))
+    cp.kubectl("wait", "--for=condition=Ready", "--timeout=60s", f"pod/{name}", "-n", namespace)
+
+
+def test_agent_pod_is_accepted_by_the_api_server_and_always_deleted(
+        control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> None:
+    ns = "py-agent"
+    _target_pod(control_plane, ns, "target")
+    node = control_plane.kubectl("get", "pod", "target", "-n", ns, "-o", "jsonpath={.spec.nodeName}").stdout
+    # kwok pods carry no container id; give the target one so the whole agent path runs.
+    monkeypatch.setattr(pyspy, "container_id", lambda pod, container=None: "ab" * 32)
+    spy = PodPySpy(_api(control_plane), ns, "target", container="manager",
+                   options=PySpyOptions(agent_ready_timeout=4, agent_image="example.invalid/py-spy:1"))
+    seen: list[dict[str, Any]] = []
+    real_wait = pyspy.NodeAgent.wait_ready
+
+    def wait_ready(self: pyspy.NodeAgent, timeout: float) -> None:
+        seen.extend(_agent_pods(control_plane, ns))
+        real_wait(self, timeout)
+
+    monkeypatch.setattr(pyspy.NodeAgent, "wait_ready", wait_ready)
+    with pytest.raises(PySpyError, match="not ready"):
+        spy.prepare()  # no exec mapping for the agent under kwok: it never becomes ready
+    (agent,) = seen
+    spec = agent["spec"]
+    assert spec["hostPID"] is True and spec["nodeName"] == node
+    assert spec["containers"][0]["securityContext"]["capabilities"]["add"] == ["SYS_PTRACE"]
+    assert agent["metadata"]["labels"]["profkit.dev/target-pod"] == "target"
+    assert _agent_pods(control_plane, ns) == [] and pyspy.live_agents() == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_agent_is_deleted_when_profkit_is_interrupted(control_plane: ControlPlane, sig: signal.Signals) -> None:
+    ns = "py-agent-sig"
+    control_plane.kubectl("create", "namespace", ns, check=False)
+    node = control_plane.state.nodes[0]
+    script = textwrap.dedent(f"""
+        import sys, time
+        from kubernetes import config
+        from profkit.kube.pyspy import NodeAgent, agent_pod_manifest
+        api = config.new_client_from_config(config_file={str(control_plane.kubeconfig)!r})
+        agent = NodeAgent(api, agent_pod_manifest({ns!r}, "target", {node!r}))
+        print(agent.name, flush=True)
+        time.sleep(120)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO))
+    try:
+        name = proc.stdout.readline().strip() if proc.stdout else ""
+        assert name.startswith("profkit-pyspy-")
+        assert [p["metadata"]["name"] for p in _agent_pods(control_plane, ns)] == [name]
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert _agent_pods(control_plane, ns) == []
+
+
+def test_neither_exec_nor_agent_allowed_is_one_clear_line(control_plane: ControlPlane) -> None:
+    from kubernetes import client
+
+    ns = "py-rbac"
+    _target_pod(control_plane, ns, "target")
+    control_plane.kubectl("create", "serviceaccount", "nobody", "-n", ns, check=False)
+    token = control_plane.kubectl("create", "token", "nobody", "-n", ns).stdout.strip()
+    admin = _api(control_plane).configuration
+    cfg = client.Configuration()
+    cfg.host, cfg.ssl_ca_cert, cfg.verify_ssl = admin.host, admin.ssl_ca_cert, True
+    cfg.api_key = {"authorization": f"Bearer {token}"}
+    with pytest.raises(PySpyNotAllowed) as err:
+        PodPySpy(client.ApiClient(cfg), ns, "target").prepare()
+    message = str(err.value)
+    assert err.value.exit_code == 2 and "\n" not in message and "pods/exec" in message
+    assert _agent_pods(control_plane, ns) == []
