@@ -17,8 +17,8 @@ client-side-throttling       any throttling log line (client-go logs waits over 
                              over ``warning_mean_wait_seconds``; inferred: requests
                              at >= ``pinned_ratio`` of QPS in ``pinned_share`` of the
                              scrapes while ``workqueue_depth`` grows
-sync-budget-exhausted        periodic resync alone eats ``warning_share`` of the QPS      ... ``critical_share`` of it (info from ``info_share``)
-                             budget
+sync-budget-exhausted        periodic resync alone eats ``warning_share`` of the QPS      ... ``critical_share`` of it (info from ``info_share``;
+                             budget                                                       always info when the object count is only estimated)
 concurrency-saturation       active workers at the maximum in ``warning_saturated``       ... ``critical_saturated`` of the samples and the
                              of the samples and queued items waiting (depth above         queue keeps growing (``critical_depth_growth``
                              the workers, or queue wait p90 ``wait_ratio`` x work p90);   items, at least the workers) or its wait p90 is

@@ -123,3 +123,14 @@ def test_plan_through_the_profkit_entry_point_and_its_exit_codes(capsys: pytest.
     assert main(["plan", "--objects", "600", "--sync-period", "soon"]) == 2
     assert "--sync-period 'soon': not a duration" in capsys.readouterr().err
     assert main(["plan", "--objects", "10", "--target", "nope"]) == 2
+
+
+def test_without_object_watcher_objects_are_estimated_from_the_reconcile_rate(tmp_path: Path) -> None:
+    b = Bundle(tmp_path / "b", spec={"alias": "kcp", "args": ["--kube-api-qps=10", "--sync-period=5m"]})
+    b.metrics(ControllerLoad(controller="kubeadmcontrolplane", calls_per_reconcile=8,
+                             results={"success": const(2.0)}), HEALTHY_DURATION)
+    [finding] = analyze(b.view(HEALTHY_DURATION), "sync-budget-exhausted")
+    assert finding.evidence["objects"] == 600  # 2 reconciles/s x 300 s
+    assert finding.evidence["objects_from"].startswith("estimated")
+    assert finding.severity == "info"  # an estimate from the reconcile rate cannot prove the budget is gone
+    assert finding.evidence["sync_period_seconds"] == 300 and finding.evidence["sync_period_from"] == "args --sync-period"
