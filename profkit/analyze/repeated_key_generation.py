@@ -94,6 +94,7 @@ class KeygenUse:
     fix_sites: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     leaves: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     calls: dict[str, CryptoCall] = field(default_factory=dict)
+    site_callers: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
 
 
 def keygen_mask(profile: Profile) -> list[bool]:
@@ -123,10 +124,12 @@ def find_keygen(profile: Profile, own_code: tuple[str, ...] = ()) -> KeygenUse:
         above = [i for i in reversed(stack[:outer]) if classifier.is_own(i)]  # nearest caller first
         chain = tuple(names[i] for i in above[:CHAIN_DEPTH])
         use.chains[chain] += weight
-        site = next((names[i] for i in above if not _KEY_HELPER.search(base_name(names[i]))),
-                    names[above[0]] if above else "")
-        if site:
+        position = next((k for k, i in enumerate(above) if not _KEY_HELPER.search(base_name(names[i]))), 0)
+        if above:
+            site = names[above[position]]
             use.fix_sites[site] += weight
+            caller = names[above[position + 1]] if position + 1 < len(above) else ""
+            use.site_callers[(site, caller)] += weight
     return use
 
 
@@ -164,7 +167,7 @@ def _recommendation(site: str, chain: tuple[str, ...], first_call: str, language
     python = language == "python"
     return (
         f"{where} generates a new private key every time it runs ({path}). Generate the key once and reuse it: "
-        + ("keep it in a dict keyed by cluster (or an functools.lru_cache), "
+        + ("keep it in a dict keyed by cluster (or a functools.lru_cache), "
            if python else "cache it per cluster (e.g. in a sync.Map keyed by the cluster's namespace/name), ")
         + "or read it from the Secret that already holds it. Cluster API's KubeadmControlPlane had exactly this bug "
         "(4 RSA keys per reconcile in Management.GetWorkloadCluster, issue 8602) and fixed it by caching one key "
@@ -191,8 +194,8 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         seconds = cpu.seconds_per_unit
         calls = _top(use.by_call, profile.total, seconds, MAX_CHAINS)
         chains = _top(use.chains, profile.total, seconds, MAX_CHAINS)
-        sites = _top(use.fix_sites, profile.total, seconds, 1)
-        site = sites[0][0] if sites else ""
+        top_sites = _top(use.fix_sites, profile.total, seconds, 1)
+        site = top_sites[0][0] if top_sites else ""
         top_chain: tuple[str, ...] = chains[0][0] if chains else ()
         first_call = calls[0][0]
         call_info = use.calls[first_call]
@@ -208,6 +211,11 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                               "algorithm": use.calls[n].algorithm, "cpu_share": s, "cpu_seconds": c}
                              for n, s, c in calls],
             "callers": [{"chain": list(ch), "cpu_share": s, "cpu_seconds": c} for ch, s, c in chains],
+            # Distinct own functions calling the fix site: when each runs once per reconcile, each is
+            # one key per reconcile (KCP: 4 callers of GetWorkloadCluster, 4 keys per reconcile).
+            "caller_call_sites": [{"function": caller, "cpu_share": s}
+                                  for (at, caller), s, _ in _top(use.site_callers, profile.total, seconds, 20)
+                                  if at == site and caller],
             "hot_leaves": [{"function": n, "cpu_share": s, "cpu_seconds": c}
                            for n, s, c in _top(use.leaves, profile.total, seconds, MAX_LEAVES)],
             "windows": cpu.window_evidence(lambda p: find_keygen(p, options.own_code).weight / p.total
@@ -223,8 +231,10 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         algo = f"{call_info.algorithm} " if call_info.algorithm and len(calls) == 1 else ""
         per = (f", ~{evidence['estimated_keys_per_reconcile']:g} keys per reconcile"
                if "estimated_keys_per_reconcile" in evidence else "")
+        call_sites = len(evidence["caller_call_sites"])
         title = (f"{algo}{what} takes {share:.0%} of CPU ({first_call}"
-                 + (f" called from {site}" if site else "") + f"){per}")
+                 + (f" called from {site}" if site else "")
+                 + (f" by {call_sites} callers" if call_sites > 1 else "") + f"){per}")
         findings.append(Finding(ID, severity, cpu.target, title, evidence,
                                 _recommendation(site, top_chain, first_call, profile.language)))
     return findings
