@@ -116,6 +116,7 @@ class Collector:
     """
 
     kind = "collector"  # pprof | metrics | py-spy | usage | logs | command | ...
+    ends_with_command = False  # reads a launched command's output: done when the command is
 
     def __init__(self, sink: Sink, target: str, instance: str, options: CaptureOptions) -> None:
         self.sink = sink

@@ -128,6 +128,7 @@ class StreamLogCollector(Collector):
     """Reads a child's stdout or stderr line by line until it closes (for ``-- CMD`` targets)."""
 
     kind = "logs"
+    ends_with_command = True
 
     def __init__(self, sink: Sink, target: str, instance: str, options: CaptureOptions, stream: IO[bytes],
                  name: str, echo: IO[str] | None = None) -> None:

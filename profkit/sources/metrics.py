@@ -30,14 +30,14 @@ class MetricsCollector(Collector):
     def describe(self) -> str:
         return f"metrics {self.fetcher.describe()}{self.path}"
 
-    def scrape_once(self, stop: threading.Event | None = None) -> bool:
+    def scrape_once(self, stop: threading.Event | None = None, quiet: bool = False) -> bool:
         """One scrape stored at the time it started; False when it failed (the error is recorded)."""
         interval = self.options.scrape_interval
         ts = time.time()
         try:
             body = self.fetcher.fetch(self.path, timeout=max(2 * interval, 5.0))
         except FetchError as exc:
-            if (stop is None or not stop.is_set()) and not self.in_grace():
+            if not quiet and (stop is None or not stop.is_set()) and not self.in_grace():
                 self.error(f"scrape: {exc}")
             return False
         parsed = parse_text(body)
@@ -70,4 +70,4 @@ class MetricsCollector(Collector):
                 next_at = last + 0.5  # the endpoint may still be starting
             stop.wait(max(0.0, next_at - time.time()))
         if ok and time.time() - last > 1.0:
-            self.scrape_once(None)  # a last scrape as the capture ends, so counters cover all of it
+            self.scrape_once(None, quiet=True)  # a last scrape as the capture ends, so counters cover all of it

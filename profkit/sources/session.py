@@ -206,24 +206,28 @@ class CaptureSession:
 
     def _shutdown(self) -> int | None:
         code: int | None = None
+        hurry = self.stop_reason.startswith("signal (twice)")
+        grace = 0.0 if hurry else (SIGNAL_GRACE if self.signalled is not None else STOP_GRACE)
+        # Collectors finish first (the last CPU window, py-spy's flush, a final scrape), while the
+        # launched command still runs; then the command stops and its output pipes drain.
+        self._join(time.time() + grace, skip_command_streams=True)
         if self.command is not None:
             # Ctrl-C is forwarded as such (a scale script may clean up); a duration end asks politely.
             code = self.command.stop(signal.SIGINT if self.signalled == signal.SIGINT else signal.SIGTERM)
-        hurry = self.stop_reason.startswith("signal (twice)")
-        grace = 0.0 if hurry else (SIGNAL_GRACE if self.signalled is not None else STOP_GRACE)
-        self._join(time.time() + grace)
+            self._join(time.time() + (0.0 if hurry else 2.0))
         self.sink.seal()
         if code is not None:
             self.writer.set_meta(command_exit_code=str(code))
         return code
 
-    def _join(self, hard_until: float) -> None:
+    def _join(self, hard_until: float, skip_command_streams: bool = False) -> None:
         """Wait for collectors finishing real work (a CPU window ending now, a py-spy flush), at most
         until ``hard_until``; requests that merely hang (a dead endpoint) are not waited for."""
         soft_until = time.time() + 1.5
         while time.time() < hard_until:
             with self._lock:
-                alive = [c for c, t in self._threads if t.is_alive()]
+                alive = [c for c, t in self._threads
+                         if t.is_alive() and not (skip_command_streams and c.ends_with_command)]
             if not alive:
                 return
             expected = [c.expected_done for c in alive if c.expected_done is not None]

@@ -26,8 +26,12 @@ from tests.integration.capture_helpers import (
 
 
 def _count(db: Path, query: str) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return int(conn.execute(query).fetchone()[0])
+    """A count from a bundle being written (0 while its schema is still being created)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return int(conn.execute(query).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
 
 
 def test_capture_demo_controller_and_endpoints_with_failures(tmp_path: Path) -> None:
