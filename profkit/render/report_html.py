@@ -74,7 +74,7 @@ def _trace(series: Series, spec: PanelSpec, several_instances: bool) -> dict[str
         "mode": "lines",
         "name": esc(_label(series, spec, several_instances)),
         "x": [round(t * 1000) for t, _ in points],
-        "y": [v * spec.scale for _, v in points],
+        "y": [float(f"{v * spec.scale:.6g}") for _, v in points],  # 6 digits: a screen has fewer pixels
         "line": {"width": 1.5, "dash": "dash" if series.name in spec.dashed else "solid"},
         "hovertemplate": "%{y:.4g}",
     }
