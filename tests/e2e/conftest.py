@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import tempfile
-import time
 from pathlib import Path
 from types import FrameType
 from typing import Iterator
@@ -57,9 +56,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         pytest.skip("go is not on PATH: the e2e control plane is built from Go modules")
     cp = ControlPlane(_session_dir(tmp_path_factory), nodes=2)
     _install_teardown()
-    start = time.monotonic()
     cp.up()
-    cp.startup_seconds = time.monotonic() - start  # type: ignore[attr-defined]
     try:
         yield cp
     finally:
