@@ -163,7 +163,11 @@ class ControlPlane:
         if leftovers:
             _log(f"cleaning up stale processes from a previous run: {', '.join(leftovers)}")
         self.procs.stop_all(STOP_ORDER, timeout=5)
-        for name in ("etcd-data", "egress-map.json", "state.json", "kwok-home"):
+        logs = self.procs.log_dir
+        if logs.is_dir():  # keep the previous run's logs once, for post-mortems
+            shutil.rmtree(self.dir / "logs.prev", ignore_errors=True)
+            logs.rename(self.dir / "logs.prev")
+        for name in ("etcd-data", "egress-map.json", "state.json", "kwok-home", "examples"):
             p = self.dir / name
             if p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
