@@ -33,11 +33,11 @@ func init() {
 
 func main() {
 	var (
-		metricsAddr, pprofAddr, probeAddr, namespace, leaderElectionNS string
-		keygen, apiCalls, burst, concurrency                           int
-		qps, errorRate                                                 float64
-		requeueDeleted, leaderElect, priorityQueue                     bool
-		syncPeriod, reconcileDelay                                     time.Duration
+		metricsAddr, pprofAddr, probeAddr, namespace, leaderElectionNS, logFormat string
+		keygen, apiCalls, burst, concurrency                                      int
+		qps, errorRate                                                            float64
+		requeueDeleted, leaderElect, priorityQueue                                bool
+		syncPeriod, reconcileDelay                                                time.Duration
 	)
 	// --kubeconfig is registered on flag.CommandLine by controller-runtime's config package.
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the plain-HTTP /metrics endpoint (\"0\" disables it).")
@@ -57,6 +57,8 @@ func main() {
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: --namespace, else \"default\").")
 	flag.BoolVar(&priorityQueue, "priority-queue", true, "Use controller-runtime's priority queue (its default since v0.23); false selects the classic workqueue.")
 
+	flag.StringVar(&logFormat, "log-format", "json", "\"json\": controller-runtime's zap JSON logger (client-go's klog routed to it); \"text\": klog text, as Cluster API managers log by default.")
+
 	zapOpts := zap.Options{Development: false, DestWriter: os.Stderr}
 	zapOpts.BindFlags(flag.CommandLine)
 	klogFlags := flag.NewFlagSet("klog", flag.ExitOnError)
@@ -69,11 +71,20 @@ func main() {
 	}
 	flag.Parse()
 
-	logger := zap.New(zap.UseFlagOptions(&zapOpts))
-	ctrl.SetLogger(logger)
-	// client-go logs through klog; route it to the same JSON logger so that
-	// "Waited before sending request ... client-side throttling" lines show.
-	klog.SetLogger(logger.WithName("client-go"))
+	switch logFormat {
+	case "json":
+		logger := zap.New(zap.UseFlagOptions(&zapOpts))
+		ctrl.SetLogger(logger)
+		// client-go logs through klog; route it to the same JSON logger so that
+		// "Waited before sending request ... client-side throttling" lines show.
+		klog.SetLogger(logger.WithName("client-go"))
+	case "text":
+		// klog's own text format on stderr; verbosity is --v.
+		ctrl.SetLogger(klog.Background())
+	default:
+		fmt.Fprintf(os.Stderr, "invalid --log-format %q: want json or text\n", logFormat)
+		os.Exit(2)
+	}
 	setupLog := ctrl.Log.WithName("setup")
 
 	cfg, err := ctrl.GetConfig()
