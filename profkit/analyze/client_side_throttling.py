@@ -59,6 +59,7 @@ def parse_wait(r: LogRecord) -> Wait | None:
     """A throttling wait from a log record in either client-go format, or None."""
     line = r.raw or r.message
     m = OLD_LINE.search(r.message) or OLD_LINE.search(line)
+    delay: float | None
     if m:
         delay = go_duration(m.group("delay"))
         if delay is not None:
@@ -71,7 +72,12 @@ def parse_wait(r: LogRecord) -> Wait | None:
     reason = values.get("reason", "client-side throttling")
     if "throttl" not in reason:
         return None
-    delay = go_duration(values.get("delay", ""))
+    raw_delay = r.fields.get("delay")
+    if isinstance(raw_delay, (int, float)) and not isinstance(raw_delay, bool):
+        # zap encodes a time.Duration as float seconds (production) or integer nanoseconds.
+        delay = raw_delay / 1e9 if isinstance(raw_delay, int) and raw_delay > 100_000 else float(raw_delay)
+    else:
+        delay = go_duration(values.get("delay", ""))
     if delay is None:
         return None
     return Wait(r.ts, delay, values.get("verb", ""), values.get("URL", values.get("url", "")), line)

@@ -109,3 +109,14 @@ def test_healthy_bundle_has_no_throttling(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text, seconds", [("1.18s", 1.18), ("512.3ms", 0.5123), ("1m2.5s", 62.5), ("850µs", 0.00085)])
 def test_go_durations(text: str, seconds: float) -> None:
     assert go_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("delay, seconds", [(1.18, 1.18), (1180000000, 1.18), ("1.18s", 1.18)])
+def test_zap_duration_encodings_of_the_delay(tmp_path: Path, delay: object, seconds: float) -> None:
+    """controller-runtime's production zap encodes Durations as float seconds; other configs as nanoseconds or text."""
+    b = Bundle(tmp_path / "b")
+    b.logs([json.dumps({"level": "info", "ts": T0 + 30, "logger": "client-go", "msg": "Waited before sending request",
+                        "delay": delay, "reason": "client-side throttling, not priority and fairness",
+                        "verb": "GET", "URL": "https://127.0.0.1:6443/apis/scale.profkit.dev/v1alpha1/widgets"})])
+    [finding] = analyze(b.view(HEALTHY_DURATION), ID)
+    assert finding.evidence["max_wait_seconds"] == pytest.approx(seconds)
