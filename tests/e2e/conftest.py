@@ -14,7 +14,15 @@ from typing import Iterator
 
 import pytest
 
+from tests.e2e.controlplane import build as buildmod
 from tests.e2e.controlplane.harness import ControlPlane, down_all
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build missing binaries before any test runs, so the first (long) build is not under a test timeout."""
+    wants_e2e = any(item.get_closest_marker("e2e") for item in session.items)
+    if wants_e2e and shutil.which("go") is not None and buildmod.missing_binaries():
+        buildmod.build()
 
 
 def _install_teardown() -> None:
