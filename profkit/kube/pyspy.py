@@ -49,7 +49,8 @@ class PySpyOptions:
 
     rate: int = 100
     subprocesses: bool = True  # follows a python child of tini/sh wrappers, harmless otherwise
-    nonblocking: bool = False
+    # As profkit.sources.pyspy measured: blocking mode counts threads parked in waits as CPU.
+    nonblocking: bool = True
     agent: bool = True
     agent_image: str = DEFAULT_AGENT_IMAGE
     agent_namespace: str | None = None  # default: the target pod's namespace
@@ -72,12 +73,21 @@ def record_args(pid: str, seconds: float, output: str, options: PySpyOptions = P
 def _record_script(pid_expr: str, seconds: float, options: PySpyOptions) -> str:
     # py-spy prints its progress lines on stdout, so "-o /dev/stdout" would interleave them into the
     # JSON: record to a temporary file, send py-spy's own output to stderr, then cat the file.
+    # A line on stdin, or stdin closing (profkit stopped or died), sends py-spy SIGINT: it writes the
+    # samples it has and the window ends early; py-spy never outlives the exec.
     args = " ".join(shlex.quote(a) for a in record_args("PIDMARK", seconds, "OUTMARK", options))
     args = args.replace("PIDMARK", f'"{pid_expr}"').replace("OUTMARK", '"$out"')
     return (
         'out=$(mktemp 2>/dev/null) || out="/tmp/profkit-pyspy-$$.json"\n'
         "trap 'rm -f \"$out\"' EXIT\n"
-        f"{args} 1>&2 || exit $?\n"
+        "exec 3<&0\n"
+        f"{args} </dev/null 1>&2 &\n"
+        "sp=$!\n"
+        '{ read -r _ <&3; kill -INT "$sp" 2>/dev/null; } &\n'
+        "rd=$!\n"
+        'wait "$sp"; rc=$?\n'
+        'kill "$rd" 2>/dev/null\n'
+        '[ -s "$out" ] || exit $(( rc ? rc : 1 ))\n'
         'cat "$out"\n'
     )
 
@@ -217,23 +227,33 @@ def _parse_error_channel(raw: Any) -> tuple[int | None, str]:
 
 
 def run_exec(api: Any, namespace: str, pod: str, container: str | None, command: list[str],
-             timeout: float) -> ExecResult:
-    """Run ``command`` in a container through ``pods/exec``; stdout as bytes. ``api`` is an ApiClient."""
+             timeout: float, stop: threading.Event | None = None, stdin: bool = False) -> ExecResult:
+    """Run ``command`` in a container through ``pods/exec``; stdout as bytes. ``api`` is an ApiClient.
+
+    With ``stdin``, the command's stdin stays open for the exec's life; once ``stop`` is set a line
+    ``stop`` is written to it (the record script then ends py-spy's window early).
+    """
     from kubernetes import client
     from kubernetes.stream import stream
 
     # kubernetes.stream swaps ApiClient.call_api while it connects: use a client of our own.
     own: Any = client.ApiClient(api.configuration)
     core: Any = client.CoreV1Api(own)
-    kwargs: dict[str, Any] = {"command": command, "stdin": False, "stdout": True, "stderr": True, "tty": False,
+    kwargs: dict[str, Any] = {"command": command, "stdin": stdin, "stdout": True, "stderr": True, "tty": False,
                               "_preload_content": False, "binary": True}
     if container:
         kwargs["container"] = container
     ws = stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
     try:
-        ws.run_forever(timeout=timeout)
-        if ws.is_open():
-            raise PySpyError(f"exec in {namespace}/{pod} did not finish within {timeout:.0f}s")
+        deadline, stopped = time.monotonic() + timeout, False
+        while ws.is_open():
+            if stdin and stop is not None and stop.is_set() and not stopped:
+                ws.write_channel(0, b"stop\n")
+                stopped, deadline = True, min(deadline, time.monotonic() + 15.0)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PySpyError(f"exec in {namespace}/{pod} did not finish within {timeout:.0f}s")
+            ws.update(timeout=min(0.25, remaining))
         stdout = ws.read_channel(1) or b""
         stderr = ws.read_channel(2) or b""
         code, error = _parse_error_channel(ws.read_channel(3))
@@ -385,6 +405,7 @@ class PodPySpy:
         self.agent: NodeAgent | None = None
         self._container_id = ""
         self._lock = threading.Lock()
+        self.last_window: tuple[float, float] = (0.0, 0.0)
 
     def __enter__(self) -> PodPySpy:
         return self
@@ -470,25 +491,41 @@ class PodPySpy:
                     agent_record_command(self._container_id, seconds, self.options))
         return self.namespace, self.pod, self.container, exec_record_command(seconds, self.options)
 
-    def record(self, seconds: float) -> bytes:
-        """Profile for ``seconds`` and return py-spy's speedscope JSON, exactly as written."""
+    def record(self, seconds: float, stop: threading.Event | None = None) -> bytes:
+        """Profile for ``seconds`` (less if ``stop`` is set meanwhile); return py-spy's speedscope JSON as written.
+
+        ``last_window`` holds the (start, duration) of the window just recorded.
+        """
         self.prepare()
         namespace, pod, container, argv = self.command(seconds)
+        start = time.time()
         try:
-            result = run_exec(self.api, namespace, pod, container, argv, seconds + self.options.exec_grace)
+            result = run_exec(self.api, namespace, pod, container, argv, seconds + self.options.exec_grace,
+                              stop=stop, stdin=True)
         except PySpyError:
             raise
         except Exception as exc:  # noqa: BLE001
             if _not_found(exc):
                 raise PySpyError(f"pod {namespace}/{pod} is gone") from None
             raise PySpyError(f"exec into {namespace}/{pod} failed: {getattr(exc, 'reason', exc)}") from None
+        self.last_window = (start, min(time.time() - start, float(max(1, round(seconds)))))
         if result.exit_code != 0:
-            detail = first_error_line(result.stderr) if result.stderr.strip() else result.error
-            raise PySpyError(f"py-spy on {self.where} failed (exit {result.exit_code}): {detail}")
+            raise PySpyError(f"py-spy on {self.where} failed (exit {result.exit_code}): "
+                             + self.explain(result.stderr if result.stderr.strip() else result.error))
         data = result.stdout.strip()
         if not (data.startswith(b"{") and data.endswith(b"}")):
             raise PySpyError(f"py-spy on {self.where} returned no speedscope JSON ({len(data)} bytes)")
         return data
+
+    def explain(self, output: str) -> str:
+        """One line of why py-spy failed, naming the fix for missing ptrace rights."""
+        text = output.lower()
+        if "permission denied" in text or "operation not permitted" in text:
+            if self.mode == "agent":
+                return "ptrace not permitted in the node agent (the node may forbid SYS_PTRACE)"
+            return (f"ptrace not permitted on pid {self.pid or 1}: add SYS_PTRACE to the container's "
+                    "securityContext.capabilities")
+        return first_error_line(output)
 
     def close(self) -> None:
         """Delete the node agent, if one was created."""

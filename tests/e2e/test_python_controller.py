@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.request
 from typing import Any, Iterator
@@ -110,6 +111,14 @@ def test_keygen_shows_under_reconcile_in_a_py_spy_profile_taken_through_pod_exec
     for stack in keygen:
         reconcile = [i for i, name in enumerate(stack) if name.endswith("reconcile")]
         assert reconcile and reconcile[0] < stack.index("get_workload_cluster") < stack.index("new_private_key")
+    # A capture stopping mid-window gets the samples so far, through the exec's stdin.
+    stop = threading.Event()
+    threading.Timer(2.0, stop.set).start()
+    started = time.monotonic()
+    partial = json.loads(spy.record(30, stop=stop))
+    assert time.monotonic() - started < 12
+    assert sum(len(p["samples"]) for p in partial["profiles"]) > 20
+    assert 1.5 < spy.last_window[1] < 12
 
 
 def test_requeue_deleted_keeps_requeueing_after_deletion(control_plane: ControlPlane, deploy: Any) -> None:

@@ -56,6 +56,25 @@ def test_agent_record_command_finds_container_by_cgroup() -> None:
         agent_record_command("abc; rm -rf /", 10)
 
 
+def _run_script(argv: list[str], env: dict[str, str], stop_after: float | None = None) -> tuple[int, bytes, str, float]:
+    """Run a record script as exec does: stdin open until it exits, a line on it after ``stop_after`` s."""
+    import tempfile
+
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err, env=env)
+        assert proc.stdin is not None
+        if stop_after is not None:
+            time.sleep(stop_after)
+            proc.stdin.write(b"stop\n")
+            proc.stdin.flush()
+        proc.wait(timeout=60)
+        proc.stdin.close()
+        out.seek(0)
+        err.seek(0)
+        return proc.returncode, out.read(), err.read().decode(), time.monotonic() - start
+
+
 @pytest.mark.skipif(shutil.which("py-spy") is None, reason="py-spy not installed")
 def test_exec_commands_for_real_against_a_local_python_process() -> None:
     """The exact sh scripts run in a container, run here against a real process."""
@@ -65,15 +84,19 @@ def test_exec_commands_for_real_against_a_local_python_process() -> None:
         env = dict(os.environ, PROFKIT_PYSPY_PID=str(proc.pid))
         probe = subprocess.run(exec_probe_command(), capture_output=True, env=env, timeout=10)
         assert probe.stdout.decode().split() == ["ok", str(proc.pid)]
-        out = subprocess.run(exec_record_command(1), capture_output=True, env=env, timeout=30)
-        assert out.returncode == 0, out.stderr.decode()
-        doc = json.loads(out.stdout)  # nothing but the speedscope file on stdout
+        code, out, err, _ = _run_script(exec_record_command(1), env)
+        assert code == 0, err
+        doc = json.loads(out)  # nothing but the speedscope file on stdout
         names = {f["name"] for f in doc["shared"]["frames"]}
         assert "spin_here" in names
-        bad = subprocess.run(exec_record_command(1), capture_output=True, timeout=30,
-                             env=dict(env, PROFKIT_PYSPY_PID="999999"))
-        assert bad.returncode != 0 and bad.stdout == b""
-        assert first_error_line(bad.stderr.decode())
+        # a line on stdin ends a 30 s window early, with the samples so far
+        code, out, err, took = _run_script(exec_record_command(30), env, stop_after=1.5)
+        assert code == 0 and took < 10, (err, took)
+        samples = sum(len(p["samples"]) for p in json.loads(out)["profiles"])
+        assert 50 <= samples <= 500
+        code, out, err, _ = _run_script(exec_record_command(1), dict(env, PROFKIT_PYSPY_PID="999999"))
+        assert code != 0 and out == b""
+        assert first_error_line(err)
     finally:
         proc.kill()
         proc.wait()
@@ -144,7 +167,7 @@ class FakeExec:
         self.calls: list[tuple[str, str, str | None, list[str]]] = []
 
     def __call__(self, api: Any, namespace: str, pod: str, container: str | None, command: list[str],
-                 timeout: float) -> ExecResult:
+                 timeout: float, stop: Any = None, stdin: bool = False) -> ExecResult:
         self.calls.append((namespace, pod, container, command))
         if "command -v py-spy" in command[-1]:
             if isinstance(self.probe, Exception):
@@ -174,7 +197,7 @@ def test_exec_mode_failure_is_a_window_error(monkeypatch: pytest.MonkeyPatch) ->
     fake = FakeExec(ExecResult(b"ok 1\n", "", 0),
                     ExecResult(b"", "Error: Permission denied (os error 13)\nStack backtrace:", 1))
     monkeypatch.setattr(pyspy, "run_exec", fake)
-    with pytest.raises(PySpyError, match="Permission denied"):
+    with pytest.raises(PySpyError, match="add SYS_PTRACE to the container"):
         PodPySpy(object(), "ns", "p").record(1)
 
 
