@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
@@ -121,7 +121,7 @@ def _log_evidence(waits: list[Wait], rules: ThrottlingRules) -> dict[str, Any]:
 
 def _recommend(tuning: Tuning, demand_rps: float, rules: ThrottlingRules) -> tuple[int, int]:
     qps = round_up_nice(max(2 * tuning.qps, demand_rps * rules.demand_headroom))
-    burst = max(round_up_nice(2 * qps), int(tuning.burst))
+    burst = max(2 * qps, int(tuning.burst))
     return qps, burst
 
 
@@ -152,6 +152,14 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         how: list[str] = []
         demand = peak
         target_waits = waits.get(target, [])
+        if target_waits and rates and not tuning.sources.get("qps", "").startswith(("args", "target")):
+            # The flags are unknown (an endpoint target): the request rate's ceiling while throttled is the QPS.
+            ceiling = percentile([v for _, v in rates], 0.9)
+            if 0 < ceiling < 0.9 * tuning.qps:
+                tuning = replace(tuning, qps=round(ceiling, 1), burst=min(tuning.burst, round(ceiling, 1)),
+                                 sources={**tuning.sources, "qps": "inferred: request rate ceiling while throttled",
+                                          "burst": "unknown"})
+                evidence["configured"] = tuning.describe()
         if target_waits:
             evidence.update(_log_evidence(target_waits, rules))
             severity = "critical" if evidence["max_wait_seconds"] > rules.critical_wait_seconds else "warning"

@@ -120,3 +120,13 @@ def test_zap_duration_encodings_of_the_delay(tmp_path: Path, delay: object, seco
                         "verb": "GET", "URL": "https://127.0.0.1:6443/apis/scale.profkit.dev/v1alpha1/widgets"})])
     [finding] = analyze(b.view(HEALTHY_DURATION), ID)
     assert finding.evidence["max_wait_seconds"] == pytest.approx(seconds)
+
+
+def test_unknown_flags_take_the_request_rate_ceiling_as_the_qps(tmp_path: Path) -> None:
+    """An --endpoint target has no args: 2 req/s sustained while client-go logs waits means QPS 2."""
+    b = Bundle(tmp_path / "b", spec={"url": "http://127.0.0.1:8080"})
+    b.metrics(ControllerLoad(results={"success": const(0.4)}, calls_per_reconcile=5), HEALTHY_DURATION)
+    b.logs([(60.0 + 10 * i, OLD.format(s=i % 60, d="1.5s", i=i)) for i in range(10)])
+    [finding] = analyze(b.view(HEALTHY_DURATION), ID)
+    assert "inferred" in finding.evidence["configured"] and "--kube-api-qps=2 " in finding.evidence["configured"]
+    assert finding.evidence["recommended"]["--kube-api-qps"] == 8  # 2 x (1 + 1.5 s) x 1.5 = 7.5
