@@ -73,7 +73,7 @@ class PprofCollector(Collector):
             window = self.window(stop)
             if window < MIN_WINDOW or stop.is_set():
                 return
-            seconds = max(1, int(window))
+            seconds = max(1, int(window + 0.5))  # overrunning the deadline by < 0.5 s keeps windows whole
             start = time.time()
             self.expected_done = start + seconds + 3.0
             ok = self._fetch_store("cpu", f"/debug/pprof/profile?seconds={seconds}", seconds + REQUEST_SLACK,

@@ -1,0 +1,99 @@
+"""``profkit capture --endpoint`` against a real Go program serving net/http/pprof and /metrics."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from profkit.bundle import open_bundle
+from profkit.formats.prometheus import ParsedMetrics, parse_text
+from tests.integration.capture_helpers import REPO, profkit, stop, wait_for
+
+pytestmark = [pytest.mark.go, pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain")]
+SOURCE = REPO / "examples" / "go-keygen-server"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def keygen_server(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, subprocess.Popen[bytes]]:
+    if not (SOURCE / "main.go").exists():
+        pytest.skip("examples/go-keygen-server is not in this tree")
+    binary = tmp_path_factory.mktemp("go") / "go-keygen-server"
+    build = subprocess.run(["go", "build", "-o", str(binary), "."], cwd=SOURCE, capture_output=True, text=True,
+                           timeout=600, env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"})
+    assert build.returncode == 0, build.stderr
+    port = _free_port()
+    proc = subprocess.Popen([str(binary), "--addr", f"127.0.0.1:{port}", "--keygen"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            with urllib.request.urlopen(url + "/metrics", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    assert wait_for(up, 30), "go-keygen-server did not come up"
+    yield url, proc
+    stop(proc)
+
+
+def test_real_go_metrics_text_parses(keygen_server: tuple[str, subprocess.Popen[bytes]]) -> None:
+    url, _ = keygen_server
+
+    def scrape() -> ParsedMetrics:
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as reply:
+            return parse_text(reply.read())
+
+    # A histogram vector shows up once it has a first observation (the first unit of work).
+    assert wait_for(lambda: "controller_runtime_reconcile_time_seconds" in scrape().types, 30)
+    parsed = scrape()
+    assert parsed.malformed == []
+    assert parsed.types["go_gc_duration_seconds"] == "summary"
+    assert parsed.type_of("controller_runtime_reconcile_time_seconds_bucket") == "histogram"
+    assert any(name == "go_goroutines" for name, _, _ in parsed.samples)
+
+
+def test_capture_go_pprof_endpoint(tmp_path: Path, keygen_server: tuple[str, subprocess.Popen[bytes]]) -> None:
+    url, _ = keygen_server
+    out = tmp_path / "bundle"
+    result = profkit("capture", "--endpoint", url, "--duration", "20s", "--profile-window", "10s",
+                     "--out", str(out), timeout=120)
+    assert result.returncode == 0, result.stderr
+    view = open_bundle(out)
+    target = f"127.0.0.1:{url.rsplit(':', 1)[1]}"
+    assert view.events("error") == [], [e.message for e in view.events("error")]
+    cpu = view.profile_refs(target, "cpu")
+    assert len(cpu) == 2 and all(r.duration == 10 for r in cpu)
+    assert len(view.profile_refs(target, "heap")) >= 2
+    assert len(view.profile_refs(target, "goroutine")) >= 2
+    for ref in view.profile_refs(target):
+        assert ref.path.endswith(".pb.gz")
+        top = subprocess.run(["go", "tool", "pprof", "-top", str(out / ref.path)], capture_output=True, text=True,
+                             timeout=120, env={**os.environ, "GOTOOLCHAIN": "local"})
+        assert top.returncode == 0, top.stderr
+        if ref.kind == "cpu":
+            cum = subprocess.run(["go", "tool", "pprof", "-top", "-cum", str(out / ref.path)], capture_output=True,
+                                 text=True, timeout=120, env={**os.environ, "GOTOOLCHAIN": "local"}).stdout
+            assert "crypto/rsa.GenerateKey" in cum and "main.newPrivateKey" in cum
+    assert view.series("go_goroutines", target=target)
+    assert view.series("controller_runtime_reconcile_total", target=target)
+    try:
+        from profkit.analyze import analyzer_ids, run_analyzers
+    except ImportError:
+        return
+    if "repeated-key-generation" in analyzer_ids():
+        findings = [f for f in run_analyzers(view, None) if f.id == "repeated-key-generation"]
+        assert findings and "main." in findings[0].title + str(findings[0].evidence), [(f.id, f.title) for f in run_analyzers(view, None)]
