@@ -39,16 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generate N new 2048-bit RSA keys every reconcile (Cluster API KCP issue 8602)")
     p.add_argument("--requeue-deleted", action="store_true",
                    help="requeue NotFound (deleted) widgets forever (baremetal-operator issue 1190)")
-    p.add_argument("--requeue-deleted-after", type=_duration, default=5.0,
-                   help="RequeueAfter used by --requeue-deleted (default 5s)")
+    p.add_argument("--requeue-deleted-after", type=_duration, default=2.0,
+                   help="RequeueAfter used by --requeue-deleted (default 2s, as the Go example)")
     p.add_argument("--kube-api-qps", type=float, default=20.0, help="client-side QPS to the API server (≤0: none)")
     p.add_argument("--kube-api-burst", type=int, default=30, help="client-side burst to the API server")
     p.add_argument("--concurrency", type=int, default=10, help="number of concurrent reconciles (workers)")
     p.add_argument("--sync-period", type=_duration, default=600.0, help="resync every object this often (10m)")
     p.add_argument("--error-rate", type=float, default=0.0, help="fraction of reconciles that return an error")
     p.add_argument("--reconcile-delay", type=_duration, default=0.0, help="sleep this long in every reconcile")
-    p.add_argument("--api-calls-per-reconcile", type=int, default=0,
-                   help="extra live GETs of the widget per reconcile (load on the client-side rate limiter)")
+    p.add_argument("--api-calls-per-reconcile", type=int, default=1,
+                   help="extra uncached GETs of the widget per reconcile (load on the client-side rate limiter)")
     p.add_argument("-v", "--v", dest="verbosity", type=int, default=0,
                    help="klog-like verbosity for client throttling lines (3: every wait over 50ms)")
     return p
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    api = new_api_client(args.kubeconfig, args.kube_api_qps, args.kube_api_burst, metrics, root,
+    api = new_api_client(args.kubeconfig, args.kube_api_qps, args.kube_api_burst, metrics, root.named("client-go"),
                          args.verbosity, pool_size=args.concurrency + 4)
     queue = WorkQueue(CONTROLLER, metrics)
     informer = Informer(api, args.namespace, queue, args.sync_period, root.named("reflector"), stop)

@@ -33,10 +33,10 @@ class Result:
 class Options:
     keygen_per_reconcile: int = 0
     requeue_deleted: bool = False
-    requeue_deleted_after: float = 5.0
+    requeue_deleted_after: float = 2.0
     error_rate: float = 0.0
     reconcile_delay: float = 0.0
-    api_calls_per_reconcile: int = 0
+    api_calls_per_reconcile: int = 1
 
 
 class InjectedError(Exception):
@@ -71,46 +71,60 @@ class WidgetReconciler:
         self.options = options
 
     def reconcile(self, key: Key, log: Logger) -> Result:
+        """Same steps, in the same order, as the Go example's Reconcile."""
         namespace, name = key
+        if self.options.reconcile_delay > 0:
+            time.sleep(self.options.reconcile_delay)
         widget = self.get_cached(key)
         if widget is None:
             if self.options.requeue_deleted:
                 # The bug of baremetal-operator issue 1190: NotFound requeued forever.
-                log.info("could not get widget, not running reconciler")
+                log.info("could not get widget, not running reconciler", widget=f"{namespace}/{name}")
                 return Result(requeue=True, requeue_after=self.options.requeue_deleted_after)
-            log.info("widget not found, probably deleted")
             return Result()
 
         for _ in range(self.options.api_calls_per_reconcile):
             self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 
-        meta = widget.get("metadata", {})
-        finalizers = list(meta.get("finalizers") or [])
-        if meta.get("deletionTimestamp"):
-            if FINALIZER in finalizers:
-                log.info("cleaning up widget")
-                self._set_finalizers(key, [f for f in finalizers if f != FINALIZER], meta)
-                log.info("removed finalizer", finalizer=FINALIZER)
-            return Result()
-
-        if FINALIZER not in finalizers:
-            self._set_finalizers(key, finalizers + [FINALIZER], meta)
-            log.info("added finalizer", finalizer=FINALIZER)
-
         for _ in range(self.options.keygen_per_reconcile):
             get_workload_cluster(widget)
 
-        if self.options.reconcile_delay > 0:
-            time.sleep(self.options.reconcile_delay)
         if self.options.error_rate > 0 and random.random() < self.options.error_rate:
-            raise InjectedError(f"injected reconcile error (--error-rate={self.options.error_rate})")
+            raise InjectedError("injected reconcile error (--error-rate)")
+
+        meta = widget.get("metadata", {})
+        finalizers = list(meta.get("finalizers") or [])
+        if meta.get("deletionTimestamp"):
+            return self._reconcile_delete(key, widget, finalizers, log)
+
+        if FINALIZER not in finalizers:
+            self._set_finalizers(key, finalizers + [FINALIZER], meta)
 
         generation = int(meta.get("generation") or 0)
         desired = {"ready": True, "phase": "Ready", "observedGeneration": generation}
         status = widget.get("status") or {}
-        if any(status.get(k) != v for k, v in desired.items()):
-            self._patch_status(key, desired)
-            log.info("widget is ready", size=(widget.get("spec") or {}).get("size"), observedGeneration=generation)
+        if all(status.get(k) == v for k, v in desired.items()):
+            return Result()
+        self._patch_status(key, desired)
+        log.info("widget is ready", generation=generation, size=(widget.get("spec") or {}).get("size"))
+        return Result()
+
+    def _reconcile_delete(self, key: Key, widget: dict[str, Any], finalizers: list[str], log: Logger) -> Result:
+        meta = widget.get("metadata", {})
+        if FINALIZER in finalizers:
+            if (widget.get("status") or {}).get("phase") != "Deleting":
+                try:
+                    self._patch_status(key, {"ready": False, "phase": "Deleting"})
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+            self._set_finalizers(key, [f for f in finalizers if f != FINALIZER], meta)
+            log.info("removed finalizer from deleted widget")
+            return Result()
+        # Being deleted and our finalizer is gone (other finalizers keep it alive).
+        if self.options.requeue_deleted:
+            log.info("could not get widget, not running reconciler", widget=f"{key[0]}/{key[1]}")
+            return Result(requeue=True, requeue_after=self.options.requeue_deleted_after)
         return Result()
 
     def _set_finalizers(self, key: Key, finalizers: list[str], meta: dict[str, Any]) -> None:
