@@ -1,0 +1,351 @@
+"""Deployment -> pods: resolve a name or catalog alias, then follow every replica through rollouts and restarts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, cast
+
+from profkit.catalog import CollectorSpec
+from profkit.errors import BadInput
+from profkit.kube.client import KubeAccess, api_error, connection_reason, is_connection_error
+from profkit.kube.endpoints import PodEndpoint, container_args, pick_container, select_endpoints
+from profkit.kube.logs import PodLogCollector
+from profkit.kube.podhttp import PodProxyFetcher, PortForwardFetcher
+from profkit.model import CaptureEvent, Target
+from profkit.sources.base import CaptureOptions, Collector, Sink
+from profkit.sources.http import Fetcher
+from profkit.sources.metrics import MetricsCollector
+from profkit.sources.pprof import PprofCollector
+
+WATCH_SECONDS = 60
+MAX_BACKOFF = 10.0
+TEMPLATE_HASH = "pod-template-hash"
+
+
+@dataclass
+class ResolvedDeployment:
+    """A Deployment found in the cluster, with what its pod template says about endpoints."""
+
+    target: str  # the alias for catalog entries, else the deployment name
+    name: str
+    namespace: str
+    selector: str
+    spec: CollectorSpec | None
+    container: str | None
+    endpoints: list[PodEndpoint]
+    args: list[str]
+    token: str | None = None
+    resources: tuple[str, ...] = ()
+
+    def target_spec(self) -> dict[str, Any]:
+        return {
+            "alias": self.spec.alias if self.spec else None, "deployment": self.name, "namespace": self.namespace,
+            "selector": self.selector, "container": self.container, "args": self.args,
+            "endpoints": [e.as_dict() for e in self.endpoints], "resources": list(self.resources),
+            "language": self.spec.language if self.spec else "go", "pods": [],
+        }
+
+
+def selector_text(selector: dict[str, Any]) -> str:
+    """A label selector dict (matchLabels, matchExpressions) as the string the list API takes."""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(str(key))
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)
+
+
+def pod_ready_for_capture(pod: dict[str, Any]) -> bool:
+    """Running, with an IP, and not being deleted."""
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    return not meta.get("deletionTimestamp") and status.get("phase") == "Running" and bool(status.get("podIP"))
+
+
+def restart_counts(pod: dict[str, Any]) -> dict[str, int]:
+    """containerStatuses restartCount by container name."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return {str(s.get("name")): int(s.get("restartCount") or 0) for s in statuses}
+
+
+class PodScoped(Collector):
+    """Runs a per-pod collector until its pod goes away or the capture stops (whichever comes first)."""
+
+    def __init__(self, inner: Collector, pod_stop: threading.Event) -> None:
+        self.inner = inner
+        super().__init__(inner.sink, inner.target, inner.instance, inner.options)
+        self.kind = inner.kind
+        self.stats = inner.stats
+        self.pod_stop = pod_stop
+
+    @property
+    def expected_done(self) -> float | None:
+        return self.inner.expected_done
+
+    @expected_done.setter
+    def expected_done(self, value: float | None) -> None:
+        pass  # the inner collector's own value is what counts
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def run(self, stop: threading.Event) -> None:
+        self.inner.run(self.pod_stop)
+
+
+@dataclass
+class _Pod:
+    name: str
+    stop: threading.Event
+    restarts: dict[str, int]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class PodFollower(Collector):
+    """Lists and watches the Deployment's pods: starts collectors per new pod, stops them when it goes."""
+
+    kind = "pods"
+
+    def __init__(self, sink: Sink, options: CaptureOptions, access: KubeAccess, deployment: ResolvedDeployment,
+                 target: Target, extra_pod_collectors: Callable[[dict[str, Any], str | None], list[Collector]]
+                 | None = None) -> None:
+        super().__init__(sink, deployment.target, "", options)
+        self.access = access
+        self.deployment = deployment
+        self.target_record = target
+        self.pods: dict[str, _Pod] = {}
+        self.hashes: set[str] = set()
+        self.resource_version = ""
+        self.extra_pod_collectors = extra_pod_collectors
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        d = self.deployment
+        return f"pods of deployment {d.namespace}/{d.name}"
+
+    def event(self, kind: str, message: str, pod: str = "") -> None:
+        self.sink.add_event(CaptureEvent(time.time(), kind, message, self.target, pod, self.kind))
+
+    # -- per pod ---------------------------------------------------------------------------------
+    def fetcher(self, pod: str, endpoint: PodEndpoint) -> Fetcher:
+        d = self.deployment
+        if endpoint.auth == "bearer":
+            return PortForwardFetcher(self.access, d.namespace, pod, endpoint.port, endpoint.scheme, d.token)
+        return PodProxyFetcher(self.access, d.namespace, pod, endpoint.port, endpoint.scheme)
+
+    def pod_collectors(self, pod: dict[str, Any], mid_capture: bool) -> list[Collector]:
+        """The same pprof/metrics collectors as for local endpoints, with a pod Fetcher; logs per container."""
+        d = self.deployment
+        name = str(pod["metadata"]["name"])
+        container, endpoints = select_endpoints(d.spec, pod.get("spec") or {})
+        out: list[Collector] = []
+        for endpoint in endpoints:
+            fetcher = self.fetcher(name, endpoint)
+            if endpoint.role == "pprof":
+                out.append(PprofCollector(self.sink, d.target, name, self.options, fetcher))
+            else:
+                out.append(MetricsCollector(self.sink, d.target, name, self.options, fetcher, endpoint.path))
+        containers: list[str | None] = [container] if d.spec is not None and container else [
+            str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
+        for each in list(containers) or [None]:
+            out.append(PodLogCollector(self.sink, d.target, name, self.options, self.access, d.namespace, name,
+                                       each, from_start=mid_capture))
+        if self.extra_pod_collectors is not None:
+            out.extend(self.extra_pod_collectors(pod, container))
+        return out
+
+    def start_pod(self, pod: dict[str, Any], mid_capture: bool) -> None:
+        meta, status = pod["metadata"], pod.get("status") or {}
+        name = str(meta["name"])
+        with self._lock:
+            if name in self.pods:
+                return
+            entry = _Pod(name, threading.Event(), restart_counts(pod),
+                         {"name": name, "node": (pod.get("spec") or {}).get("nodeName"), "ip": status.get("podIP"),
+                          "uid": meta.get("uid"), "added": time.time(), "removed": None})
+            self.pods[name] = entry
+        template_hash = (meta.get("labels") or {}).get(TEMPLATE_HASH)
+        if template_hash and template_hash not in self.hashes:
+            if self.hashes and mid_capture:
+                self.event("rollout", f"rollout: pod {name} from new template {template_hash} "
+                                      f"(before: {', '.join(sorted(self.hashes))})", name)
+            self.hashes.add(template_hash)
+        self.event("pod-added", f"pod {name} on {entry.info['node']} "
+                                + ("appeared during the capture" if mid_capture else "present at capture start"), name)
+        self.sink.touch_instance(self.target, name)
+        self._save_target()
+        for collector in self.pod_collectors(pod, mid_capture):
+            self.spawn(PodScoped(collector, entry.stop))
+
+    def stop_pod(self, name: str, why: str) -> None:
+        with self._lock:
+            entry = self.pods.get(name)
+            if entry is None or entry.stop.is_set():
+                return
+            entry.stop.set()
+            entry.info["removed"] = time.time()
+        self.event("pod-removed", f"pod {name} {why}; its data is kept", name)
+        self._save_target()
+
+    def check_restarts(self, pod: dict[str, Any]) -> None:
+        name = str(pod["metadata"]["name"])
+        entry = self.pods.get(name)
+        if entry is None:
+            return
+        counts = restart_counts(pod)
+        for container, count in counts.items():
+            before = entry.restarts.get(container, 0)
+            if count > before:
+                self.event("restart", f"container {container} of pod {name} restarted "
+                                      f"(restartCount {before} -> {count})", name)
+        entry.restarts = counts
+
+    def _save_target(self) -> None:
+        with self._lock:
+            self.target_record.spec["pods"] = [dict(p.info) for p in self.pods.values()]
+        self.sink.add_target(self.target_record)
+
+    def handle(self, kind: str, pod: dict[str, Any], mid_capture: bool = True) -> None:
+        """One watch event (ADDED/MODIFIED/DELETED) of one pod."""
+        name = str((pod.get("metadata") or {}).get("name") or "")
+        if not name:
+            return
+        if kind == "DELETED":
+            self.stop_pod(name, "was deleted")
+            return
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            self.stop_pod(name, "is terminating")
+            return
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed"):
+            self.stop_pod(name, f"ended ({phase})")
+            return
+        if name in self.pods:
+            self.check_restarts(pod)
+        elif pod_ready_for_capture(pod):
+            self.start_pod(pod, mid_capture)
+
+    # -- list and watch --------------------------------------------------------------------------
+    def relist(self, first: bool) -> None:
+        from kubernetes import client
+
+        d = self.deployment
+        core = client.CoreV1Api(self.access.api)
+        result = core.list_namespaced_pod(d.namespace, label_selector=d.selector, _request_timeout=30)
+        data = self.access.api.sanitize_for_serialization(result)
+        self.resource_version = str((data.get("metadata") or {}).get("resourceVersion") or "")
+        seen = set()
+        for pod in data.get("items") or []:
+            seen.add(pod["metadata"]["name"])
+            self.handle("MODIFIED", pod, mid_capture=not first)
+        for name in [n for n in self.pods if n not in seen]:
+            self.stop_pod(name, "was deleted")
+        if first and not self.pods:
+            self.info(f"deployment {d.namespace}/{d.name} has no running pod yet; waiting for one")
+
+    def _watch(self, stop: threading.Event) -> bool:
+        from kubernetes import client, watch
+
+        d = self.deployment
+        core = client.CoreV1Api(self.access.api)
+        watcher: Any = cast(Any, watch).Watch()
+        try:
+            for item in watcher.stream(core.list_namespaced_pod, d.namespace, label_selector=d.selector,
+                                       resource_version=self.resource_version, timeout_seconds=WATCH_SECONDS,
+                                       allow_watch_bookmarks=True, _request_timeout=(5.0, WATCH_SECONDS + 30.0)):
+                self.access.health.ok()
+                kind, raw = str(item.get("type")), item.get("raw_object") or {}
+                if kind == "ERROR":
+                    return False  # 410 Gone (or another watch error): re-list
+                meta = raw.get("metadata") or {}
+                if meta.get("resourceVersion"):
+                    self.resource_version = str(meta["resourceVersion"])
+                if kind != "BOOKMARK":
+                    self.handle(kind, raw)
+                if stop.is_set():
+                    break
+        finally:
+            watcher.stop()
+        return True
+
+    def _relay(self, stop: threading.Event) -> None:
+        stop.wait()
+        with self._lock:
+            for entry in self.pods.values():
+                entry.stop.set()
+
+    def run(self, stop: threading.Event) -> None:
+        threading.Thread(target=self._relay, args=(stop,), daemon=True, name=f"pod-stop-relay:{self.target}").start()
+        backoff, listed, first = 1.0, False, True
+        while not stop.is_set():
+            try:
+                if not listed:
+                    self.relist(first)
+                    listed, first = True, False
+                    self.access.health.ok()
+                    self.answered = True
+                if not self._watch(stop):
+                    listed = False
+                backoff = 1.0
+            except Exception as exc:  # noqa: BLE001
+                if is_connection_error(exc):
+                    self.access.health.failed(connection_reason(exc))
+                    listed = False
+                elif getattr(exc, "status", None) == 403:
+                    self.error(str(api_error(exc, verb="watch", resource="pods", namespace=self.deployment.namespace)))
+                else:
+                    self.error(f"watching pods: {getattr(exc, 'reason', None) or exc}")
+                    listed = False
+                stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+def resolve_deployment(access: KubeAccess, given: str, namespace: str | None, extra: list[CollectorSpec],
+                       token_file: str | None = None) -> ResolvedDeployment:
+    """Find the Deployment (catalog alias or plain name), check pods can be listed, and choose endpoints."""
+    from kubernetes import client
+
+    from profkit.catalog import resolve
+    from profkit.kube.podhttp import TOKEN_ENV, resolve_token
+
+    spec = resolve(given, extra)
+    name = spec.deployment if spec else given
+    ns = namespace or (spec.namespace if spec else access.namespace)
+    apps = client.AppsV1Api(access.api)
+    try:
+        found = apps.read_namespaced_deployment(name, ns, _request_timeout=(5, 15))
+    except Exception as exc:  # noqa: BLE001
+        if getattr(exc, "status", None) == 404:
+            hint = f" (catalog alias {spec.alias!r}; use -n if it runs elsewhere)" if spec else ""
+            raise BadInput(f"deployment {name} not found in namespace {ns}{hint}") from None
+        raise api_error(exc, verb="get", resource="deployments", namespace=ns, name=name, server=access.server) from None
+    data = access.api.sanitize_for_serialization(found)
+    selector = selector_text((data.get("spec") or {}).get("selector") or {})
+    if not selector:
+        raise BadInput(f"deployment {ns}/{name} has an empty selector")
+    try:
+        client.CoreV1Api(access.api).list_namespaced_pod(ns, label_selector=selector, limit=1, _request_timeout=(5, 15))
+    except Exception as exc:  # noqa: BLE001
+        raise api_error(exc, verb="list", resource="pods", namespace=ns, server=access.server) from None
+    pod_spec = ((data.get("spec") or {}).get("template") or {}).get("spec") or {}
+    container, endpoints = select_endpoints(spec, pod_spec)
+    chosen = pick_container(pod_spec, container)
+    resolved = ResolvedDeployment(spec.alias if spec else name, name, ns, selector, spec, container, endpoints,
+                                  container_args(chosen) if chosen else [], resources=spec.resources if spec else ())
+    secure = [e for e in endpoints if e.auth == "bearer"]
+    if secure:
+        resolved.token = resolve_token(token_file, access)
+        if not resolved.token:
+            e = secure[0]
+            raise BadInput(f"endpoint {e.name} ({e.scheme} port {e.port}) of {ns}/{name} needs a bearer token: the "
+                           f"kubeconfig user has none; pass --token-file FILE or set {TOKEN_ENV} (a token allowed "
+                           "to get nonResourceURLs /metrics and /debug/pprof/*)")
+    return resolved

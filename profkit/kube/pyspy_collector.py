@@ -1,0 +1,62 @@
+"""py-spy collector for a pod of a Python controller: consecutive windows through profkit.kube.pyspy.PodPySpy."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from profkit.kube.client import KubeAccess
+from profkit.sources.base import CaptureOptions, Collector, Sink
+
+MIN_WINDOW = 1.0
+
+
+class PodPySpyCollector(Collector):
+    """Records speedscope CPU windows of one pod's container (exec, or a node agent that is always removed)."""
+
+    kind = "py-spy"
+
+    def __init__(self, sink: Sink, target: str, instance: str, options: CaptureOptions, access: KubeAccess,
+                 namespace: str, pod: str, container: str | None) -> None:
+        super().__init__(sink, target, instance, options)
+        self.access = access
+        self.namespace, self.pod, self.container = namespace, pod, container
+
+    def describe(self) -> str:
+        return f"py-spy {self.namespace}/{self.pod}"
+
+    def run(self, stop: threading.Event) -> None:
+        from profkit.kube.pyspy import PodPySpy, PySpyError, PySpyOptions
+
+        spy = PodPySpy(self.access.api, self.namespace, self.pod, self.container,
+                       PySpyOptions(rate=self.options.pyspy_rate))
+        backoff = 1.0
+        try:
+            while not stop.is_set():
+                window = self.window(stop)
+                if window < MIN_WINDOW:
+                    return
+                self.expected_done = time.time() + window + 5.0
+                try:
+                    data = spy.record(window, stop)
+                except PySpyError as exc:
+                    self.expected_done = None
+                    if not stop.is_set():
+                        self.error(str(exc))
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, max(window, 1.0))
+                    continue
+                except Exception as exc:  # noqa: BLE001 - PySpyNotAllowed (BadInput) and API errors
+                    self.expected_done = None
+                    self.error(f"py-spy on {self.namespace}/{self.pod}: {exc}")
+                    return
+                self.expected_done = None
+                backoff = 1.0
+                self.answered = True
+                start, duration = spy.last_window
+                if self.sink.add_profile(self.target, self.instance, "cpu", "speedscope", data, start,
+                                         duration) is not None:
+                    self.stats.profiles += 1
+                    self.sink.touch_instance(self.target, self.instance)
+        finally:
+            spy.close()

@@ -1,0 +1,64 @@
+"""The capture hook: ``--deployment`` values -> plan factories the capture session runs like its other targets."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Sequence
+
+from profkit.catalog import CollectorSpec, load_collector_file
+from profkit.kube.client import KubeAccess, check_reachable, load
+from profkit.kube.deployment import PodFollower, ResolvedDeployment, resolve_deployment
+from profkit.kube.usage import FALLBACK_SOURCE, SOURCE, PodUsageCollector, metrics_api_served
+from profkit.kube.watch import ObjectWatchCollector
+from profkit.model import Target
+from profkit.sources.base import CaptureOptions, Collector, Sink, TargetPlan
+
+
+def _plan(access: KubeAccess, deployment: ResolvedDeployment, usage_served: bool, sink: Sink,
+          options: CaptureOptions) -> TargetPlan:
+    """The collectors of one Deployment: the pod follower (which starts per-pod collectors), watches, usage."""
+    access.health.emit = sink.add_event
+    access.health.target = access.health.target or deployment.target
+    spec = deployment.target_spec()
+    spec["usage_source"] = SOURCE if usage_served else FALLBACK_SOURCE
+    target = Target(deployment.target, "deployment", spec)
+    follower = PodFollower(sink, options, access, deployment, target, _python_collectors(access, deployment, sink,
+                                                                                           options))
+    collectors: list[Collector] = [follower]
+    for resource in deployment.resources:
+        collectors.append(ObjectWatchCollector(sink, deployment.target, options, access, resource,
+                                               fallback_namespace=deployment.namespace))
+    if usage_served:
+        collectors.append(PodUsageCollector(sink, deployment.target, options, access, deployment.namespace,
+                                            deployment.selector, deployment.container))
+    return TargetPlan(target, collectors)
+
+
+def _python_collectors(access: KubeAccess, deployment: ResolvedDeployment, sink: Sink, options: CaptureOptions) -> Any:
+    """py-spy per pod for Python controllers (catalog language: python), else nothing."""
+    if deployment.spec is None or deployment.spec.language != "python":
+        return None
+    from profkit.kube.pyspy_collector import PodPySpyCollector
+
+    def build(pod: dict[str, Any], container: str | None) -> list[Collector]:
+        name = str(pod["metadata"]["name"])
+        return [PodPySpyCollector(sink, deployment.target, name, options, access, deployment.namespace, name,
+                                  container)]
+
+    return build
+
+
+def deployment_targets(deployments: Sequence[str], namespace: str | None = None, context: str | None = None,
+                       kubeconfig: str | None = None, options: CaptureOptions | None = None,
+                       collector_files: Sequence[str | Path] = (), token_file: str | None = None,
+                       **_: Any) -> list[Any]:
+    """Check every Deployment now (one-line BadInput, exit 2, before a bundle exists); return plan factories."""
+    if not deployments:
+        return []
+    extra: list[CollectorSpec] = [load_collector_file(Path(p)) for p in collector_files]
+    access = load(kubeconfig, context)
+    check_reachable(access)
+    resolved = [resolve_deployment(access, name, namespace, extra, token_file) for name in deployments]
+    usage_served = metrics_api_served(access)
+    return [functools.partial(_plan, access, deployment, usage_served) for deployment in resolved]
