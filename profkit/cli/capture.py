@@ -32,7 +32,8 @@ Examples:
 
 
 def kube_factories(deployments: list[str], namespace: Optional[str], context: Optional[str],
-                   kubeconfig: Optional[Path], options: Any) -> list[Any]:
+                   kubeconfig: Optional[Path], options: Any, collector_files: Optional[list[Path]] = None,
+                   token_file: Optional[Path] = None) -> list[Any]:
     """Ask ``profkit.kube`` for the Deployment targets; a clear exit 2 when this build has no support."""
     if not deployments:
         return []
@@ -42,11 +43,26 @@ def kube_factories(deployments: list[str], namespace: Optional[str], context: Op
     if hook is None:
         raise BadInput("--deployment: Kubernetes capture is not available in this build of profkit")
     return list(hook(deployments=deployments, namespace=namespace, context=context,
-                     kubeconfig=str(kubeconfig) if kubeconfig else None, options=options))
+                     kubeconfig=str(kubeconfig) if kubeconfig else None, options=options,
+                     collector_files=[str(p) for p in collector_files or []],
+                     token_file=str(token_file) if token_file else None))
+
+
+def print_rbac(deployments: list[str], collector_files: list[Path]) -> None:
+    """``--print-rbac``: the minimal ClusterRole for the given deployments (default: the whole catalog)."""
+    from profkit.catalog import builtin_catalog, load_collector_file, resolve
+    from profkit.kube.rbac import rbac_yaml
+
+    extra = [load_collector_file(p) for p in collector_files]
+    if deployments:
+        specs = [s for s in (resolve(d, extra) for d in deployments) if s is not None]
+    else:
+        specs = list(builtin_catalog().values()) + extra
+    sys.stdout.write(rbac_yaml(specs))
 
 
 def capture(
-    out: Path = typer.Option(..., "--out", "-o", help="Bundle directory to create."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Bundle directory to create (required)."),
     endpoint: list[str] = typer.Option(
         [], "--endpoint", metavar="URL",
         help="Base URL serving /debug/pprof and /metrics, or pprof=URL,metrics=URL[,name=NAME]. Repeatable."),
@@ -56,6 +72,12 @@ def capture(
     namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="Namespace of --deployment."),
     context: Optional[str] = typer.Option(None, "--context", help="kubeconfig context."),
     kubeconfig: Optional[Path] = typer.Option(None, "--kubeconfig", help="kubeconfig file."),
+    collector: list[Path] = typer.Option([], "--collector", metavar="FILE.yaml",
+                                         help="Collector definition of your own controller (see profkit targets)."),
+    token_file: Optional[Path] = typer.Option(
+        None, "--token-file", help="Bearer token for secure diagnostics ports (else $PROFKIT_DIAGNOSTICS_TOKEN, "
+                                   "else the kubeconfig user's token)."),
+    print_rbac_only: bool = typer.Option(False, "--print-rbac", help="Print the minimal RBAC for the capture and exit."),
     duration: Optional[str] = typer.Option(None, "--duration", help="How long (e.g. 5m); default: until Ctrl-C or the command ends."),
     profile_window: str = typer.Option("30s", "--profile-window", help="Length of each CPU profile."),
     scrape_interval: str = typer.Option("5s", "--scrape-interval", help="Metrics and usage sampling interval."),
@@ -67,6 +89,11 @@ def capture(
     from profkit.sources.session import CaptureRequest, print_summary, run_capture
     from profkit.units import parse_duration
 
+    if print_rbac_only:
+        print_rbac(deployment, collector)
+        return
+    if out is None:
+        raise BadInput("--out DIR is required")
     options = CaptureOptions(
         profile_window=parse_duration(profile_window, flag="profile-window"),
         scrape_interval=parse_duration(scrape_interval, flag="scrape-interval"),
@@ -79,7 +106,7 @@ def capture(
         command=list(command or []),
         argv=["profkit", *sys.argv[1:]],
     )
-    request.extra = kube_factories(deployment, namespace, context, kubeconfig, options)
+    request.extra = kube_factories(deployment, namespace, context, kubeconfig, options, collector, token_file)
     result = run_capture(request, progress=sys.stderr.isatty())
     print_summary(result)
     if result.status == "interrupted":
