@@ -121,6 +121,40 @@ def test_keygen_shows_under_reconcile_in_a_py_spy_profile_taken_through_pod_exec
     assert 1.5 < spy.last_window[1] < 12
 
 
+def test_capture_session_stores_py_spy_windows_from_the_pod_and_analyze_flags_keygen(
+        control_plane: ControlPlane, deploy: Any, tmp_path: Any) -> None:
+    from profkit.analyze import run_analyzers
+    from profkit.bundle.reader import BundleView
+    from profkit.bundle.writer import BundleWriter
+    from profkit.kube.pyspy import PodPySpyCollector
+    from profkit.model import Target
+    from profkit.sources.base import CaptureOptions, TargetPlan
+    from profkit.sources.session import CaptureSession
+
+    pyspy_exec.ensure_exec_enabled(control_plane)
+    dep = deploy("py-capture", "py-capture", objects=4,
+                 controller_args=["--keygen-per-reconcile", "2", "--sync-period", "1s"])
+    replica = dep.replicas[0]
+    pid = pyspy_exec.child_pid(control_plane.procs.recorded()[replica.process], "widgetctl")
+    pyspy_exec.map_exec(control_plane, dep.namespace, replica.pod, pid)
+    time.sleep(2)  # kwok picks up the Exec object asynchronously
+    writer = BundleWriter(tmp_path / "bundle")
+    options = CaptureOptions(profile_window=4.0, duration=9.0)
+    session = CaptureSession(writer, options)
+    collector = PodPySpyCollector(session.sink, "py-capture", options, _api(control_plane), dep.namespace,
+                                  replica.pod, container="manager")
+    session.add_plan(TargetPlan(Target("py-capture", "deployment", {"language": "python"}), [collector]))
+    result = session.run()
+    assert result.status == "complete", result
+    files = sorted((tmp_path / "bundle" / "profiles" / "py-capture" / replica.pod).glob("cpu-*.speedscope.json"))
+    assert len(files) >= 2, (files, collector.stats.last_error)
+    view = BundleView(tmp_path / "bundle")
+    ids = [f.id for f in run_analyzers(view)]
+    assert "repeated-key-generation" in ids, ids
+    finding = next(f for f in run_analyzers(view) if f.id == "repeated-key-generation")
+    assert any(name.endswith("WidgetReconciler.reconcile") for name in finding.evidence["caller_chain"])
+
+
 def test_requeue_deleted_keeps_requeueing_after_deletion(control_plane: ControlPlane, deploy: Any) -> None:
     dep = deploy("py-requeue", "py-requeue", objects=3, delete=2,
                  controller_args=["--requeue-deleted", "--requeue-deleted-after", "500ms"])

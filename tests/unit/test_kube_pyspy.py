@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,7 @@ class FakeExec:
 
     def __init__(self, probe: ExecResult | Exception, record: ExecResult | None = None) -> None:
         self.probe, self.record_result = probe, record
+        self.sleep = False
         self.calls: list[tuple[str, str, str | None, list[str]]] = []
 
     def __call__(self, api: Any, namespace: str, pod: str, container: str | None, command: list[str],
@@ -174,6 +176,8 @@ class FakeExec:
                 raise self.probe
             return self.probe
         assert self.record_result is not None
+        if self.sleep:
+            time.sleep(float(command[-1].split("--duration ")[1].split()[0]))
         return self.record_result
 
 
@@ -292,3 +296,51 @@ def test_cleanup_agents_deletes_every_live_agent(
     assert pyspy.live_agents() == [] and pyspy.cleanup_agents() == 0
     agents[0].delete()  # idempotent
     assert len(fake_core.deleted) == 3
+
+
+# -- the capture collector ---------------------------------------------------------------------
+class FakeSink:
+    def __init__(self) -> None:
+        self.profiles: list[tuple[str, str, str, str, bytes, float, float]] = []
+        self.events: list[Any] = []
+
+    def add_profile(self, target: str, instance: str, kind: str, fmt: str, data: bytes, start: float,
+                    duration: float) -> Path:
+        self.profiles.append((target, instance, kind, fmt, data, start, duration))
+        return Path("x")
+
+    def touch_instance(self, target: str, instance: str, info: Any = None) -> None:
+        pass
+
+    def add_event(self, event: Any) -> None:
+        self.events.append(event)
+
+
+def test_collector_stores_consecutive_windows_until_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    from profkit.sources.base import CaptureOptions
+
+    doc = b'{"profiles":[{"type":"sampled"}]}'
+    fake = FakeExec(ExecResult(b"ok 1\n", "", 0), ExecResult(doc, "", 0))
+    fake.sleep = True  # a window takes its duration
+    monkeypatch.setattr(pyspy, "run_exec", fake)
+    options = CaptureOptions(profile_window=1.0, pyspy_rate=50, deadline=time.time() + 2.6)
+    sink = FakeSink()
+    collector = pyspy.PodPySpyCollector(sink, "example", options, object(), "ns", "pod-a", "manager")  # type: ignore[arg-type]
+    collector.run(threading.Event())
+    windows = [argv[2] for _, _, _, argv in fake.calls if "record" in argv[2]]
+    assert [w.split("--duration ")[1].split()[0] for w in windows] == ["1", "1"]  # then 0.6 s left: done
+    assert all("--rate 50" in w for w in windows)
+    assert [p[:5] for p in sink.profiles] == [("example", "pod-a", "cpu", "speedscope", doc)] * 2
+    assert all(0.9 < p[6] < 1.5 for p in sink.profiles)
+    assert collector.stats.profiles == 2 and collector.stats.errors == 0
+
+
+def test_collector_records_not_allowed_and_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    from profkit.sources.base import CaptureOptions
+
+    monkeypatch.setattr(pyspy, "run_exec", FakeExec(Forbidden()))
+    sink = FakeSink()
+    collector = pyspy.PodPySpyCollector(sink, "example", CaptureOptions(), object(), "ns", "p")  # type: ignore[arg-type]
+    collector.run(threading.Event())
+    assert sink.profiles == [] and collector.stats.errors == 1
+    assert "pods/exec" in collector.unavailable and sink.events[0].kind == "error"
