@@ -498,6 +498,8 @@ class PodPySpy:
         ``last_window`` holds the (start, duration) of the window just recorded.
         """
         self.prepare()
+        if self.mode == "agent":
+            self._refresh_container_id()
         namespace, pod, container, argv = self.command(seconds)
         start = time.time()
         try:
@@ -517,6 +519,19 @@ class PodPySpy:
         if not (data.startswith(b"{") and data.endswith(b"}")):
             raise PySpyError(f"py-spy on {self.where} returned no speedscope JSON ({len(data)} bytes)")
         return data
+
+    def _refresh_container_id(self) -> None:
+        """A restarted container has a new id (and process): follow it before each agent window."""
+        from kubernetes import client
+
+        try:
+            pod = client.CoreV1Api(self.api).read_namespaced_pod(self.pod, self.namespace)
+        except Exception as exc:  # noqa: BLE001
+            if _not_found(exc):
+                raise PySpyError(f"pod {self.namespace}/{self.pod} is gone") from None
+            return  # keep the last known id; the window's own error will say more
+        self._container_id = container_id(
+            cast(dict[str, Any], self.api.sanitize_for_serialization(pod)), self.container)
 
     def explain(self, output: str) -> str:
         """One line of why py-spy failed, naming the fix for missing ptrace rights."""

@@ -219,13 +219,14 @@ class FakeCore:
     created: list[dict[str, Any]] = []
     deleted: list[tuple[str, str]] = []
     forbid_create = False
+    cid = "ab" * 32
 
     def __init__(self, api: Any = None) -> None:
         pass
 
     def read_namespaced_pod(self, name: str, namespace: str) -> dict[str, Any]:
         return {"metadata": {"name": name}, "spec": {"nodeName": "node-1"},
-                "status": {"containerStatuses": [{"name": "manager", "containerID": "containerd://" + "ab" * 32}]}}
+                "status": {"containerStatuses": [{"name": "manager", "containerID": "containerd://" + FakeCore.cid}]}}
 
     def create_namespaced_pod(self, namespace: str, body: dict[str, Any]) -> Any:
         if FakeCore.forbid_create:
@@ -252,7 +253,7 @@ class FakeApi:
 def fake_core(monkeypatch: pytest.MonkeyPatch) -> type[FakeCore]:
     from kubernetes import client
 
-    FakeCore.created, FakeCore.deleted, FakeCore.forbid_create = [], [], False
+    FakeCore.created, FakeCore.deleted, FakeCore.forbid_create, FakeCore.cid = [], [], False, "ab" * 32
     monkeypatch.setattr(client, "CoreV1Api", FakeCore)
     monkeypatch.setattr(client, "ApiClient", lambda *a, **k: FakeApi())
     monkeypatch.setattr(pyspy.NodeAgent, "wait_ready", lambda self, timeout: None)
@@ -273,6 +274,9 @@ def test_no_py_spy_in_container_uses_an_agent_and_close_deletes_it(
         assert body["spec"]["nodeName"] == "node-1" and body["spec"]["containers"][0]["image"] == "img:1"
         ns, pod, container, argv = fake.calls[-1]
         assert (ns, pod, container) == ("widgets", "profkit-pyspy-1", "py-spy") and "ab" * 32 in argv[2]
+        fake_core.cid = "cd" * 32  # the container restarted: the next window follows the new id
+        spy.record(3)
+        assert "cd" * 32 in fake.calls[-1][3][2]
         assert pyspy.live_agents() == [("widgets", "profkit-pyspy-1")]
     assert fake_core.deleted == [("widgets", "profkit-pyspy-1")]
     assert pyspy.live_agents() == []
