@@ -179,7 +179,8 @@ class PySpyCollector(Collector):
         data = out.read_bytes()
         try:
             document = json.loads(data)
-            ok = isinstance(document, dict) and bool(document.get("profiles"))
+            # An empty "profiles" list is a real observation: no CPU samples in this window (idle).
+            ok = isinstance(document, dict) and isinstance(document.get("profiles"), list)
         except ValueError:
             ok = False
         if not ok:

@@ -283,7 +283,14 @@ def print_summary(result: CaptureResult, out: IO[str] | None = None) -> None:
         for error in t.errors[:3]:
             print(f"    error: {error[:200]}", file=stream)
     if result.command_exit_code is not None:
-        print(f"  command exit code: {result.command_exit_code}", file=stream)
+        code = result.command_exit_code
+        how = ""
+        if code < 0:
+            try:
+                how = f" (ended by {signal.Signals(-code).name})"
+            except ValueError:
+                how = " (ended by a signal)"
+        print(f"  command exit code: {code}{how}", file=stream)
     if result.targets_with_errors:
         print(f"profkit: targets with errors: {', '.join(result.targets_with_errors)} "
               "(details in the bundle's capture events)", file=stream)

@@ -44,8 +44,9 @@ class UsageCollector(Collector):
             self.error(f"pid {self.pid}: {exc}")
             return
         interval = self.options.scrape_interval
-        next_at = time.time()
+        next_at = last = time.time()
         while not stop.is_set():
+            last = time.time()
             try:
                 self.sample(process)
             except psutil.NoSuchProcess:
@@ -58,3 +59,8 @@ class UsageCollector(Collector):
                 self.error(f"pid {self.pid}: {exc}")
             next_at = max(next_at + interval, time.time() + 0.1)
             stop.wait(max(0.0, next_at - time.time()))
+        if time.time() - last > 1.0:  # a last sample as the capture ends, so CPU covers all of it
+            try:
+                self.sample(process)
+            except psutil.Error:
+                pass
