@@ -17,11 +17,15 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
+	runtimepprof "runtime/pprof"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -69,12 +73,24 @@ type Worker struct {
 	payload     []byte
 	hashRounds  int
 	sink        [32]byte
+	mixed       bool
+	labels      bool
+	rng         *mrand.Rand
 }
 
 // processItem is one unit of work ("reconcile").
 //
 //go:noinline
 func (w *Worker) processItem(item int) error {
+	if w.mixed {
+		if w.keygen && item%20 == 0 {
+			if _, err := issueCertificate(fmt.Sprintf("item-%d-%d", w.id, item)); err != nil {
+				return err
+			}
+			keysGenerated.Inc()
+		}
+		return w.mixedWork(item)
+	}
 	if w.keygen {
 		for i := 0; i < w.keysPerItem; i++ {
 			if _, err := issueCertificate(fmt.Sprintf("item-%d-%d", w.id, item)); err != nil {
@@ -151,17 +167,34 @@ func newPrivateKey() (*rsa.PrivateKey, error) {
 }
 
 func (w *Worker) run(ctx context.Context, interval time.Duration) {
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
+	var tick <-chan time.Time
+	if interval > 0 {
+		ticker := time.NewTicker(interval)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
 	for item := 0; ; item++ {
-		select {
-		case <-ctx.Done():
+		if tick != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick:
+			}
+		} else if ctx.Err() != nil {
 			return
-		case <-ticker.C:
 		}
 		activeWorkers.WithLabelValues(controllerName).Inc()
 		start := time.Now()
-		err := w.processItem(item)
+		var err error
+		if w.labels {
+			// pprof labels, as request-scoped Go servers set them: samples of
+			// different units of work stay apart in the profile.
+			runtimepprof.Do(ctx, runtimepprof.Labels("worker", strconv.Itoa(w.id), "item", strconv.Itoa(item)), func(context.Context) {
+				err = w.processItem(item)
+			})
+		} else {
+			err = w.processItem(item)
+		}
 		reconcileTime.WithLabelValues(controllerName).Observe(time.Since(start).Seconds())
 		activeWorkers.WithLabelValues(controllerName).Dec()
 		if err != nil {
@@ -182,6 +215,12 @@ func main() {
 	workers := flag.Int("workers", 1, "Number of concurrent workers.")
 	payloadKB := flag.Int("payload-kb", 256, "Size of the payload hashed per unit of work, in KiB.")
 	hashRounds := flag.Int("hash-rounds", 32, "sha256 rounds over the payload per unit of work.")
+	mixed := flag.Bool("mixed", false, "Rotate units of work among several real workloads (json, gzip, regexp, sort, sha256, a recursive document walk) for diverse stacks; with --keygen, every 20th unit generates a key.")
+	labels := flag.Bool("pprof-labels", false, "Run each unit of work under pprof labels worker=<id>, item=<n>.")
+	cpuProfile := flag.String("cpu-profile", "", "Write a CPU profile of the whole run to this file (runtime/pprof), e.g. with --duration.")
+	cpuProfileRate := flag.Int("cpu-profile-rate", 100, "Sampling rate in Hz for --cpu-profile.")
+	duration := flag.Duration("duration", 0, "Exit after this long (0: run until SIGINT/SIGTERM).")
+	seed := flag.Uint64("seed", 1, "Seed of the --mixed random choices.")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: %s [flags]\n\nExample:\n  %s --addr 127.0.0.1:6060 --keygen\n  curl -o cpu.pb.gz 'http://127.0.0.1:6060/debug/pprof/profile?seconds=10'\n\nFlags:\n", os.Args[0], os.Args[0])
 		flag.PrintDefaults()
@@ -207,17 +246,46 @@ func main() {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		slog.Error("cannot listen", "addr", *addr, "err", err)
-		os.Exit(1)
+	var ln net.Listener
+	if *addr != "" {
+		var err error
+		if ln, err = net.Listen("tcp", *addr); err != nil {
+			slog.Error("cannot listen", "addr", *addr, "err", err)
+			os.Exit(1)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			slog.Error("cannot create the CPU profile", "err", err)
+			os.Exit(1)
+		}
+		if *cpuProfileRate != 100 {
+			runtime.SetCPUProfileRate(*cpuProfileRate) // StartCPUProfile then warns and keeps this rate
+		}
+		if err := runtimepprof.StartCPUProfile(f); err != nil {
+			slog.Error("cannot start the CPU profile", "err", err)
+			os.Exit(1)
+		}
+		defer func() {
+			runtimepprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				slog.Error("cannot write the CPU profile", "err", err)
+			}
+		}()
+	}
 
 	var wg sync.WaitGroup
 	for i := 0; i < *workers; i++ {
-		w := &Worker{id: i, keygen: *keygen, keysPerItem: *keysPerItem, payload: make([]byte, *payloadKB*1024), hashRounds: *hashRounds}
+		w := &Worker{id: i, keygen: *keygen, keysPerItem: *keysPerItem, payload: make([]byte, *payloadKB*1024),
+			hashRounds: *hashRounds, mixed: *mixed, labels: *labels, rng: mrand.New(mrand.NewPCG(*seed, uint64(i)))}
 		wg.Add(1)
 		go func() { defer wg.Done(); w.run(ctx, *interval) }()
 	}
@@ -228,6 +296,12 @@ func main() {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
+	if ln == nil {
+		slog.Info("working without a listener", "keygen", *keygen, "workInterval", interval.String(), "workers", *workers)
+		<-ctx.Done()
+		wg.Wait()
+		return
+	}
 	slog.Info("serving", "addr", ln.Addr().String(), "keygen", *keygen, "workInterval", interval.String(), "workers", *workers)
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		slog.Error("server failed", "err", err)
