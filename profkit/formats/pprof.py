@@ -10,7 +10,17 @@ import numpy as np
 
 from profkit.errors import BadInput
 from profkit.formats import stackarrays
-from profkit.formats.pprof_wire import RawSamples, message_classes, samples_from_messages, scan_samples
+from profkit.formats.arrayprofile import ArrayProfile, SampleTable
+from profkit.formats.pprof_scan import ScanError, ramp
+from profkit.formats.pprof_wire import (
+    RawLocations,
+    RawSamples,
+    locations_from_messages,
+    message_classes,
+    samples_from_messages,
+    scan_locations,
+    scan_samples,
+)
 from profkit.model import Frame, Profile
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -74,7 +84,7 @@ def parse_message(data: bytes, source: str) -> Any:
     """Parse (ungzipped) bytes as a profile with raw samples; BadInput when they are not one."""
     from google.protobuf.message import DecodeError
 
-    message = message_classes().RawSamplesProfile()
+    message = message_classes().RawProfile()
     try:
         message.ParseFromString(data)
     except DecodeError:
@@ -87,154 +97,125 @@ def parse_message(data: bytes, source: str) -> Any:
 
 def decode_pprof(data: bytes, source: str = "profile", kind: str | None = None,
                  sample_type: str | None = None) -> Profile:
-    """A (gzipped or raw) pprof profile as a Profile; ``kind``/``sample_type`` pick the values."""
+    """A (gzipped or raw) pprof profile as a Profile; ``kind``/``sample_type`` pick the values.
+
+    The result is an ArrayProfile: its stacks stay in numpy arrays until something iterates them.
+    """
     if data[:2] == GZIP_MAGIC:
         data = gunzip(data, source)
     if not data:
         raise BadInput(f"{source}: empty profile")
     message = parse_message(data, source)
     strings: list[str] = list(message.string_table)
-
-    def text(index: int) -> str:
-        if not 0 <= index < len(strings):
-            raise BadInput(f"{source}: damaged pprof (string index {index} out of range)")
-        return strings[index]
-
-    sample_types = [(text(v.type), text(v.unit)) for v in message.sample_type]
-    default_type = text(message.default_sample_type)
-    profile_kind = kind or infer_kind(sample_types, default_type)
-    chosen = choose_sample_type(sample_types, profile_kind, sample_type, default_type, source)
-    frames, location_frames, location_offsets, location_index = _locations(message, strings, source)
-    samples = _samples(message, len(sample_types), source)
-    arrays = _stacks(samples, samples.values[:, chosen], location_frames, location_offsets, location_index, source)
-    profile = Profile(
-        frames=frames, stacks=[], weights=[],
-        sample_type=sample_types[chosen][0], unit=sample_types[chosen][1], kind=profile_kind, language="go",
-        start=message.time_nanos / 1e9, duration=message.duration_nanos / 1e9, period=float(message.period),
-        extra={"format": "pprof", "sample_types": ",".join(f"{n}/{u}" for n, u in sample_types)},
-    )
-    if message.HasField("period_type"):
-        profile.extra["period_type"] = f"{text(message.period_type.type)}/{text(message.period_type.unit)}"
-    if message.comment:
-        profile.extra["comments"] = "; ".join(text(c) for c in message.comment)
-    profile.stacks = arrays.to_tuples()
-    profile.weights = arrays.weights.tolist()
-    stackarrays.attach(profile, arrays)
-    return profile
-
-
-def _locations(message: Any, strings: list[str], source: str) -> tuple[list[Frame], np.ndarray, np.ndarray, np.ndarray]:
-    """Frames, and per location its frames root first (inlined frames expanded) as flat arrays.
-
-    Returns (frames, location_frames, location_offsets, location_index) where location_index maps
-    a location id to its row (-1 for unknown ids). Frames are per function (name, file, start
-    line), the granularity of ``go tool pprof -top``.
-    """
-    frame_index: dict[tuple[str, str, int], int] = {}
-
-    def intern(name: str, file: str = "", line: int = 0) -> int:
-        return frame_index.setdefault((name, file, line), len(frame_index))
-
     try:
-        functions = {f.id: (strings[f.name], strings[f.filename], f.start_line) for f in message.function}
-        mapping_files = {m.id: strings[m.filename] for m in message.mapping}
+        sample_types = [(strings[v.type], strings[v.unit]) for v in message.sample_type]
+        default_type = strings[message.default_sample_type]
+        period_type = (f"{strings[message.period_type.type]}/{strings[message.period_type.unit]}"
+                       if message.HasField("period_type") else "")
+        comments = "; ".join(strings[c] for c in message.comment)
     except IndexError:
         raise BadInput(f"{source}: damaged pprof (a string index is out of range)") from None
-    function_frames: dict[int, int] = {}
-
-    def function_frame(function_id: int, location: Any) -> int:
-        index = function_frames.get(function_id)
-        if index is None:
-            function = functions.get(function_id)
-            if function is None:
-                return intern(f"0x{location.address:x}")
-            index = function_frames[function_id] = intern(*function)
-        return index
-
-    per_location: list[list[int]] = []
-    ids: list[int] = []
-    for location in message.location:
-        ids.append(location.id)
-        lines = location.line
-        if len(lines) == 1:
-            per_location.append([function_frame(lines[0].function_id, location)])
-        elif not lines:
-            per_location.append([intern(f"0x{location.address:x}", mapping_files.get(location.mapping_id, ""))])
-        else:
-            # Several lines are inlined calls, the last one the caller: root first means reversed.
-            per_location.append([function_frame(line.function_id, location) for line in reversed(lines)])
-    frames = [Frame(name, file, line) for name, file, line in frame_index]
-    counts = np.fromiter(map(len, per_location), dtype=np.int64, count=len(per_location))
-    offsets = np.zeros(counts.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    flat = np.fromiter((i for row in per_location for i in row), dtype=np.int64, count=int(offsets[-1]))
-    id_array = np.array(ids, dtype=np.uint64)
-    largest = int(id_array.max()) if id_array.size else 0
-    if largest > 4 * id_array.size + 1024:
-        raise BadInput(f"{source}: location ids are too sparse for a pprof profile (largest {largest})")
-    location_index = np.full(largest + 2, -1, dtype=np.int64)
-    location_index[id_array.astype(np.int64)] = np.arange(id_array.size)
-    return frames, flat, offsets, location_index
+    profile_kind = kind or infer_kind(sample_types, default_type)
+    chosen = choose_sample_type(sample_types, profile_kind, sample_type, default_type, source)
+    samples, locations = _tables(message, data, len(sample_types), source)
+    frames, location_frames, location_offsets = _location_frames(message, strings, locations, source)
+    location_index = _location_index(locations.ids, source)
+    table = _sample_table(samples, samples.values[:, chosen], location_frames, location_offsets, location_index, source)
+    extra = {"format": "pprof", "sample_types": ",".join(f"{n}/{u}" for n, u in sample_types)}
+    if period_type:
+        extra["period_type"] = period_type
+    if comments:
+        extra["comments"] = comments
+    return ArrayProfile(
+        table, frames=frames,
+        sample_type=sample_types[chosen][0], unit=sample_types[chosen][1], kind=profile_kind, language="go",
+        start=message.time_nanos / 1e9, duration=message.duration_nanos / 1e9, period=float(message.period),
+        extra=extra,
+    )
 
 
-def _samples(message: Any, value_count: int, source: str) -> RawSamples:
-    raw = list(message.sample)
-    if not raw:
-        empty = np.zeros(0, dtype=np.int64)
-        return RawSamples(empty.astype(np.uint64), empty, np.zeros((0, value_count), dtype=np.int64))
-    scanned = scan_samples(raw, value_count)
-    if scanned is not None:
-        return scanned
+def _tables(message: Any, data: bytes, value_count: int, source: str) -> tuple[RawSamples, RawLocations]:
+    """Samples and locations as arrays: scanned in bulk, or message by message if the scan balks."""
+    try:
+        return scan_samples(list(message.sample), value_count, data), scan_locations(list(message.location))
+    except ScanError:
+        pass
     from google.protobuf.message import DecodeError
 
-    sample_class = message_classes().Sample
-    messages = []
     try:
-        for encoded in raw:
-            sample = sample_class()
-            sample.ParseFromString(encoded)
-            messages.append(sample)
-        return samples_from_messages(messages, value_count)
+        full = message_classes().Profile.FromString(data)
+        return samples_from_messages(full.sample, value_count), locations_from_messages(full.location)
     except (DecodeError, ValueError) as exc:
-        raise BadInput(f"{source}: damaged pprof samples ({exc})") from None
+        raise BadInput(f"{source}: damaged pprof samples or locations ({exc})") from None
 
 
-def _stacks(samples: RawSamples, weights: np.ndarray, location_frames: np.ndarray, location_offsets: np.ndarray,
-            location_index: np.ndarray, source: str) -> stackarrays.StackArrays:
-    """Root-first frame stacks of the samples with a non-zero weight, identical stacks merged."""
+def _location_frames(message: Any, strings: list[str], locations: RawLocations,
+                     source: str) -> tuple[list[Frame], np.ndarray, np.ndarray]:
+    """Frames, and each location's frames leaf first (inlined calls expanded) as flat arrays.
+
+    Frames are per function (name, file, start line), the granularity of ``go tool pprof -top``;
+    a location without function information becomes a frame named by its address.
+    """
+    functions = message.function
+    function_ids = np.fromiter((f.id for f in functions), dtype=np.uint64, count=len(functions))
+    by_id = np.argsort(function_ids, kind="stable")
+    sorted_ids = function_ids[by_id]
+    position = np.minimum(np.searchsorted(sorted_ids, locations.function_ids), max(sorted_ids.size - 1, 0))
+    found = sorted_ids[position] == locations.function_ids if sorted_ids.size else np.zeros(0, dtype=bool)
+    line_row = np.where(found, by_id[position] if sorted_ids.size else 0, -1)
+    frame_index: dict[tuple[str, str, int], int] = {}
+    row_frame = np.full(len(functions) + 1, -1, dtype=np.int64)
+    try:
+        for row in stackarrays.distinct(line_row[line_row >= 0]).tolist():
+            function = functions[row]
+            key = (strings[function.name], strings[function.filename], function.start_line)
+            row_frame[row] = frame_index.setdefault(key, len(frame_index))
+    except IndexError:
+        raise BadInput(f"{source}: damaged pprof (a string index is out of range)") from None
+    line_frame = row_frame[line_row]
+    line_counts = locations.line_counts
+    entries = np.maximum(line_counts, 1)
+    offsets = np.zeros(entries.size + 1, dtype=np.int64)
+    np.cumsum(entries, out=offsets[1:])
+    flat = np.full(int(offsets[-1]), -1, dtype=np.int64)
+    # Lines stay in file order: inlined callees first, the caller last (leaf first, like samples).
+    flat[np.repeat(offsets[:-1], line_counts) + ramp(line_counts)] = line_frame
+    missing = np.flatnonzero(flat < 0)
+    if missing.size:
+        mapping_files = {m.id: strings[m.filename] if 0 <= m.filename < len(strings) else "" for m in message.mapping}
+        location_of_entry = np.repeat(np.arange(entries.size), entries)[missing]
+        for entry, location in zip(missing.tolist(), location_of_entry.tolist()):
+            file = mapping_files.get(int(locations.mapping_ids[location]), "") if not line_counts[location] else ""
+            key = (f"0x{int(locations.addresses[location]):x}", file, 0)
+            flat[entry] = frame_index.setdefault(key, len(frame_index))
+    return [Frame(name, file, line) for name, file, line in frame_index], flat, offsets
+
+
+def _location_index(ids: np.ndarray, source: str) -> np.ndarray:
+    """Lookup table from location id to location row (-1 for ids that name no location)."""
+    largest = int(ids.max()) if ids.size else 0
+    if largest > 4 * ids.size + 1024:
+        raise BadInput(f"{source}: location ids are too sparse for a pprof profile (largest {largest})")
+    index = np.full(largest + 2, -1, dtype=np.int64)
+    index[ids.astype(np.int64)] = np.arange(ids.size)
+    return index
+
+
+def _sample_table(samples: RawSamples, weights: np.ndarray, location_frames: np.ndarray,
+                  location_offsets: np.ndarray, location_index: np.ndarray, source: str) -> SampleTable:
+    """The samples with a non-zero weight, as location rows."""
+    counts, ids = samples.counts, samples.location_ids
     keep = weights != 0
-    counts = samples.counts
-    starts = np.zeros(counts.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=starts[1:])
     if not keep.all():
-        element_keep = np.repeat(keep, counts)
-        ids, counts, weights = samples.location_ids[element_keep], counts[keep], weights[keep]
-        starts = np.zeros(counts.size + 1, dtype=np.int64)
-        np.cumsum(counts, out=starts[1:])
-    else:
-        ids = samples.location_ids
+        ids, counts, weights = ids[np.repeat(keep, counts)], counts[keep], weights[keep]
     if ids.size and int(ids.max()) >= location_index.size - 1:
         raise BadInput(f"{source}: damaged pprof (a sample names an unknown location)")
-    rows = location_index[ids.astype(np.int64)]
-    if (rows < 0).any():
+    rows = location_index[ids.view(np.int64)]  # ids are below location_index.size here
+    if ids.size and int(rows.min()) < 0:
         raise BadInput(f"{source}: damaged pprof (a sample names an unknown location)")
-    # Samples list locations leaf first; reverse each sample in place: j -> 2*start + count - 1 - j.
-    sample_of = np.repeat(np.arange(counts.size), counts)
-    reversed_rows = rows[2 * starts[sample_of] + counts[sample_of] - 1 - np.arange(rows.size)]
-    per_location = np.diff(location_offsets)
-    if (per_location == 1).all():
-        frames, lengths = location_frames[reversed_rows], counts
-    else:
-        sizes = per_location[reversed_rows]
-        total = int(sizes.sum())
-        begin = np.zeros(sizes.size + 1, dtype=np.int64)
-        np.cumsum(sizes, out=begin[1:])
-        within = np.arange(total) - np.repeat(begin[:-1], sizes)
-        frames = location_frames[np.repeat(location_offsets[reversed_rows], sizes) + within]
-        lengths = np.bincount(sample_of, weights=sizes, minlength=counts.size).astype(np.int64)
-    offsets = np.zeros(lengths.size + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return stackarrays.aggregate(stackarrays.StackArrays(frames, offsets, weights.astype(np.float64)))
+    bounds = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    return SampleTable(rows, bounds, weights.astype(np.float64), location_frames, location_offsets)
 
 
 def encode_pprof(profile: Profile) -> bytes:

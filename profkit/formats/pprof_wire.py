@@ -1,4 +1,4 @@
-"""pprof wire level: profile.proto as a run-time descriptor and a vectorised scan of raw samples.
+"""pprof wire level: profile.proto as a run-time descriptor, and samples and locations as flat arrays.
 
 Why a run-time descriptor rather than checked-in ``profile_pb2.py``: generated code embeds the
 protoc version it came from and protobuf's runtime refuses (or warns about) gencode that is newer
@@ -8,13 +8,11 @@ works on all of them, through whichever backend (upb, cpp, python) is installed.
 below is the one in ``profile.proto`` (shipped next to this module for humans and other tools);
 a unit test checks that the two agree.
 
-Why a raw scan of samples: decoding ``Sample`` messages through protobuf objects costs a Python
-call per sample and per location id, which dominates on large profiles. The fast view
-(``RawSamplesProfile``) declares ``sample`` as ``repeated bytes``, so upb hands back each sample's
-encoding untouched; those bytes hold nothing but varints (tags, lengths, packed ids, values, and
-label fields), so numpy can decode them all at once and walk the tags of every sample in
-lock-step. Anything unexpected makes the scan return None and the caller falls back to the
-per-sample protobuf path.
+Why raw samples and locations: reading ``Sample`` and ``Location`` messages through protobuf
+objects costs Python calls per sample, location and line, which dominates on large profiles.
+The fast view (``RawProfile``) declares both as ``repeated bytes``, so upb hands back their
+encodings untouched, and ``pprof_scan`` decodes them all at once with numpy. Anything unexpected
+raises ScanError and the caller falls back to the message-by-message path.
 """
 
 from __future__ import annotations
@@ -24,6 +22,17 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+from profkit.formats.pprof_scan import (
+    ScanError,
+    leading_field_counts,
+    message_bounds,
+    repeated_varints,
+    singular_varint,
+    walk,
+)
+
+__all__ = ["ScanError", "message_classes", "scan_locations", "scan_samples"]
 
 PACKAGE = "perftools.profiles"
 
@@ -62,11 +71,13 @@ _SCALARS = {"int64": _FD.TYPE_INT64, "uint64": _FD.TYPE_UINT64, "bool": _FD.TYPE
 
 
 class MessageClasses(NamedTuple):
-    """``Profile`` (complete), ``RawSamplesProfile`` (samples left as bytes) and ``Sample``."""
+    """``Profile`` (complete), ``RawProfile`` (samples and locations left as bytes) and
+    ``MergedSamples`` (every sample merged into one, so upb concatenates all their location ids
+    and values into two flat arrays)."""
 
     Profile: Any
-    RawSamplesProfile: Any
-    Sample: Any
+    RawProfile: Any
+    MergedSamples: Any
 
 
 @lru_cache(maxsize=1)
@@ -74,10 +85,11 @@ def message_classes() -> MessageClasses:
     """Build the descriptor once per process and return the two message classes."""
     file_proto = descriptor_pb2.FileDescriptorProto(name="profkit_profile.proto", package=PACKAGE, syntax="proto3")
     messages = dict(PROFILE_PROTO_FIELDS)
-    messages["RawSamplesProfile"] = [
-        ("sample", 2, True, "bytes") if name == "sample" else (name, number, repeated, kind)
+    messages["RawProfile"] = [
+        (name, number, True, "bytes") if name in ("sample", "location") else (name, number, repeated, kind)
         for name, number, repeated, kind in PROFILE_PROTO_FIELDS["Profile"]
     ]
+    messages["MergedSamples"] = [("sample", 2, False, "Sample")]
     for message_name, fields in messages.items():
         message = file_proto.message_type.add(name=message_name)
         for name, number, repeated, kind in fields:
@@ -94,7 +106,7 @@ def message_classes() -> MessageClasses:
     def make(name: str) -> Any:
         return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{PACKAGE}.{name}"))
 
-    return MessageClasses(make("Profile"), make("RawSamplesProfile"), make("Sample"))
+    return MessageClasses(make("Profile"), make("RawProfile"), make("MergedSamples"))
 
 
 class RawSamples(NamedTuple):
@@ -105,99 +117,52 @@ class RawSamples(NamedTuple):
     values: np.ndarray  # int64, shape (samples, value types)
 
 
-def _decode_varints(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Every varint in ``buf``: (value, first byte, last byte); None if ``buf`` is not all varints."""
-    ends = np.flatnonzero(buf < 0x80)
-    if ends.size == 0 or ends[-1] != buf.size - 1:
-        return None
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    starts[1:] = ends[:-1] + 1
-    sizes = ends - starts + 1
-    longest = int(sizes.max())
-    if longest > 10:
-        return None
-    values = (buf[starts] & 0x7F).astype(np.uint64)
-    for k in range(1, longest):
-        longer = np.flatnonzero(sizes > k)
-        values[longer] |= (buf[starts[longer] + k] & 0x7F).astype(np.uint64) << np.uint64(7 * k)
-    return values, starts, ends
+class RawLocations(NamedTuple):
+    """Locations as flat arrays; their lines (inlined calls first, caller last) back to back."""
+
+    ids: np.ndarray  # uint64 per location
+    addresses: np.ndarray  # uint64 per location
+    mapping_ids: np.ndarray  # uint64 per location
+    line_counts: np.ndarray  # int64 per location
+    function_ids: np.ndarray  # uint64 per line
 
 
-def _field_elements(
-    field: int, tags: np.ndarray, wire_types: np.ndarray, numbers: np.ndarray, next_tag: np.ndarray, count: int
-) -> np.ndarray:
-    """Mask of varints holding the elements of repeated scalar ``field`` (packed or not)."""
-    packed = tags[(numbers == field) & (wire_types == 2)]
-    single = tags[(numbers == field) & (wire_types == 0)]
-    edges = np.zeros(count + 1, dtype=np.int32)
-    edges[packed + 2] += 1
-    edges[next_tag[packed]] -= 1
-    mask = np.cumsum(edges[:-1], dtype=np.int32) > 0
-    mask[single + 1] = True
-    return mask
+def scan_samples(pieces: list[bytes], value_count: int, data: bytes | None = None) -> RawSamples:
+    """Decode the raw encodings of all samples at once (raises ScanError on anything odd).
 
-
-def scan_samples(raw: list[bytes], value_count: int) -> RawSamples | None:
-    """Decode raw ``Sample`` encodings all at once; None when they hold anything unexpected."""
-    sample_count = len(raw)
-    sizes = np.fromiter(map(len, raw), dtype=np.int64, count=sample_count)
-    buf = np.frombuffer(b"".join(raw), dtype=np.uint8)
-    if buf.size == 0:
-        return None
-    decoded = _decode_varints(buf)
-    if decoded is None:
-        return None
-    values, starts, ends = decoded
-    count = values.size
-    varint_at_byte = np.full(buf.size + 1, -1, dtype=np.int64)
-    varint_at_byte[starts] = np.arange(count)
-    varint_at_byte[buf.size] = count
-    sample_start_byte = np.zeros(sample_count + 1, dtype=np.int64)
-    np.cumsum(sizes, out=sample_start_byte[1:])
-    first = varint_at_byte[sample_start_byte]
-    if (first < 0).any():
-        return None
-    # Where the next tag would be if varint i were a tag: after one varint (wire type 0) or after
-    # a length and that many bytes (wire type 2). Other wire types never occur in samples.
-    wire_types = (values & np.uint64(7)).astype(np.int8)
-    numbers = (values >> np.uint64(3)).astype(np.int64)
-    next_tag = np.full(count, -1, dtype=np.int64)
-    index = np.arange(count - 1)
-    next_tag[:-1] = np.where(wire_types[:-1] == 0, index + 2, -1)
-    length_delimited = np.flatnonzero(wire_types[:-1] == 2)
-    target = ends[length_delimited + 1] + 1 + values[length_delimited + 1].astype(np.int64)
-    target = np.where((target >= 0) & (target <= buf.size), target, buf.size + 1)
-    padded = np.append(varint_at_byte, -1)
-    next_tag[length_delimited] = padded[target]
-    # Walk the tags of all samples in lock-step, one tag per sample per step.
-    sample_end = first[1:]
-    current = first[:-1]
-    active = np.flatnonzero(current < sample_end)
-    current = current[active]
-    tag_chunks: list[np.ndarray] = []
-    while current.size:
-        tag_chunks.append(current)
-        following = next_tag[current]
-        end = sample_end[active]
-        if ((following < 0) | (following > end)).any():
-            return None
-        keep = following < end
-        active, current = active[keep], following[keep]
-    tags = np.concatenate(tag_chunks) if tag_chunks else np.zeros(0, dtype=np.int64)
-    tag_wire_types, tag_numbers = wire_types[tags], numbers[tags]
-    if not np.isin(tag_wire_types, (0, 2)).all():
-        return None
-    sample_of_varint = np.repeat(np.arange(sample_count), np.diff(first))
-    location_mask = _field_elements(1, tags, tag_wire_types, tag_numbers, next_tag, count)
-    value_mask = _field_elements(2, tags, tag_wire_types, tag_numbers, next_tag, count)
-    value_counts = np.bincount(sample_of_varint[value_mask], minlength=sample_count)
+    With the whole profile's ``data``, upb decodes the ids and values (through the merged view)
+    and only the number of ids per sample is read from the raw encodings, as Go writes them
+    (location ids first); a total that does not add up falls back to walking every field.
+    """
+    varints, begin, end = message_bounds(pieces)
+    if data is not None:
+        merged = message_classes().MergedSamples.FromString(data).sample
+        location_ids = np.array(merged.location_id, dtype=np.uint64)
+        values = np.array(merged.value, dtype=np.int64)
+        counts = leading_field_counts(varints, begin, end, 1)
+        if int(counts.sum()) == location_ids.size and values.size == len(pieces) * value_count:
+            return RawSamples(location_ids, counts, values.reshape(len(pieces), value_count))
+    fields = walk(varints, begin, end)
+    location_ids, counts = repeated_varints(varints, fields, 1, len(pieces))
+    values, value_counts = repeated_varints(varints, fields, 2, len(pieces))
     if (value_counts != value_count).any():
-        return None
-    return RawSamples(
-        location_ids=values[location_mask],
-        counts=np.bincount(sample_of_varint[location_mask], minlength=sample_count).astype(np.int64),
-        values=values[value_mask].view(np.int64).reshape(sample_count, value_count),
+        raise ScanError(f"a sample does not have {value_count} values, one per sample type")
+    return RawSamples(location_ids, counts, values.view(np.int64).reshape(len(pieces), value_count))
+
+
+def scan_locations(pieces: list[bytes]) -> RawLocations:
+    """Decode the raw encodings of all locations, and their lines, at once."""
+    varints, begin, end = message_bounds(pieces)
+    fields = walk(varints, begin, end)
+    count = len(pieces)
+    lines = fields.select(4, 2)
+    line_fields = walk(varints, lines.start, lines.stop)
+    return RawLocations(
+        ids=singular_varint(fields, 1, count),
+        addresses=singular_varint(fields, 3, count),
+        mapping_ids=singular_varint(fields, 2, count),
+        line_counts=np.bincount(lines.message, minlength=count).astype(np.int64),
+        function_ids=singular_varint(line_fields, 1, lines.message.size),
     )
 
 
@@ -212,3 +177,14 @@ def samples_from_messages(samples: Any, value_count: int) -> RawSamples:
         raise ValueError(f"a sample does not have {value_count} values, one per sample type")
     values = np.array(rows, dtype=np.int64).reshape(len(rows), value_count)
     return RawSamples(location_ids, counts, values)
+
+
+def locations_from_messages(locations: Any) -> RawLocations:
+    """The slow, always-correct path: read ``Location`` messages one by one."""
+    return RawLocations(
+        ids=np.array([loc.id for loc in locations], dtype=np.uint64),
+        addresses=np.array([loc.address for loc in locations], dtype=np.uint64),
+        mapping_ids=np.array([loc.mapping_id for loc in locations], dtype=np.uint64),
+        line_counts=np.array([len(loc.line) for loc in locations], dtype=np.int64),
+        function_ids=np.array([line.function_id for loc in locations for line in loc.line], dtype=np.uint64),
+    )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 import numpy as np
 
 from profkit.model import Profile
 
 _CACHE_ATTRIBUTE = "_profkit_stack_arrays"
-_HASH_BASES = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
+HASH_BASES = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
 
 
 @dataclass
@@ -39,72 +38,74 @@ def attach(profile: Profile, arrays: StackArrays) -> None:
     setattr(profile, _CACHE_ATTRIBUTE, (profile.stacks, profile.weights, len(profile.stacks), arrays))
 
 
-def stack_arrays(profile: Profile) -> StackArrays:
-    """The flat form of ``profile``: the one the decoder attached, or built from the tuples."""
+def _cached(profile: Profile) -> StackArrays | None:
     cached = getattr(profile, _CACHE_ATTRIBUTE, None)
-    if cached is not None:
-        stacks, weights, count, arrays = cached
-        if stacks is profile.stacks and weights is profile.weights and count == len(stacks) == len(weights):
-            assert isinstance(arrays, StackArrays)
-            return arrays
+    if cached is None:
+        return None
+    stacks, weights, count, arrays = cached
+    if stacks is profile.stacks and weights is profile.weights and count == len(stacks) == len(weights):
+        assert isinstance(arrays, StackArrays)
+        return arrays
+    return None
+
+
+def stack_arrays(profile: Profile) -> StackArrays:
+    """The flat form of ``profile``: the decoder's arrays, or built once from the tuples."""
+    from profkit.formats.arrayprofile import ArrayProfile
+
+    if isinstance(profile, ArrayProfile) and profile.untouched():
+        return profile.merged_arrays()
+    current = _cached(profile)
+    if current is not None:
+        return current
     lengths = np.fromiter(map(len, profile.stacks), dtype=np.int64, count=len(profile.stacks))
     offsets = np.zeros(lengths.size + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    frames = np.fromiter(
-        (i for stack in profile.stacks for i in stack), dtype=np.int64, count=int(offsets[-1])
-    )
+    frames = np.fromiter((i for stack in profile.stacks for i in stack), dtype=np.int64, count=int(offsets[-1]))
     arrays = StackArrays(frames, offsets, np.asarray(profile.weights, dtype=np.float64))
     attach(profile, arrays)
     return arrays
 
 
-def _segment_hash(frames: np.ndarray, offsets: np.ndarray, base: np.uint64) -> np.ndarray:
+def powers_of(base: np.uint64, count: int) -> np.ndarray:
+    """``base**0 .. base**(count-1)`` modulo 2**64."""
+    powers = np.ones(max(count, 1), dtype=np.uint64)
+    if count > 1:
+        powers[1:] = np.cumprod(np.full(count - 1, base, dtype=np.uint64), dtype=np.uint64)
+    return powers
+
+
+def segment_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Sum of ``values[offsets[i]:offsets[i+1]]`` for each i, modulo 2**64 (uint64 wraps)."""
+    running = np.zeros(values.size + 1, dtype=np.uint64)
+    np.cumsum(values, dtype=np.uint64, out=running[1:])
+    sums: np.ndarray = running[offsets[1:]] - running[offsets[:-1]]
+    return sums
+
+
+def _segment_hash(elements: np.ndarray, offsets: np.ndarray, base: np.uint64) -> np.ndarray:
     """A 64-bit polynomial hash of each segment, its length mixed in (uint64 arithmetic wraps)."""
     lengths = np.diff(offsets)
-    position = np.arange(frames.size, dtype=np.int64) - np.repeat(offsets[:-1], lengths)
-    longest = int(lengths.max()) if lengths.size else 0
-    powers = np.cumprod(np.full(max(longest, 1), base, dtype=np.uint64), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        terms = (frames.astype(np.uint64) + np.uint64(1)) * powers[position]
-        running = np.zeros(frames.size + 1, dtype=np.uint64)
-        np.cumsum(terms, dtype=np.uint64, out=running[1:])
-        hashed: np.ndarray = running[offsets[1:]] - running[offsets[:-1]]
-        hashed ^= lengths.astype(np.uint64) * np.uint64(0xFF51AFD7ED558CCD)
+    position = np.arange(elements.size, dtype=np.int64) - np.repeat(offsets[:-1], lengths)
+    powers = powers_of(base, int(lengths.max()) + 1 if lengths.size else 1)
+    hashed = segment_sums((elements.astype(np.uint64) + np.uint64(1)) * powers[position], offsets)
+    hashed ^= lengths.astype(np.uint64) * np.uint64(0xFF51AFD7ED558CCD)
     return hashed
 
 
-def aggregate(arrays: StackArrays) -> StackArrays:
-    """Identical stacks merged (weights summed), in order of first appearance."""
-    count = arrays.weights.size
-    if count < 2:
-        return arrays
-    keys = _segment_hash(arrays.frames, arrays.offsets, _HASH_BASES[0])
-    group, representative = group_keys(keys)
-    lengths = arrays.lengths
-    # Verify every stack equals its group's representative, element by element (hash collisions).
-    mine = arrays.stack_of_element()
-    position = np.arange(arrays.frames.size) - arrays.offsets[mine]
-    theirs = arrays.offsets[representative[group[mine]]] + position
-    same_length = lengths == lengths[representative[group]]
-    if not same_length.all() or not np.array_equal(arrays.frames, arrays.frames[np.minimum(theirs, arrays.frames.size - 1)]):
-        return _aggregate_exact(arrays)
-    new_lengths = lengths[representative]
-    offsets = np.zeros(representative.size + 1, dtype=np.int64)
-    np.cumsum(new_lengths, out=offsets[1:])
-    pick = np.repeat(arrays.offsets[representative] - offsets[:-1], new_lengths) + np.arange(int(offsets[-1]))
-    weights = np.bincount(group, weights=arrays.weights, minlength=representative.size)
-    return StackArrays(arrays.frames[pick], offsets, weights)
+def group_segments(elements: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group equal segments: (group of each segment, first segment of each group).
 
-
-def _aggregate_exact(arrays: StackArrays) -> StackArrays:
-    totals: dict[tuple[int, ...], float] = {}
-    for stack, weight in zip(arrays.to_tuples(), arrays.weights.tolist()):
-        totals[stack] = totals.get(stack, 0.0) + weight
-    lengths = np.fromiter(map(len, totals), dtype=np.int64, count=len(totals))
-    offsets = np.zeros(lengths.size + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    frames = np.fromiter((i for s in totals for i in s), dtype=np.int64, count=int(offsets[-1]))
-    return StackArrays(frames, offsets, np.fromiter(totals.values(), dtype=np.float64, count=len(totals)))
+    Groups are found by a 64-bit hash and confirmed by a second, independent one; should the
+    two ever disagree (a collision) the segments are compared exactly.
+    """
+    group, representative = group_keys(_segment_hash(elements, offsets, HASH_BASES[0]))
+    check = _segment_hash(elements, offsets, HASH_BASES[1])
+    if np.array_equal(check, check[representative][group]):
+        return group, representative
+    bounds = offsets.tolist()
+    flat = elements.tolist()
+    return group_keys(np.array([hash(tuple(flat[a:b])) for a, b in zip(bounds, bounds[1:])], dtype=np.int64))
 
 
 def group_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -153,26 +154,52 @@ def name_ids(profile: Profile) -> tuple[list[str], np.ndarray]:
     return list(ids), per_frame
 
 
-def top_functions(profile: Profile, limit: int = 20, by: str = "flat") -> list[FunctionRow]:
-    """The ``limit`` heaviest functions by flat (or cum) weight, like ``go tool pprof -top``.
+def _flat(arrays: StackArrays, element_names: np.ndarray, name_count: int) -> np.ndarray:
+    nonempty = arrays.lengths > 0
+    leaves = element_names[arrays.offsets[1:][nonempty] - 1]
+    return np.bincount(leaves, weights=arrays.weights[nonempty], minlength=name_count)
+
+
+def top_functions(profile: Profile, limit: int = 20) -> list[FunctionRow]:
+    """The ``limit`` heaviest functions by flat weight, like ``go tool pprof -top``.
 
     Cumulative weight counts each stack once per function, so recursion does not inflate it.
     """
+    from profkit.formats.arrayprofile import ArrayProfile, table_top
+
+    if isinstance(profile, ArrayProfile):
+        table = profile.sample_table()
+        if table is not None:
+            return table_top(profile, table, limit)
     arrays = stack_arrays(profile)
     names, name_of_frame = name_ids(profile)
     if not names or arrays.frames.size == 0:
         return []
     element_names = name_of_frame[arrays.frames]
-    lengths = arrays.lengths
-    nonempty = lengths > 0
+    flat = _flat(arrays, element_names, len(names))
+    chosen = np.lexsort((np.arange(len(names)), -flat))[:limit]
+    cum = _cumulative(arrays, element_names, chosen)
+    return [FunctionRow(names[i], float(flat[i]), float(c)) for i, c in zip(chosen.tolist(), cum.tolist())]
+
+
+def all_function_totals(profile: Profile) -> tuple[dict[str, float], dict[str, float]]:
+    """Flat weight of every leaf function and cumulative weight of every function in a stack.
+
+    The same dictionaries as ``Profile.function_totals``, computed on arrays.
+    """
+    arrays = stack_arrays(profile)
+    names, name_of_frame = name_ids(profile)
+    if not names or arrays.frames.size == 0:
+        return {}, {}
+    element_names = name_of_frame[arrays.frames]
+    nonempty = arrays.lengths > 0
     leaves = element_names[arrays.offsets[1:][nonempty] - 1]
     flat = np.bincount(leaves, weights=arrays.weights[nonempty], minlength=len(names))
-    if by == "cum":
-        candidates = np.argsort(-_cumulative(arrays, element_names, np.arange(len(names))), kind="stable")[:limit]
-    else:
-        candidates = np.lexsort((np.arange(len(names)), -flat))[:limit]
-    cum = _cumulative(arrays, element_names, candidates)
-    return [FunctionRow(names[i], float(flat[i]), float(c)) for i, c in zip(candidates.tolist(), cum.tolist())]
+    is_leaf = np.bincount(leaves, minlength=len(names)) > 0
+    present = np.flatnonzero(np.bincount(element_names, minlength=len(names)) > 0)
+    cum = _cumulative(arrays, element_names, present)
+    return ({names[i]: float(flat[i]) for i in np.flatnonzero(is_leaf).tolist()},
+            dict(zip((names[i] for i in present.tolist()), cum.tolist())))
 
 
 def _cumulative(arrays: StackArrays, element_names: np.ndarray, wanted: np.ndarray) -> np.ndarray:

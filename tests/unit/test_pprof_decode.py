@@ -13,7 +13,14 @@ import pytest
 
 from profkit.formats import load_profile_file
 from profkit.formats.pprof import decode_pprof, encode_pprof
-from profkit.formats.pprof_wire import PROFILE_PROTO_FIELDS, message_classes, samples_from_messages, scan_samples
+from profkit.formats.pprof_wire import (
+    PROFILE_PROTO_FIELDS,
+    locations_from_messages,
+    message_classes,
+    samples_from_messages,
+    scan_locations,
+    scan_samples,
+)
 from profkit.formats.stackarrays import top_functions
 from real_profiles import go_profile, go_tool_top
 
@@ -69,16 +76,17 @@ def test_goroutine_profile_counts_parked_goroutines() -> None:
     assert profile.total >= 1 and profile.total == int(profile.total)
 
 
-def test_vectorised_sample_scan_agrees_with_message_by_message_decoding() -> None:
+def test_vectorised_scan_agrees_with_message_by_message_decoding() -> None:
     for kind in ("cpu", "heap", "goroutine"):
         raw = gzip.decompress(go_profile(kind).read_bytes())
-        fast_view = message_classes().RawSamplesProfile.FromString(raw)
+        fast_view = message_classes().RawProfile.FromString(raw)
         full = message_classes().Profile.FromString(raw)
-        scanned = scan_samples(list(fast_view.sample), len(full.sample_type))
-        assert scanned is not None, kind
-        slow = samples_from_messages(full.sample, len(full.sample_type))
-        for fast_part, slow_part in zip(scanned, slow):
-            np.testing.assert_array_equal(fast_part, slow_part)
+        value_count = len(full.sample_type)
+        pairs = [(scan_samples(list(fast_view.sample), value_count), samples_from_messages(full.sample, value_count)),
+                 (scan_locations(list(fast_view.location)), locations_from_messages(full.location))]
+        for scanned, slow in pairs:
+            for fast_part, slow_part in zip(scanned, slow):
+                np.testing.assert_array_equal(fast_part, slow_part)
 
 
 def test_inlined_frames_are_expanded_with_the_caller_first() -> None:
@@ -141,3 +149,21 @@ def test_go_tool_pprof_raw_agrees_on_sample_count() -> None:
     counts = [int(m[1]) for m in re.finditer(r"^\s+(\d+)\s+\d+:", section, flags=re.M)]
     profile = load_profile_file(path)
     assert sum(counts) * profile.period == pytest.approx(profile.total)
+
+
+def test_decoded_profile_behaves_like_a_plain_profile() -> None:
+    from profkit.model import Profile
+
+    decoded = load_profile_file(go_profile("cpu"))
+    plain = Profile(frames=decoded.frames, stacks=list(decoded.stacks), weights=list(decoded.weights))
+    assert len(decoded) == len(plain) and decoded.total == pytest.approx(plain.total)
+    ours_flat, ours_cum = decoded.function_totals()
+    plain_flat, plain_cum = plain.function_totals()
+    assert ours_flat.keys() == plain_flat.keys() and ours_cum.keys() == plain_cum.keys()
+    for name in plain_cum:
+        assert ours_cum[name] == pytest.approx(plain_cum[name]) and ours_flat.get(name, 0) == pytest.approx(
+            plain_flat.get(name, 0))
+    assert top_functions(decoded, 5) == top_functions(plain, 5)
+    decoded.stacks = decoded.stacks[:1]  # replacing the lists is honoured everywhere
+    decoded.weights = decoded.weights[:1]
+    assert len(decoded) == 1 and decoded.total == pytest.approx(plain.weights[0])
