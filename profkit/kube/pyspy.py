@@ -104,21 +104,29 @@ def exec_record_command(seconds: float, options: PySpyOptions = PySpyOptions()) 
     return ["sh", "-c", _record_script(f"${{{PID_ENV}:-1}}", seconds, options)]
 
 
-def agent_record_command(container_id: str, seconds: float, options: PySpyOptions = PySpyOptions()) -> list[str]:
-    """Run inside the node agent (hostPID): find the container's main process by its cgroup, then profile it."""
+def agent_find_script(container_id: str) -> str:
+    """sh that sets ``$pid`` to the container's main process, seen from a hostPID pod (``$PROFKIT_PROC``
+    overrides /proc for tests): of the processes in the container's cgroup whose parent is not (the
+    container's init, or a ``kubectl exec`` session), the one that started first."""
     if not re.fullmatch(r"[0-9a-f]{12,128}", container_id):
         raise PySpyError(f"unexpected container id {container_id!r}")
-    find = (
+    return (
         f"cid={container_id}\n"
-        'pid=""\n'
-        "for d in /proc/[0-9]*; do\n"
+        'proc="${PROFKIT_PROC:-/proc}"; pid=""; best=""\n'
+        'for d in "$proc"/[0-9]*; do\n'
         '  grep -q "$cid" "$d/cgroup" 2>/dev/null || continue\n'
         '  pp=$(sed -n "s/^PPid:[[:space:]]*//p" "$d/status" 2>/dev/null)\n'
-        '  if [ -z "$pp" ] || ! grep -q "$cid" "/proc/$pp/cgroup" 2>/dev/null; then pid=${d#/proc/}; break; fi\n'
+        '  if [ -n "$pp" ] && grep -q "$cid" "$proc/$pp/cgroup" 2>/dev/null; then continue; fi\n'
+        '  st=$(sed "s/.*) //" "$d/stat" 2>/dev/null | cut -d" " -f20)\n'
+        '  if [ -z "$best" ] || [ "${st:-0}" -lt "$best" ]; then best=${st:-0}; pid=${d##*/}; fi\n'
         "done\n"
         '[ -n "$pid" ] || { echo "Error: no process of container $cid on this node" >&2; exit 4; }\n'
     )
-    return ["sh", "-c", find + _record_script("$pid", seconds, options)]
+
+
+def agent_record_command(container_id: str, seconds: float, options: PySpyOptions = PySpyOptions()) -> list[str]:
+    """Run inside the node agent (hostPID): find the container's main process by its cgroup, then profile it."""
+    return ["sh", "-c", agent_find_script(container_id) + _record_script("$pid", seconds, options)]
 
 
 AGENT_ENTRYPOINT = (

@@ -51,7 +51,7 @@ def test_exec_record_command_reads_pid_from_env_and_keeps_stdout_clean() -> None
 def test_agent_record_command_finds_container_by_cgroup() -> None:
     cid = "0123456789abcdef" * 4
     script = agent_record_command(cid, 10)[2]
-    assert f"cid={cid}" in script and "/proc/[0-9]*" in script and "cgroup" in script
+    assert f"cid={cid}" in script and "${PROFKIT_PROC:-/proc}" in script and "cgroup" in script
     assert '--pid "$pid"' in script
     with pytest.raises(PySpyError):
         agent_record_command("abc; rm -rf /", 10)
@@ -348,3 +348,45 @@ def test_collector_records_not_allowed_and_stops(monkeypatch: pytest.MonkeyPatch
     collector.run(threading.Event())
     assert sink.profiles == [] and collector.stats.errors == 1
     assert "pods/exec" in collector.unavailable and sink.events[0].kind == "error"
+
+
+def _fake_proc(root: Path, pid: int, ppid: int, cgroup: str, start: int) -> None:
+    d = root / str(pid)
+    d.mkdir()
+    (d / "cgroup").write_text(f"0::{cgroup}\n")
+    (d / "status").write_text(f"Name:\tx\nPPid:\t{ppid}\n")
+    fields = ["S", str(ppid)] + ["0"] * 17 + [str(start), "0"]  # field 22 (starttime) is the 20th after ")"
+    (d / "stat").write_text(f"{pid} (a b) " + " ".join(fields) + "\n")
+
+
+def test_agent_finds_the_containers_init_by_cgroup_parent_and_start_time(tmp_path: Path) -> None:
+    cid = "0123456789abcdef" * 4
+    scope = f"/kubepods.slice/kubepods-pod1.slice/cri-containerd-{cid}.scope"
+    _fake_proc(tmp_path, 900, 1, "/system.slice/containerd.service", 10)  # the shim
+    _fake_proc(tmp_path, 1234, 900, scope, 500)  # container init (python)
+    _fake_proc(tmp_path, 1300, 1234, scope, 600)  # its child: parent inside the cgroup
+    _fake_proc(tmp_path, 2000, 900, scope, 9000)  # a later `kubectl exec` shell
+    _fake_proc(tmp_path, 1500, 900, "/kubepods.slice/other.scope", 100)  # another container
+    script = pyspy.agent_find_script(cid) + 'echo "$pid"\n'
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10,
+                         env=dict(os.environ, PROFKIT_PROC=str(tmp_path)))
+    assert out.stdout.strip() == "1234", out.stderr
+    gone = subprocess.run(["sh", "-c", pyspy.agent_find_script("f" * 64)], capture_output=True, text=True,
+                          timeout=10, env=dict(os.environ, PROFKIT_PROC=str(tmp_path)))
+    assert gone.returncode == 4 and "no process of container" in gone.stderr
+
+
+@pytest.mark.skipif(shutil.which("py-spy") is None, reason="py-spy not installed")
+def test_agent_record_command_for_real_with_a_fake_proc_view(tmp_path: Path) -> None:
+    """The whole agent script (find by cgroup, then record) against a real process behind a fake /proc."""
+    cid = "fedcba9876543210" * 4
+    proc = subprocess.Popen([sys.executable, "-c", SPIN])
+    try:
+        _fake_proc(tmp_path, proc.pid, 1, f"/kubepods/cri-containerd-{cid}.scope", 5)
+        time.sleep(0.5)
+        code, out, err, _ = _run_script(agent_record_command(cid, 1), dict(os.environ, PROFKIT_PROC=str(tmp_path)))
+        assert code == 0, err
+        assert "spin_here" in {f["name"] for f in json.loads(out)["shared"]["frames"]}
+    finally:
+        proc.kill()
+        proc.wait()
