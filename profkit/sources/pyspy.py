@@ -24,7 +24,10 @@ STARTUP_GRACE = 5.0  # a just-launched command may exec through shims (pyenv, en
 
 
 def pyspy_binary() -> str | None:
-    """py-spy next to this interpreter (a venv without PATH set up), else on PATH."""
+    """$PROFKIT_PYSPY, else py-spy next to this interpreter (a venv without PATH set up), else on PATH."""
+    chosen = os.environ.get("PROFKIT_PYSPY")
+    if chosen:
+        return chosen if os.access(chosen, os.X_OK) else shutil.which(chosen)
     local = Path(sys.executable).parent / "py-spy"
     if local.is_file() and os.access(local, os.X_OK):
         return str(local)

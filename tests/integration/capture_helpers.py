@@ -17,10 +17,10 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 REPO = Path(__file__).parent.parent.parent
 
 
-def profkit(*args: str, timeout: float = 180, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def profkit(*args: str, timeout: float = 180, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess, as a user would."""
     return subprocess.run([sys.executable, "-m", "profkit.cli.main", *args], capture_output=True, text=True,
-                          timeout=timeout, env=cli_env(), **kwargs)  # type: ignore[call-overload]
+                          timeout=timeout, env={**cli_env(), **(env_extra or {})})
 
 
 def profkit_popen(*args: str) -> subprocess.Popen[str]:

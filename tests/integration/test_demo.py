@@ -99,3 +99,22 @@ def test_healthy_demo_has_no_key_generation_finding(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     ids = [f.id for f in run_analyzers(open_bundle(out), None)]
     assert "repeated-key-generation" not in ids
+
+
+def test_demo_completes_and_explains_when_pyspy_cannot_attach(tmp_path: Path) -> None:
+    """Where ptrace is not permitted (a container without SYS_PTRACE), the demo still finishes and says why."""
+    fake = tmp_path / "py-spy"
+    fake.write_text("#!/bin/sh\n"
+                    "echo 'Permission Denied: Try running again with elevated permissions by going "
+                    "sudo env \"PATH=$PATH\" !!' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    out = tmp_path / "noptrace"
+    result = profkit("demo", "--out", str(out), "--duration", "6s", timeout=120,
+                     env_extra={"PROFKIT_PYSPY": str(fake)})
+    assert result.returncode == 0, result.stderr
+    assert "no CPU profiles of demo-controller" in result.stderr
+    assert "ptrace not permitted" in result.stderr
+    view = open_bundle(out)
+    assert view.profile_refs() == []
+    assert view.series("workqueue_depth")  # everything else was captured
+    assert any("ptrace" in e.message for e in view.events("error"))
