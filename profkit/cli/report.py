@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -18,19 +18,56 @@ Examples:
 
   profkit report run1 -o /tmp/kcp-run1.html
 
-The file works offline (plotly is inlined) and can be shared as is.
+  profkit report run1 --dashboard controller --dashboard my-panels.yaml
+
+  profkit report run1 --grafana run1-grafana.json      # report and Grafana dashboard
+
+  profkit report --grafana controller.json --dashboard controller   # no bundle needed
+
+The file works offline (plotly is inlined) and can be shared as is. Dashboards are
+YAML (built-in: scale-run, controller); the same spec is exported to Grafana.
 """
 
 
+def _write_grafana(path: Path, dashboards: list[Any]) -> None:
+    import json
+
+    from profkit.render.grafana import grafana_dashboard
+
+    if path.exists() and path.is_dir():
+        raise BadInput(f"--grafana {path}: is a directory")
+    try:
+        path.write_text(json.dumps(grafana_dashboard(dashboards), indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"--grafana {path}: {exc.strerror or exc}") from None
+    print(f"{path} (Grafana dashboard, import it and pick your Prometheus data source)", file=sys.stderr)
+
+
 def report(
-    bundle: Path = typer.Argument(..., help="Bundle directory written by profkit capture.", show_default=False),
+    bundle: Optional[Path] = typer.Argument(None, metavar="DIR", show_default=False,
+                                            help="Bundle directory written by profkit capture."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="FILE.html",
                                           help="Where to write the report (default: DIR/report.html)."),
     only: Optional[str] = typer.Option(None, "--only", metavar="ID,...", help="Run only these analyzers."),
     rules: Optional[Path] = typer.Option(None, "--rules", metavar="FILE.yaml",
                                          help="Thresholds overriding the defaults, by finding id."),
+    dashboard: Optional[list[str]] = typer.Option(
+        None, "--dashboard", metavar="NAME|FILE.yaml",
+        help="Dashboard to draw (repeatable): a built-in name (scale-run, controller) or your YAML file."),
+    grafana: Optional[Path] = typer.Option(None, "--grafana", metavar="FILE.json",
+                                           help="Also write the dashboards as an importable Grafana dashboard."),
 ) -> int:
-    """Write an HTML report: findings, CPU/memory and controller metrics, flame graphs."""
+    """Write an HTML report: findings, dashboards of metrics and objects, flame graphs."""
+    from profkit.render.dashboard_spec import DEFAULT_DASHBOARDS, load_dashboard
+
+    specs = [load_dashboard(name) for name in (dashboard or DEFAULT_DASHBOARDS)]
+    if bundle is None:
+        if grafana is None:
+            raise BadInput("missing DIR (a bundle directory), or --grafana FILE.json to export dashboards only")
+        _write_grafana(grafana, specs)
+        typer.echo(str(grafana))
+        return 0
+
     from profkit.analyze import run_analyzers
     from profkit.bundle.reader import open_bundle
     from profkit.cli.analyze import build_options
@@ -45,12 +82,14 @@ def report(
     started = time.perf_counter()
     findings = run_analyzers(view, build_options(only, rules))
     try:
-        path = write_report(view, findings, target)
+        path = write_report(view, findings, target, dashboards=specs)
     except OSError as exc:
         raise BadInput(f"-o {target}: {exc.strerror or exc}") from None
     elapsed = time.perf_counter() - started
     size = path.stat().st_size
     print(f"{path} ({size / 2**20:.1f} MiB, {len(findings)} finding(s), {elapsed:.1f} s)", file=sys.stderr)
+    if grafana is not None:
+        _write_grafana(grafana, specs)
     typer.echo(str(path))
     return 0
 
