@@ -80,8 +80,7 @@ def top_table(profile: Profile, limit: int = 20) -> str:
     header = [
         f"Type: {profile.sample_type} ({profile.kind}, {profile.language})"
         + (f"   Target: {profile.target}" if profile.target else ""),
-        f"Total: {short_weight(total, unit)} in {len(profile.stacks)} distinct stacks"
-        + (f" over {profile.duration:.0f}s" if profile.duration else ""),
+        f"Total: {short_weight(total, unit)}" + (f" over {profile.duration:.0f}s" if profile.duration else ""),
         f"Showing top {len(rows)} functions by flat",
         f"{'flat':>10} {'flat%':>6} {'sum%':>6} {'cum':>10} {'cum%':>6}  function",
     ]
