@@ -169,6 +169,25 @@ def test_requeue_deleted_keeps_requeueing_after_deletion(control_plane: ControlP
     assert "could not get widget, not running reconciler" in dep.replicas[0].log_file.read_text()
 
 
+def test_throttling_lines_and_saturated_workers(control_plane: ControlPlane, deploy: Any) -> None:
+    from profkit.analyze.client_side_throttling import parse_wait
+    from profkit.formats.logs import parse_line
+
+    dep = deploy("py-throttle", "py-throttle", objects=10, ready_timeout=5,
+                 controller_args=["--kube-api-qps", "3", "--kube-api-burst", "3", "--api-calls-per-reconcile", "2",
+                                  "--v", "3", "--concurrency", "2", "--reconcile-delay", "500ms"])
+    url = dep.replicas[0].metrics_url
+    busy = []
+    for _ in range(6):
+        busy.append(_metric(url, "controller_runtime_active_workers"))
+        time.sleep(0.5)
+    assert max(busy) == _metric(url, "controller_runtime_max_concurrent_reconciles") == 2
+    waits = [w for w in (parse_wait(parse_line(line)) for line in dep.replicas[0].log_file.read_text().splitlines()
+                         if "Waited before sending request" in line) if w is not None]
+    assert waits and all(w.delay > 0.05 for w in waits) and {w.verb for w in waits} <= {"GET", "PATCH"}
+    assert _metric(url, "rest_client_requests_total", code="200", method="GET") > 3
+
+
 # -- the node agent against the real API server (kwok fakes the container, so py-spy never runs) --------
 def _agent_pods(cp: ControlPlane, namespace: str) -> list[dict[str, Any]]:
     out = cp.kubectl("get", "pods", "-n", namespace, "-l", AGENT_SELECTOR, "-o", "json").stdout
