@@ -1,128 +1,109 @@
-"""Flame graph as a plotly Icicle figure (root at the bottom), small frames folded into "other"."""
+"""Flame graph nodes for the HTML icicle: compact arrays (parent, name, total, self), small frames folded into "other"."""
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from profkit.analyze.frames import FrameClassifier, display_name, short_name
-from profkit.model import Profile
-from profkit.render.page import esc
+from profkit.model import Frame, Profile
 
-ORIGIN_COLOURS = {"own": "#ff9830", "library": "#5794f2", "stdlib": "#73bf69", "runtime": "#8e8e9e",
-                  "other": "#464c54", "root": "#37872d"}
-MAX_NODES = 4000
-MIN_FRACTION = 0.002  # frames under 0.2 % of the total are folded first; raised until MAX_NODES fits
-MAX_DEPTH = 40  # levels shown at once; clicking a frame zooms into it
+MAX_NODES = 2500  # per flame graph; frames are folded until it fits
+MIN_FRACTION = 0.001  # frames under 0.1 % of the total are folded first
+OTHER = "other"
+ORIGIN_HUES = {"own": (28, 85, 58), "library": (210, 65, 62), "stdlib": (150, 45, 50), "runtime": (0, 0, 58),
+               "other": (0, 0, 40), "root": (0, 0, 30)}
+
+
+def origin_colour(name: str, origin: str) -> str:
+    """A colour by kind of code (own, library, stdlib, runtime), lightness varied per package."""
+    hue, sat, light = ORIGIN_HUES.get(origin, ORIGIN_HUES["other"])
+    package = name.rsplit(".", 1)[0]
+    shift = zlib.crc32(package.encode("utf-8", "replace")) % 11
+    return f"hsl({hue + shift - 5},{sat}%,{light + shift % 7 - 3}%)"
 
 
 @dataclass
-class _Node:
-    name: str
-    origin: str
-    value: float = 0.0
-    self_value: float = 0.0
-    children: dict[str, _Node] = field(default_factory=dict)
+class NameTable:
+    """Frame names shared by all windows of one flame panel: full name, label, colour."""
+
+    names: list[list[str]] = field(default_factory=list)
+    _index: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str, origin: str) -> int:
+        index = self._index.get(name)
+        if index is None:
+            label = OTHER if name.startswith(OTHER + " (") else short_name(name)
+            colour = origin_colour(name, origin) if origin != OTHER else "hsl(0,0%,32%)"
+            index = self._index[name] = len(self.names)
+            self.names.append([name, label, colour])
+        return index
 
 
-def _tree(profile: Profile, own_code: tuple[str, ...]) -> _Node:
+def by_display_name(profile: Profile, own_code: tuple[str, ...] = ()) -> tuple[Profile, list[str]]:
+    """The profile with frames merged by display name (Python lines of one function become one frame)."""
     classifier = FrameClassifier(profile, own_code)
-    names = [display_name(f, profile.language) for f in profile.frames]
-    root = _Node("all", "root")
+    index: dict[str, int] = {}
+    frames: list[Frame] = []
+    origins: list[str] = []
+    remap: list[int] = []
+    for number, frame in enumerate(profile.frames):
+        name = display_name(frame, profile.language)
+        found = index.get(name)
+        if found is None:
+            found = index[name] = len(frames)
+            frames.append(Frame(name, frame.file))
+            origins.append(classifier.origin(number))
+        remap.append(found)
+    totals: dict[tuple[int, ...], float] = {}
     for stack, weight in zip(profile.stacks, profile.weights):
-        root.value += weight
-        node = root
-        for index in stack:
-            name = names[index]
-            child = node.children.get(name)
-            if child is None:
-                child = node.children[name] = _Node(name, classifier.origin(index))
-            child.value += weight
-            node = child
-        node.self_value += weight
-    return root
+        key = tuple(remap[i] for i in stack)
+        totals[key] = totals.get(key, 0.0) + weight
+    merged = Profile(frames, list(totals), list(totals.values()), sample_type=profile.sample_type,
+                     unit=profile.unit, kind=profile.kind, language=profile.language, target=profile.target,
+                     instance=profile.instance, start=profile.start, duration=profile.duration,
+                     period=profile.period)
+    return merged, origins
 
 
-@dataclass
-class IcicleData:
-    """Parallel arrays of an Icicle trace."""
+def flame_nodes(profile: Profile, names: NameTable, *, max_nodes: int = MAX_NODES,
+                own_code: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The call tree as parallel arrays, root first; folded frames summed into one "other" per parent.
 
-    ids: list[str] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)
-    parents: list[str] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-    colours: list[str] = field(default_factory=list)
-    hover: list[list[str]] = field(default_factory=list)
+    ``p`` parent index (-1 for the root), ``n`` index into ``names``, ``v`` total, ``s`` self.
+    """
+    from profkit.render.flamegraph_svg import build_tree
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def _emit(root: _Node, threshold: float, unit_seconds: float, total: float) -> IcicleData:
-    out = IcicleData()
-
-    def add(node: _Node, parent: str, label: str, origin: str, self_value: float) -> str:
-        node_id = f"n{len(out.ids)}"
-        out.ids.append(node_id)
-        out.labels.append(esc(label))
-        out.parents.append(parent)
-        out.values.append(node.value)
-        out.colours.append(ORIGIN_COLOURS.get(origin, ORIGIN_COLOURS["other"]))
-        out.hover.append([esc(node.name), f"{self_value / total:.2%}" if total else "0%",
-                          f"{node.value * unit_seconds:.3g} s", esc(origin)])
-        return node_id
-
-    stack: list[tuple[_Node, str]] = [(root, add(root, "", root.name, "root", root.self_value))]
-    while stack:
-        node, node_id = stack.pop()
-        small = 0.0
-        for child in sorted(node.children.values(), key=lambda c: -c.value):
-            if child.value < threshold:
-                small += child.value
-                continue
-            stack.append((child, add(child, node_id, short_name(child.name), child.origin, child.self_value)))
-        if small > 0:
-            other = _Node(f"other (frames under {threshold / total:.1%} each)" if total else "other", "other", small)
-            add(other, node_id, "other", "other", 0.0)
-    return out
-
-
-def icicle_data(profile: Profile, *, unit_seconds: float = 1e-9, own_code: tuple[str, ...] = (),
-                max_nodes: int = MAX_NODES) -> IcicleData:
-    """The merged flame graph as icicle arrays, folded until it has at most ``max_nodes`` nodes."""
-    root = _tree(profile, own_code)
+    merged, origins = by_display_name(profile, own_code)
     fraction = MIN_FRACTION
     while True:
-        data = _emit(root, root.value * fraction, unit_seconds, root.value)
-        if len(data) <= max_nodes or fraction >= 0.5:
-            return data
+        tree = build_tree(merged, fraction)
+        if tree.frame.size + 1 <= max_nodes * 0.8 or fraction >= 0.2:
+            break
         fraction *= 2
-
-
-def icicle_figure(profile: Profile, title: str, *, unit_seconds: float = 1e-9, own_code: tuple[str, ...] = ()
-                  ) -> dict[str, Any]:
-    """A plotly figure dict (data + layout) drawing the flame graph with the root at the bottom."""
-    data = icicle_data(profile, unit_seconds=unit_seconds, own_code=own_code)
-    trace = {
-        "type": "icicle",
-        "ids": data.ids,
-        "labels": data.labels,
-        "parents": data.parents,
-        "values": data.values,
-        "branchvalues": "total",
-        "tiling": {"orientation": "v", "flip": "y"},
-        "maxdepth": MAX_DEPTH,
-        "marker": {"colors": data.colours, "line": {"width": 0.5, "color": "#111217"}},
-        "customdata": data.hover,
-        "hovertemplate": ("%{customdata[0]}<br>total %{percentRoot:.2%} (%{customdata[2]})"
-                          "<br>self %{customdata[1]}<br>%{customdata[3]}<extra></extra>"),
-        "textinfo": "label",
-        "insidetextfont": {"size": 11},
-    }
-    layout = {
-        "title": {"text": esc(title), "font": {"size": 14}},
-        "margin": {"l": 8, "r": 8, "t": 36, "b": 8},
-        "height": 540,
-        "paper_bgcolor": "#181b1f",
-    }
-    return {"data": [trace], "layout": layout}
+    total = tree.grand_total
+    parents: list[int] = [-1]
+    name_ids: list[int] = [names.add("all", "root")]
+    totals: list[float] = [total]
+    selfs: list[float] = [0.0]
+    child_sum: list[float] = [0.0]
+    for frame, parent, node_total, node_self in zip(tree.frame.tolist(), tree.parent.tolist(),
+                                                     tree.total.tolist(), tree.self_weight.tolist()):
+        parent_row = parent + 1  # tree ids are 0-based; row 0 is "all"
+        parents.append(parent_row)
+        name_ids.append(names.add(merged.frames[frame].name, origins[frame]))
+        totals.append(node_total)
+        selfs.append(node_self)
+        child_sum.append(0.0)
+        child_sum[parent_row] += node_total
+    other = names.add(f"{OTHER} (frames under {fraction:.1%} of the total each)", OTHER)
+    for row in range(len(totals)):
+        rest = totals[row] - selfs[row] - child_sum[row]
+        if rest > total * 1e-9 and len(parents) < max_nodes:
+            parents.append(row)
+            name_ids.append(other)
+            totals.append(rest)
+            selfs.append(rest)
+    return {"p": parents, "n": name_ids, "v": [float(f"{x:.6g}") for x in totals],
+            "s": [float(f"{x:.6g}") for x in selfs], "folded": fraction}

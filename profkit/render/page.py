@@ -1,4 +1,4 @@
-"""The report page: HTML template, dark theme CSS, escaping, findings and evidence as HTML.
+"""The report page: HTML template, escaping, findings with evidence links, capture events.
 
 Every string that comes from a bundle (function names, target names, log lines, titles) goes
 through :func:`esc` before it reaches HTML, and every JSON document embedded in a ``<script>``
@@ -22,63 +22,12 @@ _JSON_UNSAFE_RE = re.compile("[<>&\u2028\u2029]")
 _CODE = re.compile(r"`([^`]+)`")
 MAX_LIST_ROWS = 12
 
-CSS = """
-:root { color-scheme: dark; }
-body { margin: 0; background: #111217; color: #ccccdc; font: 14px/1.45 Inter, "Helvetica Neue", Arial, sans-serif; }
-header { padding: 14px 22px; background: #181b1f; border-bottom: 1px solid #2c3235; }
-header h1 { margin: 0; font-size: 20px; color: #fff; }
-header .meta { color: #8e8e9e; font-size: 12px; margin-top: 4px; }
-main { padding: 12px 18px 40px; }
-h2 { color: #fff; font-size: 17px; margin: 22px 4px 10px; }
-h3 { color: #d8d9da; font-size: 15px; margin: 16px 4px 8px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 10px; }
-.panel { background: #181b1f; border: 1px solid #2c3235; border-radius: 3px; padding: 6px; min-height: 300px; }
-.panel.wide { grid-column: 1 / -1; min-height: 560px; }
-.finding { background: #181b1f; border: 1px solid #2c3235; border-left: 5px solid var(--sev); border-radius: 3px;
-           padding: 10px 14px; margin: 8px 0; }
-.finding .sev { display: inline-block; background: var(--sev); color: #111; font-weight: 600; border-radius: 2px;
-                padding: 0 6px; margin-right: 8px; text-transform: uppercase; font-size: 11px; }
-.finding .title { color: #fff; font-weight: 600; }
-.finding .id, .finding .target { color: #8e8e9e; font-size: 12px; margin-left: 8px; }
-.finding .fix { margin-top: 8px; color: #b9e0a5; }
-details { margin-top: 6px; } summary { cursor: pointer; color: #8ab8ff; }
-dl.ev { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; margin: 6px 0; }
-dl.ev dt { color: #8e8e9e; } dl.ev dd { margin: 0; word-break: break-all; }
-table { border-collapse: collapse; font-size: 12px; margin: 4px 0; }
-th, td { border: 1px solid #2c3235; padding: 2px 6px; text-align: left; vertical-align: top; }
-th { background: #202226; color: #d8d9da; }
-code { background: #202226; padding: 0 3px; border-radius: 2px; font-size: 12px; }
-.none { color: #73bf69; } .muted { color: #8e8e9e; }
-"""
 
-PAGE_SCRIPT = """
-(function () {
-  var doc = JSON.parse(document.getElementById("profkit-figures").textContent);
-  var timePlots = [], syncing = false;
-  doc.figures.forEach(function (fig) {
-    var el = document.getElementById(fig.div);
-    if (!el) { return; }
-    var layout = Object.assign({template: doc.template}, fig.layout);
-    Plotly.newPlot(el, fig.data, layout, {responsive: true, displaylogo: false});
-    if (fig.time) {
-      timePlots.push(el);
-      el.on("plotly_relayout", function (ev) {
-        if (syncing) { return; }
-        var update = {};
-        if (ev["xaxis.range[0]"] !== undefined) {
-          update["xaxis.range"] = [ev["xaxis.range[0]"], ev["xaxis.range[1]"]];
-        } else if (ev["xaxis.autorange"]) {
-          update["xaxis.autorange"] = true;
-        } else { return; }
-        syncing = true;
-        Promise.all(timePlots.filter(function (p) { return p !== el; })
-          .map(function (p) { return Plotly.relayout(p, update); }))
-          .then(function () { syncing = false; }, function () { syncing = false; });
-      });
-    }
-  });
-})();
-"""
+def asset(name: str) -> str:
+    """A file of ``profkit/render/assets`` (the page's CSS and script), shipped as package data."""
+    from importlib import resources
+
+    return (resources.files("profkit.render") / "assets" / name).read_text(encoding="utf-8")
 
 
 def esc(value: object) -> str:
@@ -146,19 +95,31 @@ def evidence_html(evidence: dict[str, Any], depth: int = 0) -> str:
     return f'<dl class="ev">{rows}</dl>'
 
 
-def findings_html(findings: Sequence[Finding]) -> str:
-    """The findings block at the top of the report, most severe first."""
+def _log_samples_html(samples: Sequence[Any], prefix: str) -> str:
+    items = "".join(f'<li id="{prefix}-log{i}"><code>{esc(line)}</code></li>' for i, line in enumerate(samples))
+    return f'<ol class="logs">{items}</ol>'
+
+
+def findings_html(findings: Sequence[Finding], links: Sequence[str] = ()) -> str:
+    """The findings, most severe first; ``links[i]`` is HTML linking finding i to its evidence."""
     if not findings:
         return '<p class="none">No findings: nothing profkit knows to look for stood out.</p>'
     parts: list[str] = []
-    for f in findings:
+    for index, f in enumerate(findings):
         colour = SEVERITY_COLOURS.get(f.severity, "#8e8e9e")
+        evidence = {k: v for k, v in f.evidence.items() if k != "log_samples"}
+        samples = f.evidence.get("log_samples")
+        logs = (f"<dt>log samples</dt><dd>{_log_samples_html(samples, f'finding-{index}')}</dd>"
+                if isinstance(samples, list) and samples else "")
+        link = links[index] if index < len(links) else ""
         parts.append(
-            f'<div class="finding" style="--sev:{colour}">'
+            f'<div class="finding" id="finding-{index}" style="--sev:{colour}">'
             f'<span class="sev">{esc(f.severity)}</span><span class="title">{esc(f.title)}</span>'
             f'<span class="id">{esc(f.id)}</span><span class="target">{esc(f.target or "-")}</span>'
             + (f'<div class="fix">{rich_text(f.recommendation)}</div>' if f.recommendation else "")
-            + f"<details><summary>evidence</summary>{evidence_html(f.evidence)}</details></div>"
+            + (f'<div class="links">{link}</div>' if link else "")
+            + f"<details><summary>evidence</summary>{evidence_html(evidence).replace('</dl>', logs + '</dl>')}"
+            "</details></div>"
         )
     return "\n".join(parts)
 
@@ -182,18 +143,16 @@ def _clock(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
 
 
-def render_page(*, title: str, meta: str, body: str, figures: list[dict[str, Any]], template: Any,
-                plotly_js: str) -> str:
-    """The whole self-contained page: CSS, body, plotly.js once, the figures as JSON, the page script."""
+def render_page(*, title: str, meta: str, toolbar: str, body: str, data: dict[str, Any], plotly_js: str) -> str:
+    """The whole self-contained page: CSS, body, plotly.js once, the data as JSON, the page script."""
     if "</script" in plotly_js.lower():
         plotly_js = re.sub(r"</(script)", r"<\\/\1", plotly_js, flags=re.IGNORECASE)
-    figures_json = script_json({"template": template, "figures": figures})
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>"
-        f"<header><h1>{esc(title)}</h1><div class=\"meta\">{meta}</div></header>\n<main>{body}</main>\n"
+        f"<title>{esc(title)}</title><style>{asset('report.css')}</style></head>\n<body>"
+        f"<header><h1>{esc(title)}</h1><div class=\"meta\">{meta}</div>{toolbar}</header>\n<main>{body}</main>\n"
         f"<script>{plotly_js}</script>\n"
-        f"<script type=\"application/json\" id=\"profkit-figures\">{figures_json}</script>\n"
-        f"<script>{PAGE_SCRIPT}</script>\n</body></html>\n"
+        f"<script type=\"application/json\" id=\"profkit-data\">{script_json(data)}</script>\n"
+        f"<script>{asset('report.js')}</script>\n</body></html>\n"
     )

@@ -1,118 +1,59 @@
-"""The HTML report: findings, per-target metric panels and flame graphs as one self-contained file.
+"""The HTML report: findings on top, YAML dashboards (per target or per capture), flame graphs, one offline file.
 
-plotly is imported here lazily (only when a report is written): plotly.js is inlined once, the
-figures are embedded as one escaped JSON document and drawn by a few lines of page script, so the
-file opens with no network. Panels are data (:class:`PanelSpec`), so YAML dashboards can replace
-the built-in list (``write_report(..., dashboard=[...])``).
+plotly is imported here lazily (only when a report is written): plotly.js is inlined once; the
+figures, flame graphs and annotations travel as one escaped JSON document drawn by
+``assets/report.js``, so the file opens with no network.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding, Series
-from profkit.render.page import esc, events_html, findings_html, render_page
+from profkit.model import CaptureEvent, Finding
+from profkit.render.dashboard_html import DrawnPanel, render_dashboard
+from profkit.render.dashboard_spec import DEFAULT_DASHBOARDS, DashboardSpec, builtin_dashboards
+from profkit.render.page import SEVERITY_COLOURS, esc, events_html, findings_html, render_page
+from profkit.render.panel_data import finding_window
 
-SCATTERGL_FROM = 500  # points per trace from which WebGL is used
-LEGEND_SKIP = {"source"}
-
-
-@dataclass(frozen=True)
-class PanelSpec:
-    """One time-series panel: metrics drawn, as rate or gauge, scaled, legend by labels."""
-
-    title: str
-    metrics: tuple[str, ...]
-    rate: bool = False
-    unit: str = ""  # y-axis title
-    scale: float = 1.0
-    legend: tuple[str, ...] = ()  # labels shown in the legend (instance is added when several)
-    dashed: tuple[str, ...] = ()  # metrics drawn dashed (limits: max workers)
-
-
-DEFAULT_PANELS: tuple[PanelSpec, ...] = (
-    PanelSpec("CPU (cores)", ("process_cpu_seconds_total",), rate=True, unit="cores", legend=("source",)),
-    PanelSpec("Memory (resident)", ("process_resident_memory_bytes",), unit="MiB", scale=1 / 2**20,
-              legend=("source",)),
-    PanelSpec("Reconcile rate by result", ("controller_runtime_reconcile_total",), rate=True, unit="per s",
-              legend=("controller", "result")),
-    PanelSpec("Reconcile errors", ("controller_runtime_reconcile_errors_total",), rate=True, unit="per s",
-              legend=("controller",)),
-    PanelSpec("Active workers vs max", ("controller_runtime_active_workers",
-                                        "controller_runtime_max_concurrent_reconciles"),
-              unit="workers", legend=("controller",), dashed=("controller_runtime_max_concurrent_reconciles",)),
-    PanelSpec("Workqueue depth", ("workqueue_depth",), unit="items", legend=("name",)),
-    PanelSpec("Workqueue adds", ("workqueue_adds_total",), rate=True, unit="per s", legend=("name",)),
-    PanelSpec("Workqueue retries", ("workqueue_retries_total",), rate=True, unit="per s", legend=("name",)),
-    PanelSpec("REST client requests", ("rest_client_requests_total",), rate=True, unit="per s",
-              legend=("method", "code")),
-    PanelSpec("Goroutines", ("go_goroutines",), unit="goroutines"),
-    PanelSpec("Go heap (alloc)", ("go_memstats_heap_alloc_bytes",), unit="MiB", scale=1 / 2**20),
-)
-
-
-def _label(series: Series, spec: PanelSpec, several_instances: bool) -> str:
-    parts = [f"{series.labels[k]}" for k in spec.legend if k in series.labels and k not in LEGEND_SKIP]
-    parts += [f"{k}={series.labels[k]}" for k in spec.legend if k in series.labels and k in LEGEND_SKIP]
-    if len(spec.metrics) > 1:
-        parts.insert(0, series.name.removeprefix("controller_runtime_"))
-    if several_instances and series.instance:
-        parts.insert(0, series.instance)
-    return " ".join(parts) or series.name
-
-
-def _trace(series: Series, spec: PanelSpec, several_instances: bool) -> dict[str, Any] | None:
-    points = series.rate() if spec.rate else series.points
-    if not points:
-        return None
-    return {
-        "type": "scattergl" if len(points) >= SCATTERGL_FROM else "scatter",
-        "mode": "lines",
-        "name": esc(_label(series, spec, several_instances)),
-        "x": [round(t * 1000) for t, _ in points],
-        "y": [float(f"{v * spec.scale:.6g}") for _, v in points],  # 6 digits: a screen has fewer pixels
-        "line": {"width": 1.5, "dash": "dash" if series.name in spec.dashed else "solid"},
-        "hovertemplate": "%{y:.4g}",
-    }
-
-
-def _time_layout(title: str, unit: str) -> dict[str, Any]:
-    return {
-        "title": {"text": esc(title), "font": {"size": 14}},
-        "hovermode": "x unified",
-        "xaxis": {"type": "date", "showspikes": True, "spikemode": "across", "spikethickness": 1},
-        "yaxis": {"title": {"text": esc(unit)}, "rangemode": "tozero"},
-        "margin": {"l": 56, "r": 12, "t": 36, "b": 36},
-        "height": 290,
-        "legend": {"orientation": "h", "y": -0.2, "font": {"size": 10}},
-        "paper_bgcolor": "#181b1f",
-        "plot_bgcolor": "#181b1f",
-    }
-
-
-def metric_figures(view: BundleView, target: str, panels: Sequence[PanelSpec]) -> list[dict[str, Any]]:
-    """The time-series figures of one target that have data, in panel order."""
-    figures: list[dict[str, Any]] = []
-    for spec in panels:
-        series = [s for metric in spec.metrics for s in view.series(metric, target=target)]
-        several = len({s.instance for s in series}) > 1
-        traces = [t for t in (_trace(s, spec, several) for s in series) if t is not None]
-        if traces:
-            figures.append({"data": traces, "layout": _time_layout(spec.title, spec.unit), "time": True})
-    return figures
+FINDINGS_PLACEHOLDER = "<!--profkit-findings-->"  # bundle text is escaped, so it can never produce this
+RANGES = (("5m", 300), ("15m", 900), ("1h", 3600), ("6h", 21600), ("all", 0))
+ANNOTATED = {"restart": ("#f2495c", "↻"), "rollout": ("#b877d9", "⇪"), "gap": ("#fade2a", "gap"),
+             "pod-added": ("#73bf69", "+"), "pod-removed": ("#ff9830", "−"), "error": ("#f2495c", "!")}
+MAX_ANNOTATIONS = 150
+# Metrics that prove each finding, beyond the metric names its evidence mentions.
+FINDING_METRICS = {
+    "client-side-throttling": ("rest_client_requests_total", "rest_client_rate_limiter_duration_seconds", "logs"),
+    "concurrency-saturation": ("controller_runtime_active_workers", "workqueue_depth",
+                               "workqueue_queue_duration_seconds"),
+    "requeue-storm-deleted": ("controller_runtime_reconcile_total", "workqueue_retries_total"),
+    "sync-budget-exhausted": ("controller_runtime_reconcile_total", "workqueue_depth"),
+    "reconcile-errors": ("controller_runtime_reconcile_errors_total", "controller_runtime_reconcile_total"),
+    "slow-reconcile": ("controller_runtime_reconcile_time_seconds", "workqueue_work_duration_seconds"),
+    "memory-growth": ("container_memory_working_set_bytes", "process_resident_memory_bytes",
+                      "go_memstats_heap_alloc_bytes"),
+    "goroutine-growth": ("go_goroutines",),
+    "gc-pressure": ("go_memstats_heap_alloc_bytes", "container_cpu_usage_seconds_total",
+                    "process_cpu_seconds_total"),
+    "cpu-hotspot": ("container_cpu_usage_seconds_total", "process_cpu_seconds_total"),
+    "repeated-key-generation": ("container_cpu_usage_seconds_total", "process_cpu_seconds_total"),
+}
+FINDING_PROFILES = {"cpu-hotspot": "cpu", "repeated-key-generation": "cpu", "gc-pressure": "cpu",
+                    "memory-growth": "heap", "goroutine-growth": "goroutine"}
 
 
 def report_targets(view: BundleView) -> list[str]:
     """Targets with anything to show: declared ones, then any seen only in profiles or metrics."""
     names = [t.name for t in view.targets()]
-    for extra in sorted({r.target for r in view.profile_refs()} | {s.target for s in view.series("process_cpu_seconds_total")}):
-        if extra and extra not in names:
-            names.append(extra)
+    seen = {r.target for r in view.profile_refs()} | {s.target for s in view.series("process_cpu_seconds_total")}
+    names += sorted(t for t in seen if t and t not in names)
     return names
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(ts))
 
 
 def _meta(view: BundleView, findings: Sequence[Finding]) -> str:
@@ -123,48 +64,126 @@ def _meta(view: BundleView, findings: Sequence[Finding]) -> str:
     return esc(f"{view.directory} · capture {view.status} · started {clock} · {end - start:.0f} s · {summary}")
 
 
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def evidence_links(finding: Finding, index: int, drawn: Sequence[DrawnPanel], capture: tuple[float, float]) -> str:
+    """Links from a finding to the panels, profile windows, time window and log lines behind it."""
+    mentioned = set(_strings(finding.evidence))
+    wanted = set(FINDING_METRICS.get(finding.id, ())) | mentioned
+    mine = [p for p in drawn if p.target is None or not finding.target or p.target == finding.target]
+    links: list[str] = []
+    for panel in mine:
+        if panel.flame is None and wanted & set(panel.metrics):
+            links.append(f'<a href="#{panel.anchor}">{esc(panel.title)}</a>')
+    kind = FINDING_PROFILES.get(finding.id)
+    for panel in mine:
+        flame = panel.flame
+        if flame is None:
+            continue
+        paths = [p for p in mentioned if any(p in w["paths"] for w in flame.windows[1:])]
+        if kind == flame.kind or (kind == "cpu" and flame.kind == "wall") or paths:
+            links.append(f'<a href="#{panel.anchor}">{esc(panel.title)}</a>')
+        for path in sorted(paths)[:8]:
+            start = next(w["start"] for w in flame.windows[1:] if path in w["paths"])
+            links.append(f'<a href="#{panel.anchor}" data-flame="{esc(flame.div)}" data-window="{esc(path)}">'
+                         f"profile window {esc(_clock(start))}</a>")
+    start, end, from_evidence = finding_window(finding, capture)
+    if from_evidence:
+        links.append(f'<a href="#top" data-zoom="{start:.3f},{end:.3f}">zoom to {esc(_clock(start))}–'
+                     f"{esc(_clock(end))}</a>")
+    samples = finding.evidence.get("log_samples")
+    if isinstance(samples, list):
+        links += [f'<a href="#finding-{index}-log{i}">log line {i + 1}</a>' for i in range(min(len(samples), 5))]
+    return ("evidence: " + "".join(links)) if links else ""
+
+
+def annotations(view: BundleView, findings: Sequence[Finding], t0: float) -> list[dict[str, Any]]:
+    """Marks on every time panel: restarts, rollouts, gaps, pods added/removed, errors, finding windows."""
+    out: list[dict[str, Any]] = []
+    events: list[CaptureEvent] = [e for e in view.events() if e.kind in ANNOTATED]
+    for event in events[:MAX_ANNOTATIONS]:
+        colour, mark = ANNOTATED[event.kind]
+        text = f"{event.kind} {event.target} {event.instance}: {event.message}"[:300]
+        out.append({"start": round(event.ts - t0, 2), "colour": colour, "mark": esc(mark), "text": esc(text)})
+    capture = view.time_range()
+    for finding in findings:
+        start, end, from_evidence = finding_window(finding, capture)
+        if from_evidence:
+            colour = SEVERITY_COLOURS.get(finding.severity, "#8e8e9e")
+            out.append({"start": round(start - t0, 2), "end": round(end - t0, 2), "colour": colour,
+                        "opacity": 0.08, "mark": "⚑", "text": esc(f"{finding.id}: {finding.title}"[:300])})
+    return out
+
+
+def _toolbar(sections: Sequence[tuple[str, str]]) -> str:
+    buttons = "".join(f'<button type="button" data-range="{seconds}">{label}</button>' for label, seconds in RANGES)
+    nav = "".join(f'<a href="#{anchor}">{esc(title)}</a>' for anchor, title in sections)
+    return (f'<div class="toolbar"><span class="label">time range</span>{buttons}</div>'
+            f'<nav class="dashboards">{nav}<a href="#capture-events">capture events</a></nav>')
+
+
 def write_report(view: BundleView, findings: Sequence[Finding], path: Path | str, *,
-                 dashboard: Sequence[PanelSpec] | None = None) -> Path:
+                 dashboards: Sequence[DashboardSpec] | None = None) -> Path:
     """Write the self-contained HTML report for ``view`` and return its path."""
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
 
-    from profkit.analyze.cpu_profiles import cpu_profiles
-    from profkit.render.icicle import icicle_figure
-
-    panels = tuple(dashboard) if dashboard is not None else DEFAULT_PANELS
-    flames = {cpu.target: cpu for cpu in cpu_profiles(view)}
+    if dashboards is None:
+        builtin = builtin_dashboards()
+        dashboards = [builtin[name] for name in DEFAULT_DASHBOARDS]
+    t0, t1 = view.time_range()
+    targets = report_targets(view)
+    body: list[str] = []
+    sections: list[tuple[str, str]] = []
     figures: list[dict[str, Any]] = []
-    body: list[str] = ["<h2>Findings</h2>", findings_html(findings)]
-    for number, target in enumerate(report_targets(view)):
-        body.append(f"<h2>Target <code>{esc(target)}</code></h2>")
-        target_figures = metric_figures(view, target, panels)
-        cpu = flames.get(target)
-        if not target_figures and cpu is None:
-            body.append('<p class="muted">No metrics or CPU profiles captured for this target.</p>')
-            continue
-        cells: list[str] = []
-        for index, figure in enumerate(target_figures):
-            figure["div"] = f"p{number}-{index}"
-            cells.append(f'<div class="panel" id="{figure["div"]}"></div>')
-        if cpu is not None:
-            seconds = cpu.cpu_seconds
-            title = (f"CPU flame graph, {len(cpu.windows)} window(s) merged, {seconds:.1f} s of CPU"
-                     + (" (estimated from samples)" if cpu.seconds_estimated else ""))
-            flame = icicle_figure(cpu.profile, title, unit_seconds=cpu.seconds_per_unit)
-            flame["div"] = f"f{number}"
-            target_figures.append(flame)
-            cells.append(f'<div class="panel wide" id="{flame["div"]}"></div>')
-            if cpu.skipped:
-                body.append('<p class="muted">Unreadable profile files skipped: '
-                            + ", ".join(f"<code>{esc(r.path)}</code>" for r in cpu.skipped) + "</p>")
-        body.append(f'<div class="grid">{"".join(cells)}</div>')
-        figures.extend(target_figures)
-    body.append("<h2>Capture errors and gaps</h2>")
-    body.append(events_html(e for e in view.events() if e.kind != "info"))
-    template = pio.templates["plotly_dark"].to_plotly_json()
+    flames: list[dict[str, Any]] = []
+    drawn: list[DrawnPanel] = []
+    used_findings = False
+
+    def findings_block() -> str:
+        nonlocal used_findings
+        used_findings = True
+        return FINDINGS_PLACEHOLDER
+
+    number = 0
+    for dashboard in dashboards:
+        for target in ([None] if dashboard.scope == "capture" else targets):
+            rendered = render_dashboard(view, dashboard, target, number, findings, t0, findings_block)
+            anchor = f"d{number}"
+            number += 1
+            if not rendered.figures and not rendered.flames and FINDINGS_PLACEHOLDER not in rendered.html:
+                continue
+            heading = esc(dashboard.title) + (f' <span class="muted">{esc(target)}</span>' if target else "")
+            body.append(f'<h2 class="dash" id="{anchor}">{heading}</h2>{rendered.html}')
+            sections.append((anchor, dashboard.title + (f" · {target}" if target else "")))
+            figures += rendered.figures
+            flames += [f.to_json() for f in rendered.flames]
+            drawn += rendered.drawn
+    capture = view.time_range()
+    links = [evidence_links(f, i, drawn, capture) for i, f in enumerate(findings)]
+    block = findings_html(findings, links)
+    html_body = "\n".join(body)
+    if used_findings:
+        html_body = html_body.replace(FINDINGS_PLACEHOLDER, block, 1).replace(FINDINGS_PLACEHOLDER, "")
+    else:
+        html_body = f'<h2 class="dash" id="findings">Findings</h2><section class="panel findings">{block}</section>' \
+                    + html_body
+    if not body:
+        html_body += '<p class="muted">No metrics, objects or profiles captured.</p>'
+    html_body += ('<h2 class="dash" id="capture-events">Capture errors and gaps</h2>'
+                  + events_html(e for e in view.events() if e.kind != "info"))
+    data = {"template": pio.templates["plotly_dark"].to_plotly_json(), "t0": t0, "t1": t1 - t0,
+            "figures": figures, "flames": flames, "annotations": annotations(view, findings, t0)}
     page = render_page(title=f"profkit report: {view.directory.name}", meta=_meta(view, findings),
-                       body="\n".join(body), figures=figures, template=template, plotly_js=get_plotlyjs())
+                       toolbar=_toolbar(sections), body=html_body, data=data, plotly_js=get_plotlyjs())
     out = Path(path)
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(page, encoding="utf-8")

@@ -1,0 +1,195 @@
+/* profkit report: draws the figures and flame graphs from the embedded JSON; synchronised zoom and
+   crosshair across time panels, range buttons, flame window picker, search and evidence links.
+   Static code: the bundle's data only ever arrives through JSON.parse of the data element. */
+(function () {
+  "use strict";
+  var doc = JSON.parse(document.getElementById("profkit-data").textContent);
+  var t0 = doc.t0, timePlots = [], syncing = false, hovering = false;
+  var config = {responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"]};
+  var HIGHLIGHT = "#e040fb";
+
+  function ms(offset) { return (t0 + offset) * 1000; }
+  function toX(list) { return list.map(ms); }
+
+  function timeDecorations(layout) {
+    var shapes = [], notes = [];
+    (doc.annotations || []).forEach(function (a) {
+      if (a.end !== undefined) {
+        shapes.push({type: "rect", xref: "x", yref: "paper", x0: ms(a.start), x1: ms(a.end), y0: 0, y1: 1,
+                     fillcolor: a.colour, opacity: a.opacity || 0.12, line: {width: 0}, layer: "below"});
+      } else {
+        shapes.push({type: "line", xref: "x", yref: "paper", x0: ms(a.start), x1: ms(a.start), y0: 0, y1: 1,
+                     line: {color: a.colour, width: 1, dash: "dot"}});
+      }
+      notes.push({x: ms(a.start), y: 1, xref: "x", yref: "paper", yanchor: "bottom", text: a.mark,
+                  hovertext: a.text, showarrow: false, font: {size: 10, color: a.colour}});
+    });
+    layout.shapes = (layout.shapes || []).concat(shapes);
+    layout.annotations = (layout.annotations || []).concat(notes);
+  }
+
+  function syncRange(source, update) {
+    if (syncing) { return; }
+    syncing = true;
+    Promise.all(timePlots.filter(function (p) { return p !== source; }).map(function (p) {
+      return Plotly.relayout(p, update);
+    })).then(function () { syncing = false; }, function () { syncing = false; });
+  }
+
+  function setAll(update) {
+    syncing = true;
+    Promise.all(timePlots.map(function (p) { return Plotly.relayout(p, update); }))
+      .then(function () { syncing = false; }, function () { syncing = false; });
+  }
+
+  function wireTime(el) {
+    timePlots.push(el);
+    el.on("plotly_relayout", function (ev) {
+      if (syncing) { return; }
+      if (ev["xaxis.range[0]"] !== undefined) {
+        syncRange(el, {"xaxis.range": [ev["xaxis.range[0]"], ev["xaxis.range[1]"]]});
+      } else if (ev["xaxis.range"] !== undefined) {
+        syncRange(el, {"xaxis.range": ev["xaxis.range"]});
+      } else if (ev["xaxis.autorange"]) {
+        syncRange(el, {"xaxis.autorange": true});
+      }
+    });
+    el.on("plotly_hover", function (ev) {
+      if (hovering || !ev.xvals) { return; }
+      hovering = true;
+      var x = ev.xvals[0];
+      timePlots.forEach(function (p) {
+        if (p !== el) { try { Plotly.Fx.hover(p, {xval: x}, "xy"); } catch (e) { /* panel without points */ } }
+      });
+      hovering = false;
+    });
+    el.on("plotly_unhover", function () {
+      if (hovering) { return; }
+      timePlots.forEach(function (p) { if (p !== el) { Plotly.Fx.unhover(p); } });
+    });
+  }
+
+  doc.figures.forEach(function (fig) {
+    var el = document.getElementById(fig.div);
+    if (!el) { return; }
+    var layout = Object.assign({template: doc.template}, fig.layout);
+    fig.data.forEach(function (trace) {
+      if (trace.xs) { trace.x = toX(trace.xs); delete trace.xs; }
+    });
+    if (fig.kind === "time") { timeDecorations(layout); }
+    Plotly.newPlot(el, fig.data, layout, config);
+    if (fig.kind === "time") { wireTime(el); }
+  });
+
+  document.querySelectorAll("button[data-range]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var seconds = +button.getAttribute("data-range");
+      document.querySelectorAll("button[data-range]").forEach(function (b) { b.classList.remove("on"); });
+      button.classList.add("on");
+      if (!seconds) { setAll({"xaxis.autorange": true}); return; }
+      setAll({"xaxis.range": [ms(doc.t1 - seconds), ms(doc.t1)]});
+    });
+  });
+
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest("a[data-zoom]");
+    if (link) {
+      var span = link.getAttribute("data-zoom").split(",").map(Number), pad = Math.max(5, (span[1] - span[0]) * 0.05);
+      setAll({"xaxis.range": [ms(span[0] - pad), ms(span[1] + pad)]});
+    }
+    var win = e.target.closest("a[data-window]");
+    if (win) { e.preventDefault(); showWindow(win.getAttribute("data-flame"), win.getAttribute("data-window")); }
+  });
+
+  /* ---- flame graphs ---- */
+  function formatter(unit) {
+    function scaled(v, steps) {
+      for (var i = 0; i < steps.length; i++) {
+        if (Math.abs(v) >= steps[i][0]) { return (v / steps[i][0]).toPrecision(3).replace(/\.?0+$/, "") + " " + steps[i][1]; }
+      }
+      return String(Math.round(v));
+    }
+    if (unit === "nanoseconds") { return function (v) { return scaled(v, [[1e9, "s"], [1e6, "ms"], [1e3, "µs"], [1, "ns"]]); }; }
+    if (unit === "bytes") { return function (v) { return scaled(v, [[1073741824, "GiB"], [1048576, "MiB"], [1024, "KiB"], [1, "B"]]); }; }
+    if (unit === "seconds") { return function (v) { return scaled(v, [[1, "s"], [1e-3, "ms"]]); }; }
+    var name = unit === "count" || !unit ? "" : " " + unit;
+    return function (v) { return Math.round(v).toLocaleString("en") + name; };
+  }
+  function pct(x) { return (100 * x).toFixed(x < 0.001 ? 3 : 1) + "%"; }
+
+  var flames = {};
+  (doc.flames || []).forEach(function (f) {
+    var el = document.getElementById(f.div);
+    if (!el) { return; }
+    var box = el.closest(".panel"), fmt = formatter(f.unit), state = {flame: f, el: el, window: 0, term: ""};
+    var select = box.querySelector(".flame-window"), search = box.querySelector(".flame-search");
+    var matched = box.querySelector(".flame-matched");
+    flames[f.div] = state;
+    function colours(w) {
+      if (!state.term) { return w.n.map(function (n) { return f.names[n][2]; }); }
+      var re;
+      try { re = new RegExp(state.term, "i"); } catch (err) { matched.textContent = "bad expression"; return null; }
+      var covered = new Array(w.p.length), share = 0, count = 0;
+      var out = w.n.map(function (n, i) {
+        var hit = re.test(f.names[n][0]);
+        var above = w.p[i] >= 0 && covered[w.p[i]];
+        covered[i] = hit || above;
+        if (hit) { count += 1; if (!above) { share += w.v[i]; } }
+        return hit ? HIGHLIGHT : "#3a3d44";
+      });
+      matched.textContent = count + " frame" + (count === 1 ? "" : "s") + " matched, " + pct(share / (w.v[0] || 1)) + " of total";
+      return out;
+    }
+    function draw(index) {
+      var w = f.windows[index], total = w.v[0] || 1;
+      state.window = index;
+      var trace = {
+        type: "icicle", branchvalues: "total", tiling: {orientation: "v", flip: "y"}, maxdepth: 40,
+        ids: w.p.map(function (_, i) { return "n" + i; }),
+        parents: w.p.map(function (p) { return p < 0 ? "" : "n" + p; }),
+        labels: w.n.map(function (n) { return f.names[n][1]; }),
+        values: w.v,
+        customdata: w.n.map(function (n, i) {
+          return [f.names[n][0], fmt(w.s[i]), pct(w.s[i] / total), fmt(w.v[i]), pct(w.v[i] / total)];
+        }),
+        hovertemplate: "<b>%{customdata[0]}</b><br>total %{customdata[3]} (%{customdata[4]})" +
+                       "<br>self %{customdata[1]} (%{customdata[2]})<extra></extra>",
+        marker: {colors: colours(w) || w.n.map(function (n) { return f.names[n][2]; }), line: {width: 0.5, color: "#111217"}},
+        textinfo: "label", insidetextfont: {size: 11, color: "#111217"}, textposition: "middle left"
+      };
+      var layout = {template: doc.template, margin: {l: 4, r: 4, t: 4, b: 4}, height: f.height || 560,
+                    paper_bgcolor: "#181b1f"};
+      Plotly.react(el, [trace], layout, config);
+    }
+    state.draw = draw;
+    draw(0);
+    select.addEventListener("change", function () { draw(+select.value); });
+    search.addEventListener("input", function () {
+      state.term = search.value;
+      if (!state.term) { matched.textContent = ""; }
+      var c = colours(f.windows[state.window]);
+      if (c) { Plotly.restyle(el, {"marker.colors": [c]}); }
+    });
+    box.querySelector(".flame-reset").addEventListener("click", function () { draw(state.window); });
+    el.on("plotly_click", function (ev) {
+      var point = ev.points && ev.points[0];
+      if (point) { el.setAttribute("data-zoomed", point.id || ""); }
+    });
+  });
+
+  function showWindow(div, path) {
+    var state = flames[div];
+    if (!state) { return; }
+    var best = 0;
+    state.flame.windows.forEach(function (w, i) {
+      if (i > 0 && w.paths.indexOf(path) >= 0 && (best === 0 || w.paths.length < state.flame.windows[best].paths.length)) { best = i; }
+    });
+    state.el.closest(".panel").querySelector(".flame-window").value = String(best);
+    state.draw(best);
+    var box = state.el.closest(".panel");
+    box.scrollIntoView({block: "start"});
+    box.classList.add("flash");
+    setTimeout(function () { box.classList.remove("flash"); }, 1500);
+  }
+  window.profkitReport = {timePlots: timePlots, flames: flames, showWindow: showWindow};
+})();

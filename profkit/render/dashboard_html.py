@@ -1,0 +1,221 @@
+"""Dashboard panels as HTML cells and plotly figure dicts: time series, stat, table, flame graph and findings."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from profkit.bundle.reader import BundleView
+from profkit.model import Finding
+from profkit.render.dashboard_spec import DashboardSpec, PanelSpec, Threshold
+from profkit.render.flame_html import FlamePanel, flame_panel, flame_panel_html
+from profkit.render.page import SEVERITY_COLOURS, esc
+from profkit.render.panel_data import Line, reduce_values, series_lines
+
+ROW_PIXELS = 32  # one grid height unit, as in Grafana's gridPos.h
+PALETTE = ["#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1", "#ba43a9", "#705da0",
+           "#508642", "#cca300", "#447ebc", "#c15c17", "#890f02", "#0a437c", "#6d1f62", "#584477"]
+GRID = "#2c3235"
+# plotly/d3 number formats per unit: axis ticks and hover values
+UNIT_FORMATS: dict[str, tuple[str, str]] = {
+    "bytes": (".3~s", "B"), "seconds": (".3~s", "s"), "percent": (".1%", ""), "per_second": (".3~s", "/s"),
+    "cores": (".3~s", ""), "count": (".4~s", ""), "items": (".4~s", ""), "workers": (".3~s", ""), "": (".4~s", ""),
+}
+DISTRIBUTIONS = ("time_to_ready", "throttling")
+
+
+@dataclass
+class DrawnPanel:
+    """A panel that made it onto the page, for findings to link to."""
+
+    anchor: str
+    title: str
+    target: str | None
+    metrics: tuple[str, ...]
+    flame: FlamePanel | None = None
+
+
+@dataclass
+class DashboardHtml:
+    """What one dashboard instance adds to the page."""
+
+    html: str
+    figures: list[dict[str, Any]] = field(default_factory=list)
+    flames: list[FlamePanel] = field(default_factory=list)
+    drawn: list[DrawnPanel] = field(default_factory=list)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "panel"
+
+
+def _offsets(times: np.ndarray, t0: float) -> list[float]:
+    return [int(x) if x == int(x) else x for x in np.round(times - t0, 1).tolist()]
+
+
+def _values(values: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else float(f"{v:.6g}") for v in values.tolist()]
+
+
+def _trace(line: Line, unit: str, t0: float, colour: str | None = None) -> dict[str, Any]:
+    fmt, suffix = UNIT_FORMATS.get(unit, UNIT_FORMATS[""])
+    trace: dict[str, Any] = {
+        "type": "scatter", "name": esc(line.name), "xs": _offsets(line.times, t0), "y": _values(line.values),
+        "hovertemplate": f"%{{y:{fmt}}}{suffix}",
+    }
+    if line.style == "points":
+        trace.update(mode="markers", marker={"size": 5})
+    elif line.style == "bars":
+        trace["type"] = "bar"
+    else:
+        trace.update(mode="lines", line={"width": 1.5, "dash": "dash" if line.style == "dashed" else "solid"})
+    if colour:
+        trace.setdefault("line", {})["color"] = colour
+    return trace
+
+
+def _axis_layout(panel: PanelSpec, lines: Sequence[Line]) -> dict[str, Any]:
+    fmt, suffix = UNIT_FORMATS.get(panel.unit, UNIT_FORMATS[""])
+    top = max((float(np.nanmax(line.values)) for line in lines if line.values.size), default=0.0)
+    shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": t.value, "y1": t.value,
+               "line": {"color": t.color, "width": 1, "dash": "dash"}}
+              for t in panel.thresholds if t.value is not None and top >= 0.5 * t.value > 0]
+    return {
+        "height": panel.height * ROW_PIXELS, "hovermode": "x unified", "colorway": PALETTE,
+        "margin": {"l": 52, "r": 10, "t": 14, "b": 26}, "font": {"size": 11},
+        "xaxis": {"type": "date", "showspikes": True, "spikemode": "across", "spikesnap": "cursor",
+                  "spikethickness": 1, "spikecolor": "#9fa7b3", "spikedash": "solid", "gridcolor": GRID},
+        "yaxis": {"tickformat": fmt, "ticksuffix": suffix, "rangemode": "tozero", "gridcolor": GRID,
+                  "zeroline": False, "title": {"text": esc(panel.unit) if panel.unit in ("cores", "workers") else ""}},
+        "legend": {"orientation": "h", "y": -0.12, "yanchor": "top", "font": {"size": 10}},
+        "paper_bgcolor": "#181b1f", "plot_bgcolor": "#181b1f", "shapes": shapes,
+    }
+
+
+def threshold_colour(value: float, thresholds: Sequence[Threshold], default: str = "#73bf69") -> str:
+    """The colour of the highest threshold at or below ``value`` (Grafana's absolute mode)."""
+    colour = default
+    for t in thresholds:
+        if t.value is None or value >= t.value:
+            colour = _named(t.color)
+    return colour
+
+
+def _named(colour: str) -> str:
+    return {"green": "#73bf69", "orange": "#ff9830", "red": "#f2495c", "yellow": "#fade2a", "blue": "#5794f2",
+            "purple": "#b877d9"}.get(colour, colour)
+
+
+def _stat_figure(panel: PanelSpec, lines: Sequence[Line], t0: float) -> dict[str, Any]:
+    value = float(np.nansum([reduce_values(line.values, panel.reduce) for line in lines]))
+    colour = threshold_colour(value, panel.thresholds)
+    fmt, suffix = UNIT_FORMATS.get(panel.unit, UNIT_FORMATS[""])
+    suffix = suffix + (f" {panel.unit}" if panel.unit in ("cores", "workers") else "")
+    spark = _trace(lines[0], panel.unit, t0, colour)
+    spark.update(fill="tozeroy", hoverinfo="skip", showlegend=False, line={"color": colour, "width": 1})
+    spark.pop("hovertemplate", None)
+    indicator = {"type": "indicator", "mode": "number", "value": value,
+                 "number": {"valueformat": fmt.replace("~", ""), "suffix": suffix, "font": {"color": colour, "size": 34}},
+                 "domain": {"x": [0, 1], "y": [0.3, 1]}}
+    layout = {"height": panel.height * ROW_PIXELS, "margin": {"l": 6, "r": 6, "t": 6, "b": 6},
+              "paper_bgcolor": "#181b1f", "plot_bgcolor": "#181b1f",
+              "xaxis": {"visible": False, "type": "date"}, "yaxis": {"visible": False, "domain": [0, 0.35]}}
+    return {"data": [indicator, spark], "layout": layout, "kind": "stat"}
+
+
+def _table_figure(panel: PanelSpec, lines: Sequence[Line]) -> dict[str, Any]:
+    fmt = lambda v: "-" if not np.isfinite(v) else f"{v:.4g}"  # noqa: E731
+    distribution = any(s.transform in DISTRIBUTIONS for s in panel.series)
+    if distribution:
+        header = ["series", "count", "p50", "p90", "max"]
+        rows = [[esc(line.name), str(line.values.size), fmt(float(np.percentile(line.values, 50))),
+                 fmt(float(np.percentile(line.values, 90))), fmt(float(np.max(line.values)))] for line in lines]
+    else:
+        header = ["series", panel.reduce]
+        rows = [[esc(line.name), fmt(reduce_values(line.values, panel.reduce))] for line in lines]
+    columns = [list(column) for column in zip(*rows)] if rows else [[] for _ in header]
+    trace = {"type": "table", "columnwidth": [3] + [1] * (len(header) - 1),
+             "header": {"values": [f"<b>{h}</b>" for h in header], "fill": {"color": "#22252b"},
+                        "font": {"color": "#d8d9da", "size": 12}, "align": "left", "line": {"color": GRID}},
+             "cells": {"values": columns, "fill": {"color": "#181b1f"}, "font": {"color": "#ccccdc", "size": 12},
+                       "align": "left", "line": {"color": GRID}, "height": 24}}
+    layout = {"height": panel.height * ROW_PIXELS, "margin": {"l": 4, "r": 4, "t": 4, "b": 4},
+              "paper_bgcolor": "#181b1f"}
+    return {"data": [trace], "layout": layout, "kind": "table"}
+
+
+def _findings_timeline(panel: PanelSpec, lines: Sequence[Line], t0: float) -> dict[str, Any]:
+    layout = _axis_layout(panel, lines)
+    layout["yaxis"] = {"tickvals": [1, 2, 3], "ticktext": ["info", "warning", "critical"], "range": [0.5, 3.5],
+                       "gridcolor": GRID, "zeroline": False}
+    layout["hovermode"] = "closest"
+    layout["showlegend"] = False
+    traces = []
+    for line in lines:
+        severity = line.hover[0].split(":", 1)[0] if line.hover else "info"
+        trace = _trace(line, "", t0, SEVERITY_COLOURS.get(severity, "#8e8e9e"))
+        trace.update(mode="lines+markers", line={"width": 8, "color": SEVERITY_COLOURS.get(severity, "#8e8e9e")},
+                     text=[esc(h) for h in line.hover], hovertemplate="%{text}<extra>%{fullData.name}</extra>")
+        traces.append(trace)
+    return {"data": traces, "layout": layout, "kind": "time"}
+
+
+def _cell(panel: PanelSpec, anchor: str, div: str, note: str = "") -> str:
+    unit = f'<span class="muted">{esc(panel.unit.replace("_", " "))}</span>' if panel.unit else ""
+    desc = f' title="{esc(panel.description)}"' if panel.description else ""
+    return (f'<section class="panel" id="{anchor}" style="grid-column: span {panel.width}"{desc}>'
+            f'<div class="ptitle">{esc(panel.title)} {unit}{note}</div><div class="plot" id="{div}"></div></section>')
+
+
+def render_dashboard(view: BundleView, dashboard: DashboardSpec, target: str | None, number: int,
+                     findings: Sequence[Finding], t0: float, findings_block: Callable[[], str]) -> DashboardHtml:
+    """One dashboard for one target (or the whole capture): rows of panels that have data."""
+    prefix = f"d{number}"
+    out = DashboardHtml("")
+    parts: list[str] = []
+    missing: list[str] = []
+    for row in dashboard.rows:
+        cells: list[str] = []
+        for panel in row.panels:
+            anchor = f"{prefix}-{slug(panel.title)}"
+            if panel.type == "findings":
+                cells.append(f'<section class="panel findings" id="{anchor}" style="grid-column: span {panel.width}">'
+                             f'<div class="ptitle">{esc(panel.title)}</div>{findings_block()}</section>')
+                continue
+            if panel.type == "flamegraph":
+                flame = flame_panel(view, target, panel.profile, f"{anchor}-plot") if target is not None else None
+                if flame is None:
+                    missing.append(panel.title)
+                    continue
+                cells.append(flame_panel_html(flame, panel.title, anchor, panel.width))
+                out.flames.append(flame)
+                out.drawn.append(DrawnPanel(anchor, panel.title, target, (), flame))
+                continue
+            lines = [line for spec in panel.series for line in series_lines(view, spec, target, findings)]
+            if not lines:
+                missing.append(panel.title)
+                continue
+            div = f"{anchor}-plot"
+            if panel.type == "stat":
+                figure = _stat_figure(panel, lines, t0)
+            elif panel.type == "table":
+                figure = _table_figure(panel, lines)
+            elif any(spec.source == "findings" for spec in panel.series):
+                figure = _findings_timeline(panel, lines, t0)
+            else:
+                figure = {"data": [_trace(line, panel.unit, t0) for line in lines],
+                          "layout": _axis_layout(panel, lines), "kind": "time"}
+            figure["div"] = div
+            out.figures.append(figure)
+            drawn_metrics = tuple(sorted({line.metric for line in lines}))
+            out.drawn.append(DrawnPanel(anchor, panel.title, target, drawn_metrics))
+            cells.append(_cell(panel, anchor, div))
+        if cells:
+            parts.append(f'<h3 class="row">{esc(row.title)}</h3><div class="grid">{"".join(cells)}</div>')
+    if missing:
+        parts.append(f'<div class="missing">No data in this capture for: {esc(", ".join(missing))}.</div>')
+    out.html = "".join(parts)
+    return out
