@@ -17,7 +17,6 @@ from types import FrameType
 from typing import Any, Callable, cast
 
 from profkit.errors import BadInput, ProfkitError
-from profkit.sources.base import CaptureOptions, Collector, Sink
 
 log = logging.getLogger(__name__)
 
@@ -558,57 +557,3 @@ class PodPySpy:
             agent.delete()
         self.mode = None if self.mode == "agent" else self.mode
 
-
-class PodPySpyCollector(Collector):
-    """The capture session's py-spy collector for one pod: consecutive windows (``Collector.window``),
-    each stored as raw speedscope JSON under ``profiles/<target>/<pod>/``; the agent goes with it."""
-
-    kind = "py-spy"
-
-    def __init__(self, sink: Sink, target: str, options: CaptureOptions, api: Any, namespace: str, pod: str,
-                 container: str | None = None, pyspy_options: PySpyOptions | None = None,
-                 capture_id: str | None = None) -> None:
-        super().__init__(sink, target, pod, options)
-        opts = pyspy_options or PySpyOptions()
-        if opts.rate != options.pyspy_rate:
-            opts = PySpyOptions(**{**opts.__dict__, "rate": options.pyspy_rate})
-        self.spy = PodPySpy(api, namespace, pod, container, opts, capture_id)
-        self.unavailable = ""  # why there are no profiles (not allowed, no py-spy, pod gone)
-
-    def describe(self) -> str:
-        return f"py-spy {self.spy.where}"
-
-    def run(self, stop: threading.Event) -> None:
-        failures = 0
-        try:
-            try:
-                mode = self.spy.prepare()
-            except (PySpyError, PySpyNotAllowed) as exc:  # recorded; the capture goes on
-                self.unavailable = str(exc)
-                self.error(f"{exc}: no py-spy profiles")
-                return
-            self.info(f"py-spy on {self.spy.where} via {mode}"
-                      + (f" (node agent {self.spy.agent.namespace}/{self.spy.agent.name})" if self.spy.agent else ""))
-            while not stop.is_set():
-                window = self.window(stop)
-                if window < 1.0:
-                    return
-                self.expected_done = time.time() + window + 5.0
-                try:
-                    data = self.spy.record(window, stop=stop)
-                except PySpyError as exc:
-                    failures += 1
-                    self.error(str(exc))
-                    if failures >= 3 or "is gone" in str(exc):
-                        return
-                    stop.wait(1.0)
-                    continue
-                failures = 0
-                start, duration = self.spy.last_window
-                if self.sink.add_profile(self.target, self.instance, "cpu", "speedscope", data, start,
-                                         duration) is not None:
-                    self.answered = True
-                    self.stats.profiles += 1
-                    self.sink.touch_instance(self.target, self.instance)
-        finally:
-            self.spy.close()

@@ -126,7 +126,8 @@ def test_capture_session_stores_py_spy_windows_from_the_pod_and_analyze_flags_ke
     from profkit.analyze import run_analyzers
     from profkit.bundle.reader import BundleView
     from profkit.bundle.writer import BundleWriter
-    from profkit.kube.pyspy import PodPySpyCollector
+    from profkit.kube.client import KubeAccess
+    from profkit.kube.pyspy_collector import PodPySpyCollector
     from profkit.model import Target
     from profkit.sources.base import CaptureOptions, TargetPlan
     from profkit.sources.session import CaptureSession
@@ -141,13 +142,16 @@ def test_capture_session_stores_py_spy_windows_from_the_pod_and_analyze_flags_ke
     writer = BundleWriter(tmp_path / "bundle")
     options = CaptureOptions(profile_window=4.0, duration=9.0)
     session = CaptureSession(writer, options)
-    collector = PodPySpyCollector(session.sink, "py-capture", options, _api(control_plane), dep.namespace,
-                                  replica.pod, container="manager")
+    api = _api(control_plane)
+    access = KubeAccess(api=api, server=api.configuration.host, context="", namespace=dep.namespace)
+    collector = PodPySpyCollector(session.sink, "py-capture", replica.pod, options, access, dep.namespace,
+                                  replica.pod, "manager")
     session.add_plan(TargetPlan(Target("py-capture", "deployment", {"language": "python"}), [collector]))
     result = session.run()
     assert result.status == "complete", result
     files = sorted((tmp_path / "bundle" / "profiles" / "py-capture" / replica.pod).glob("cpu-*.speedscope.json"))
     assert len(files) >= 2, (files, collector.stats.last_error)
+    assert collector.stats.errors == 0, collector.stats.last_error
     view = BundleView(tmp_path / "bundle")
     ids = [f.id for f in run_analyzers(view)]
     assert "repeated-key-generation" in ids, ids

@@ -302,7 +302,15 @@ def test_cleanup_agents_deletes_every_live_agent(
     assert len(fake_core.deleted) == 3
 
 
-# -- the capture collector ---------------------------------------------------------------------
+# -- the capture collector (profkit.kube.pyspy_collector) driving PodPySpy ----------------------------
+def _collector(sink: Any, options: Any, pod: str, container: str | None = None) -> Any:
+    from profkit.kube.client import KubeAccess
+    from profkit.kube.pyspy_collector import PodPySpyCollector
+
+    access = KubeAccess(api=object(), server="https://example.invalid", context="c", namespace="ns")
+    return PodPySpyCollector(sink, "example", pod, options, access, "ns", pod, container)
+
+
 class FakeSink:
     def __init__(self) -> None:
         self.profiles: list[tuple[str, str, str, str, bytes, float, float]] = []
@@ -329,7 +337,7 @@ def test_collector_stores_consecutive_windows_until_the_deadline(monkeypatch: py
     monkeypatch.setattr(pyspy, "run_exec", fake)
     options = CaptureOptions(profile_window=1.0, pyspy_rate=50, deadline=time.time() + 2.6)
     sink = FakeSink()
-    collector = pyspy.PodPySpyCollector(sink, "example", options, object(), "ns", "pod-a", "manager")  # type: ignore[arg-type]
+    collector = _collector(sink, options, "pod-a", "manager")
     collector.run(threading.Event())
     windows = [argv[2] for _, _, _, argv in fake.calls if "record" in argv[2]]
     assert [w.split("--duration ")[1].split()[0] for w in windows] == ["1", "1"]  # then 0.6 s left: done
@@ -344,10 +352,10 @@ def test_collector_records_not_allowed_and_stops(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(pyspy, "run_exec", FakeExec(Forbidden()))
     sink = FakeSink()
-    collector = pyspy.PodPySpyCollector(sink, "example", CaptureOptions(), object(), "ns", "p")  # type: ignore[arg-type]
+    collector = _collector(sink, CaptureOptions(), "p")
     collector.run(threading.Event())
     assert sink.profiles == [] and collector.stats.errors == 1
-    assert "pods/exec" in collector.unavailable and sink.events[0].kind == "error"
+    assert "pods/exec" in sink.events[0].message and sink.events[0].kind == "error"
 
 
 def _fake_proc(root: Path, pid: int, ppid: int, cgroup: str, start: int) -> None:
