@@ -24,6 +24,10 @@ Examples:
 
   profkit flame pyspy.speedscope.json -o stacks.folded
 
+  profkit flame --diff base-run new-run -o diff.svg   # red grew, blue shrank
+
+  profkit flame --diff before.pb.gz after.pb.gz      # functions whose share changed most
+
 Without -o it prints the top functions like go tool pprof -top. A bundle directory
 (run1) is merged over all its windows and replicas.
 """
@@ -126,8 +130,34 @@ def write_output(profile: Profile, output: Path, title: str = "") -> None:
         raise BadInput(f"-o {output}: cannot write ({exc.strerror or exc})") from None
 
 
+def _diff(base_source: Path, new_source: Path, output: Optional[Path], kind: Optional[str], target: Optional[str],
+          sample_type: Optional[str], top: int) -> None:
+    from profkit.render.flame_diff import diff_folded, diff_table, render_diff_svg
+
+    base = load_input(base_source, kind, target, sample_type)
+    new = load_input(new_source, kind, target, sample_type)
+    if output is None:
+        sys.stdout.write(diff_table(base, new, top))
+        return
+    name = output.name.lower()
+    if name.endswith(".svg"):
+        title = f"{base_source.name} → {new_source.name}" + (f" {new.kind}" if new.kind else "")
+        data = render_diff_svg(base, new, title=title)
+    elif name.endswith((".folded", ".txt")):
+        data = diff_folded(base, new)
+    else:
+        raise BadInput(f"-o {output}: a differential flame graph is written as FILE.svg or FILE.folded")
+    try:
+        output.write_text(data, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"-o {output}: cannot write ({exc.strerror or exc})") from None
+
+
 def flame(
     source: Path = typer.Argument(..., metavar="PROFILE|DIR", help="pprof (.pb.gz), speedscope JSON, folded file or bundle directory."),
+    new: Optional[Path] = typer.Argument(None, metavar="[NEW]", show_default=False,
+                                         help="With --diff: the newer profile or bundle, compared with the first."),
+    diff: bool = typer.Option(False, "--diff", help="Differential flame graph BASE NEW (normalised by each total)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="FILE.svg, FILE.speedscope.json, FILE.folded or FILE.pb.gz; without it, print the top table."),
     kind: Optional[str] = typer.Option(None, "--kind", help="cpu | heap | allocs | goroutine | mutex | block | wall (bundles: default cpu)."),
     target: Optional[str] = typer.Option(None, "--target", help="Only this target of a bundle."),
@@ -137,6 +167,11 @@ def flame(
     """Flame graph or top table from a profile file or a bundle (merged over windows and replicas)."""
     if kind is not None and kind not in KINDS:
         raise BadInput(f"--kind {kind!r}: unknown kind (use one of {', '.join(KINDS)})")
+    if diff or new is not None:
+        if not diff or new is None:
+            raise BadInput("two profiles are compared with --diff BASE NEW")
+        _diff(source, new, output, kind, target, sample_type, top)
+        return
     profile = load_input(source, kind, target, sample_type)
     if output is None:
         sys.stdout.write(top_table(profile, top))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
     import numpy as np
@@ -249,9 +249,16 @@ def _label(name: str, width: float) -> str:
     return name if len(name) <= fits else name[: fits - 2] + ".."
 
 
-def render_flamegraph_svg(profile: Profile, title: str = "", width: int = 1200, min_fraction: float = 0.001) -> str:
-    """``profile`` as one standalone SVG document (no external resources)."""
-    tree = build_tree(profile, min_fraction)
+def render_flamegraph_svg(profile: Profile, title: str = "", width: int = 1200, min_fraction: float = 0.001, *,
+                          tree: FlameTree | None = None, node_colours: Sequence[str] | None = None,
+                          node_notes: Sequence[str] | None = None) -> str:
+    """``profile`` as one standalone SVG document (no external resources).
+
+    A caller may pass the ``tree`` it built and a colour and a tooltip line per node of it (the
+    differential flame graph does).
+    """
+    if tree is None:
+        tree = build_tree(profile, min_fraction)
     max_depth = int(tree.depth.max()) + 1 if tree.depth.size else 1
     height = (max_depth + 1) * FRAME_HEIGHT + 5 * PAD + 2 * FONT_SIZE
     scale = (width - 2 * PAD) / tree.grand_total if tree.grand_total > 0 else 0.0
@@ -279,17 +286,18 @@ def render_flamegraph_svg(profile: Profile, title: str = "", width: int = 1200, 
     ]
     base_y = height - 3 * PAD - FONT_SIZE - FRAME_HEIGHT
     total = tree.grand_total or 1.0
-    for frame, depth, x, node_total, node_self in zip(
+    for node, (frame, depth, x, node_total, node_self) in enumerate(zip(
         tree.frame.tolist(), tree.depth.tolist(), tree.x.tolist(), tree.total.tolist(), tree.self_weight.tolist()
-    ):
+    )):
         name = names[frame]
-        colour = colours.get(frame)
+        colour = node_colours[node] if node_colours is not None else colours.get(frame)
         if colour is None:
             colour = colours[frame] = frame_colour(profile.frames[frame], profile.language)
         px, pw = PAD + x * scale, node_total * scale
         where = profile.frames[frame].file
         tip = (f"{name}\nself {format_weight(node_self, unit)} ({100 * node_self / total:.2f}%), "
                f"total {format_weight(node_total, unit)} ({100 * node_total / total:.2f}%)"
+               + (f"\n{node_notes[node]}" if node_notes is not None and node_notes[node] else "")
                + (f"\n{where}" if where else ""))
         out.append(
             f'<g class="f"><title>{escape(tip)}</title><rect x="{px:.2f}" y="{base_y - depth * FRAME_HEIGHT}" '
