@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -94,13 +95,40 @@ def flame_panel(view: BundleView, target: str, kind: str, div: str) -> FlamePane
     return None
 
 
+def profile_flame_panel(profile: Profile, div: str, label: str) -> FlamePanel:
+    """A flame panel of one profile (``profkit view FILE``): a single window."""
+    names = NameTable()
+    panel = FlamePanel(div, profile.target, profile.kind, profile.unit,
+                       f"{KIND_TITLES.get(profile.kind, profile.kind)} flame graph · {profile.sample_type}", names)
+    panel.windows.append({"label": label, "paths": [], "start": profile.start, **flame_nodes(profile, names)})
+    return panel
+
+
+def write_flame_page(panels: Sequence[FlamePanel], path: Path, title: str) -> Path:
+    """A standalone page of flame graphs (plotly inlined, no network), as ``profkit view`` opens it."""
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    from profkit.render.page import render_page
+
+    body = '<div class="grid">' + "".join(
+        flame_panel_html(p, p.target or title, f"flame-{i}", 24) for i, p in enumerate(panels)) + "</div>"
+    data = {"template": pio.templates["plotly_dark"].to_plotly_json(), "t0": 0, "t1": 0, "figures": [],
+            "flames": [dict(p.to_json(), height=720) for p in panels], "annotations": []}
+    page = render_page(title=title, meta=esc(f"{len(panels)} flame graph(s)"), toolbar="", body=body, data=data,
+                       plotly_js=get_plotlyjs())
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
 def flame_panel_html(panel: FlamePanel, heading: str, panel_id: str, width: int) -> str:
     """The panel box: title, window picker, search box, the icicle's div and the full-detail hints."""
     options = "".join(f'<option value="{i}">{esc(w["label"])}</option>' for i, w in enumerate(panel.windows))
     folded = panel.windows[0].get("folded", 0.0)
+    target = f" --target {esc(panel.target)}" if panel.target else ""
     hint = (f"Frames under {folded:.1%} of the total are folded into <i>other</i>; full detail: "
-            f"<code>profkit flame DIR --target {esc(panel.target)} --kind {esc(panel.kind)} "
-            f"-o {esc(panel.kind)}.speedscope.json</code> or <code>profkit view DIR</code>.")
+            f"<code>profkit flame DIR{target} --kind {esc(panel.kind)} -o {esc(panel.kind)}.speedscope.json</code>"
+            f" or <code>profkit view DIR{target} --kind {esc(panel.kind)}</code>.")
     raw = "".join(f'<a href="{esc(p)}">{esc(p.rsplit("/", 1)[-1])}</a> ' for p in panel.windows[0]["paths"][:6])
     skipped = (f'<div class="muted">Unreadable profile files skipped: {esc(", ".join(panel.skipped))}</div>'
                if panel.skipped else "")
@@ -112,5 +140,5 @@ def flame_panel_html(panel: FlamePanel, heading: str, panel_id: str, width: int)
         f'<input class="flame-search" type="search" placeholder="search frames (regex)" aria-label="search frames">'
         f'<span class="flame-matched muted"></span><button class="flame-reset" type="button">reset zoom</button></div>'
         f'<div class="plot flame-plot" id="{esc(panel.div)}"></div>'
-        f'<div class="hint muted">{hint} Raw files: {raw}</div>{skipped}</section>'
+        f'<div class="hint muted">{hint}{" Raw files: " + raw if raw else ""}</div>{skipped}</section>'
     )

@@ -105,5 +105,10 @@ def flame_nodes(profile: Profile, names: NameTable, *, max_nodes: int = MAX_NODE
             name_ids.append(other)
             totals.append(rest)
             selfs.append(rest)
-    return {"p": parents, "n": name_ids, "v": [float(f"{x:.6g}") for x in totals],
-            "s": [float(f"{x:.6g}") for x in selfs], "folded": fraction}
+    # No rounding: plotly drops an icicle whose children add up to more than their parent.
+    return {"p": parents, "n": name_ids, "v": [_compact(x) for x in totals], "s": [_compact(x) for x in selfs],
+            "folded": fraction, "d": int(tree.depth.max()) + 2 if tree.depth.size else 1}
+
+
+def _compact(value: float) -> float | int:
+    return int(value) if value == int(value) else value

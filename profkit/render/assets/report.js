@@ -157,7 +157,9 @@
         marker: {colors: colours(w) || w.n.map(function (n) { return f.names[n][2]; }), line: {width: 0.5, color: "#111217"}},
         textinfo: "label", insidetextfont: {size: 11, color: "#111217"}, textposition: "middle left"
       };
-      var layout = {template: doc.template, margin: {l: 4, r: 4, t: 4, b: 4}, height: f.height || 560,
+      var levels = Math.min(w.d || 40, 40);
+      var layout = {template: doc.template, margin: {l: 4, r: 4, t: 4, b: 4},
+                    height: Math.max(220, Math.min(f.height || 640, levels * 19 + 8)),
                     paper_bgcolor: "#181b1f"};
       Plotly.react(el, [trace], layout, config);
     }
