@@ -14,6 +14,7 @@ from profkit.model import CaptureEvent
 
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 CONNECT_TIMEOUT = 5.0
+SETTLE = 3.0  # seconds without a failed request before an outage counts as over
 
 #: What each (resource, verb) needs, for 403 messages: the verbs profkit uses on that resource.
 NEEDS: dict[str, str] = {
@@ -48,6 +49,7 @@ class ApiHealth:
     def __init__(self, server: str) -> None:
         self.server = server
         self.down_since: float | None = None
+        self.last_failure = 0.0
         self.emit: Callable[[CaptureEvent], None] | None = None
         self.target = ""
         self._lock = threading.Lock()
@@ -55,9 +57,10 @@ class ApiHealth:
     def failed(self, reason: str) -> None:
         """A request could not reach the API server (connection refused, reset, timed out)."""
         with self._lock:
+            self.last_failure = time.time()
             if self.down_since is not None:
                 return
-            self.down_since = time.time()
+            self.down_since = self.last_failure
             event = CaptureEvent(self.down_since, "gap", f"API server {self.server} unreachable ({reason}); "
                                  "retrying with backoff", self.target, "", "kube")
         if self.emit is not None:
@@ -68,6 +71,10 @@ class ApiHealth:
         if self.down_since is None:
             return
         with self._lock:
+            # A server shutting down or starting answers some requests and refuses others: the outage
+            # ends only with a success SETTLE seconds after the last failure.
+            if self.down_since is None or time.time() - self.last_failure < SETTLE:
+                return
             since, self.down_since = self.down_since, None
         if since is None:
             return

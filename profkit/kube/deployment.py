@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from profkit.sources.pprof import PprofCollector
 WATCH_SECONDS = 60
 MAX_BACKOFF = 10.0
 TEMPLATE_HASH = "pod-template-hash"
+POD_STARTUP_GRACE = 30.0  # seconds a pod that appeared mid-capture may take before its endpoints answer
 
 
 @dataclass
@@ -146,17 +148,20 @@ class PodFollower(Collector):
         d = self.deployment
         name = str(pod["metadata"]["name"])
         container, endpoints = select_endpoints(d.spec, pod.get("spec") or {})
+        options = self.options
+        if mid_capture:  # a new pod's controller may take a while to serve: no errors while it starts
+            options = dataclasses.replace(self.options, started=time.time(), startup_grace=POD_STARTUP_GRACE)
         out: list[Collector] = []
         for endpoint in endpoints:
             fetcher = self.fetcher(name, endpoint)
             if endpoint.role == "pprof":
-                out.append(PprofCollector(self.sink, d.target, name, self.options, fetcher))
+                out.append(PprofCollector(self.sink, d.target, name, options, fetcher))
             else:
-                out.append(MetricsCollector(self.sink, d.target, name, self.options, fetcher, endpoint.path))
+                out.append(MetricsCollector(self.sink, d.target, name, options, fetcher, endpoint.path))
         containers: list[str | None] = [container] if d.spec is not None and container else [
             str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
         for each in list(containers) or [None]:
-            out.append(PodLogCollector(self.sink, d.target, name, self.options, self.access, d.namespace, name,
+            out.append(PodLogCollector(self.sink, d.target, name, options, self.access, d.namespace, name,
                                        each, from_start=mid_capture))
         if self.extra_pod_collectors is not None:
             out.extend(self.extra_pod_collectors(pod, container))

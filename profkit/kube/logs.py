@@ -62,8 +62,8 @@ class PodLogCollector(Collector):
                 self.last_ts, self._at_last_ts = ts, set()
             self._at_last_ts.add(text)
         record = parse_line(text, target=self.target, instance=self.instance, read_time=ts)
-        if ts is not None and not record.ts:
-            record.ts = ts
+        if ts is not None and (not record.ts or abs(record.ts - ts) < 2.0):
+            record.ts = ts  # the API's nanosecond stamp over a line's own (often whole-second) one
         if self.container:
             record.fields.setdefault("container", self.container)
         self._pending.append(record)
@@ -118,7 +118,8 @@ class PodLogCollector(Collector):
         buffer = b""
         try:
             while True:
-                chunk = response.read(16 * 1024) if hasattr(response, "read") else b""
+                # read1: what has arrived (read(n) would wait for n bytes of a quiet log)
+                chunk = response.read1(16 * 1024) if hasattr(response, "read1") else response.read(16 * 1024)
                 if not chunk:
                     break
                 buffer += chunk

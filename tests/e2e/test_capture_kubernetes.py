@@ -1,0 +1,261 @@
+"""e2e: ``profkit capture --deployment`` on the real control plane: every replica, pod replacement, API server restart, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from tests.e2e.controlplane.certs import _sign
+from tests.e2e.controlplane.example import (
+    HERE, WIDGET_RESOURCE, ExampleDeployment, Replica, controller_command, deploy_example, stop_example,
+    widget_manifest,
+)
+from tests.e2e.controlplane.harness import ControlPlane
+from tests.e2e.controlplane.procs import free_port
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parent.parent.parent
+NAME = "widget-controller"  # the catalog's example entry (collectors/example.yaml) matches this deployment name
+CLIENT_EXT = ("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+              "extendedKeyUsage=clientAuth\n")
+
+
+def profkit_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "profkit.cli.main", *args]
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env.pop("KUBECONFIG", None)
+    return env
+
+
+def run_profkit(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(profkit_cmd(*args), capture_output=True, text=True, timeout=timeout, env=cli_env())
+
+
+def query(bundle: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(f"file:{bundle / 'profkit.db'}?mode=ro", uri=True) as db:
+        return list(db.execute(sql, params).fetchall())
+
+
+def at(delay: float, action: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
+    """Run ``action`` after ``delay`` seconds in a thread, keeping any exception for the test to raise."""
+
+    def run() -> None:
+        time.sleep(delay)
+        try:
+            action()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def replace_pod(cp: ControlPlane, dep: ExampleDeployment, extra: list[str]) -> str:
+    """Delete the first replica's pod and stand a new controller process behind its replacement."""
+    old = dep.replicas[0]
+    known = {r.pod for r in dep.replicas}
+    cp.kubectl("delete", "pod", old.pod, "-n", dep.namespace, "--wait=false")
+    cp.procs.stop(old.process)
+    deadline = time.monotonic() + 60
+    new: dict[str, Any] | None = None
+    while new is None and time.monotonic() < deadline:
+        pods = cp.wait_for_pods_running(dep.namespace, dep.selector, 1, timeout=30)
+        new = next((p for p in pods if p["metadata"]["name"] not in known), None)  # type: ignore[index]
+        if new is None:
+            time.sleep(0.5)
+    assert new is not None, "no replacement pod"
+    name, ip = str(new["metadata"]["name"]), str(new["status"]["podIP"])  # type: ignore[index]
+    metrics_port, pprof_port = free_port(), free_port()
+    log_file = cp.dir / "examples" / dep.name / f"{name}.log"
+    cmd, env = controller_command("go", cp.dir, dep.namespace, cp.kubeconfig, metrics_port, pprof_port, extra)
+    process = f"example-{dep.namespace}-replacement"
+    cp.procs.start(process, [sys.executable, str(HERE / "crilog.py"), "--out", str(log_file), "--", *cmd], env=env)
+    cp.map_pod(dep.namespace, name, {8080: metrics_port, 6060: pprof_port}, log_file=log_file, pod_ip=ip)
+    dep.replicas.append(Replica(name, ip, process, metrics_port, pprof_port, log_file))
+    return name
+
+
+def restart_apiserver(cp: ControlPlane, down_for: float = 6.0) -> None:
+    cp.procs.stop("kube-apiserver")
+    time.sleep(down_for)
+    cp._start_apiserver(90)
+
+
+def unprivileged_kubeconfig(cp: ControlPlane, path: Path) -> Path:
+    """A kubeconfig for a user the CA signed but no RBAC binding mentions."""
+    if not (cp.pki.dir / "nobody.crt").is_file():
+        _sign(cp.pki, "nobody", "/CN=profkit-nobody", CLIENT_EXT)
+    text = cp.kubeconfig.read_text()
+    import base64
+
+    crt = base64.b64encode((cp.pki.dir / "nobody.crt").read_bytes()).decode()
+    key = base64.b64encode((cp.pki.dir / "nobody.key").read_bytes()).decode()
+    lines = []
+    for line in text.splitlines():
+        if "client-certificate-data:" in line:
+            line = line.split(":")[0] + f": {crt}"
+        elif "client-key-data:" in line:
+            line = line.split(":")[0] + f": {key}"
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def keygen(control_plane: ControlPlane) -> Iterator[ExampleDeployment]:
+    dep = deploy_example(control_plane, name=NAME, namespace="pk-keygen", replicas=2, objects=10,
+                         controller_args=["--sync-period", "10s", "--keygen-per-reconcile", "2"], ready_timeout=60)
+    yield dep
+    stop_example(control_plane, dep)
+
+
+@pytest.fixture(scope="module")
+def healthy(control_plane: ControlPlane) -> Iterator[ExampleDeployment]:
+    dep = deploy_example(control_plane, name=NAME, namespace="pk-healthy", replicas=2, objects=10,
+                         controller_args=["--sync-period", "10s"], ready_timeout=60)
+    yield dep
+    stop_example(control_plane, dep)
+
+
+def test_capture_every_replica_objects_logs_and_pod_replacement(
+        control_plane: ControlPlane, keygen: ExampleDeployment, tmp_path: Path) -> None:
+    cp, dep, out = control_plane, keygen, tmp_path / "bundle"
+    errors: list[BaseException] = []
+    more = [f"{NAME}-x-{i}" for i in range(5)]
+    steps = [
+        at(6, lambda: cp.kubectl("apply", "-f", "-", input=widget_manifest(dep.namespace, more)), errors),
+        at(10, lambda: cp.kubectl("delete", WIDGET_RESOURCE, "-n", dep.namespace, "--wait=false", *more[:3]), errors),
+        at(14, lambda: dep.replicas and replace_pod(cp, dep, ["--sync-period", "10s", "--keygen-per-reconcile", "2"])
+           and None, errors),
+    ]
+    original = [r.pod for r in dep.replicas]
+    started = time.monotonic()
+    proc = run_profkit("capture", "--deployment", NAME, "-n", dep.namespace, "--kubeconfig", str(cp.kubeconfig),
+                       "--duration", "45s", "--profile-window", "10s", "--scrape-interval", "3s", "--out", str(out),
+                       timeout=150)
+    elapsed = time.monotonic() - started
+    for step in steps:
+        step.join(60)
+    if errors:
+        raise errors[0]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    print(f"\ncapture took {elapsed:.1f}s; {proc.stderr.strip()}")
+    replacement = dep.replicas[-1].pod
+    assert replacement not in original
+    cpu = dict(query(out, "SELECT instance, count(*) FROM profiles WHERE kind='cpu' GROUP BY instance"))
+    assert set(original) <= set(cpu) and replacement in cpu, cpu
+    for pod in [*original, replacement]:
+        folder = out / "profiles" / "example" / pod
+        assert any(p.name.startswith("cpu-") and p.name.endswith(".pb.gz") for p in folder.iterdir()), folder
+        assert (folder.glob("cpu-*.pb.gz").__next__().read_bytes()[:2]) == b"\x1f\x8b"
+    series = dict(query(out, "SELECT instance, count(DISTINCT name) FROM series GROUP BY instance"))
+    assert all(series.get(p, 0) > 50 for p in [*original, replacement]), series
+    reconciles = query(out, "SELECT count(*) FROM series WHERE name='controller_runtime_reconcile_total'")[0][0]
+    assert reconciles > 0
+    logs = dict(query(out, "SELECT instance, count(*) FROM logs GROUP BY instance"))
+    assert logs.get(original[1], 0) > 0 and logs.get(replacement, 0) > 0, logs
+    objects = query(out, "SELECT event, name FROM objects WHERE resource=?", WIDGET_RESOURCE)
+    assert {("added", n) for n in more} <= set(objects), objects
+    assert {("deleted", n) for n in more[:3]} <= set(objects), objects
+    deleting = query(out, "SELECT name FROM objects WHERE deletion_ts IS NOT NULL")
+    assert {n for n, in deleting} >= set(more[:3])
+    events = query(out, "SELECT kind, instance FROM events")
+    assert ("pod-removed", original[0]) in events and ("pod-added", replacement) in events, events
+    spec = json.loads(query(out, "SELECT spec FROM targets WHERE name='example'")[0][0])
+    removed = {p["name"]: p["removed"] for p in spec["pods"]}
+    assert removed[original[0]] is not None and removed[replacement] is None
+
+    report = run_profkit("analyze", str(out), "--json", timeout=120)
+    assert report.returncode in (0, 1), report.stderr
+    ids = {f["id"] for f in json.loads(report.stdout)["findings"]}
+    assert "repeated-key-generation" in ids, ids
+
+
+def test_api_server_restart_records_a_gap_and_capture_resumes(
+        control_plane: ControlPlane, healthy: ExampleDeployment, tmp_path: Path) -> None:
+    cp, dep, out = control_plane, healthy, tmp_path / "bundle"
+    errors: list[BaseException] = []
+    step = at(12, lambda: restart_apiserver(cp), errors)
+    proc = run_profkit("capture", "--deployment", NAME, "-n", dep.namespace, "--kubeconfig", str(cp.kubeconfig),
+                       "--duration", "40s", "--profile-window", "8s", "--scrape-interval", "2s", "--out", str(out),
+                       timeout=150)
+    step.join(120)
+    if errors:
+        raise errors[0]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    gaps = query(out, "SELECT ts, message FROM events WHERE kind='gap'")
+    assert gaps, query(out, "SELECT kind, message FROM events")
+    back = query(out, "SELECT ts FROM events WHERE kind='info' AND message LIKE '%reachable again%'")
+    assert back and back[0][0] > gaps[0][0]
+    after = query(out, "SELECT count(*) FROM profiles WHERE kind='cpu' AND start > ?", back[0][0])[0][0]
+    scrapes_after = query(out, "SELECT count(*) FROM points WHERE ts > ?", back[0][0])[0][0]
+    assert after > 0 and scrapes_after > 0, "capture did not resume after the API server came back"
+
+    report = run_profkit("analyze", str(out), "--json", timeout=120)
+    ids = {f["id"] for f in json.loads(report.stdout)["findings"]}
+    assert "repeated-key-generation" not in ids, ids
+
+
+def test_kubernetes_errors_are_one_line_exit_2(control_plane: ControlPlane, tmp_path: Path) -> None:
+    kc = str(control_plane.kubeconfig)
+    cases = {
+        "not found": (["--deployment", "nope", "-n", "default", "--kubeconfig", kc],
+                      "deployment nope not found in namespace default"),
+        "no kubeconfig": (["--deployment", "x", "--kubeconfig", str(tmp_path / "missing")], "no kubeconfig"),
+        "unknown context": (["--deployment", "x", "--kubeconfig", kc, "--context", "elsewhere"],
+                            "has no context 'elsewhere'"),
+        "forbidden": (["--deployment", NAME, "-n", "default", "--kubeconfig",
+                       str(unprivileged_kubeconfig(control_plane, tmp_path / "nobody.kubeconfig"))],
+                      "forbidden: cannot get deployments in namespace default"),
+    }
+    for case, (args, expected) in cases.items():
+        out = tmp_path / case.replace(" ", "-")
+        proc = run_profkit("capture", *args, "--duration", "5s", "--out", str(out))
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2, (case, proc.stderr)
+        assert len(lines) == 1 and expected in lines[0], (case, proc.stderr)
+        assert not (out / "profkit.db").exists(), case
+
+
+def secure_collector(path: Path, scheme: str) -> Path:
+    """The example as if its pprof port were a secure diagnostics endpoint (bearer token, port-forward)."""
+    path.write_text(
+        "alias: secure-example\ndeployment: widget-controller\nnamespace: pk-healthy\ncontainer: manager\n"
+        "endpoints:\n"
+        f"  - {{name: diagnostics, port: pprof, scheme: {scheme}, auth: bearer, pprof: /debug/pprof}}\n"
+        "  - {name: metrics, port: metrics, scheme: http, auth: none, metrics: /metrics}\n"
+    )
+    return path
+
+
+def test_bearer_endpoint_needs_a_token_and_goes_through_port_forward(
+        control_plane: ControlPlane, healthy: ExampleDeployment, tmp_path: Path) -> None:
+    collector = secure_collector(tmp_path / "secure.yaml", "http")
+    args = ["capture", "--deployment", "secure-example", "--collector", str(collector),
+            "--kubeconfig", str(control_plane.kubeconfig), "--duration", "12s", "--profile-window", "5s"]
+    proc = run_profkit(*args, "--out", str(tmp_path / "no-token"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "needs a bearer token" in proc.stderr and "--token-file" in proc.stderr
+    token = tmp_path / "token"
+    token.write_text("not-checked-by-the-example\n")
+    out = tmp_path / "bundle"
+    proc = run_profkit(*args, "--token-file", str(token), "--out", str(out), timeout=90)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cpu = query(out, "SELECT instance FROM profiles WHERE kind='cpu'")
+    assert {i for i, in cpu} == {r.pod for r in healthy.replicas}, cpu
+    spec = json.loads(query(out, "SELECT spec FROM targets")[0][0])
+    assert {e["role"]: e["via"] for e in spec["endpoints"]} == {"pprof": "port-forward", "metrics": "proxy"}
