@@ -159,6 +159,49 @@ def test_capture_session_stores_py_spy_windows_from_the_pod_and_analyze_flags_ke
     assert any(name.endswith("WidgetReconciler.reconcile") for name in finding.evidence["caller_chain"])
 
 
+PY_COLLECTOR = """alias: example-python
+description: profkit Python example controller (examples/python-controller)
+deployment: {name}
+namespace: {namespace}
+container: manager
+language: python
+log_format: json
+endpoints:
+  - {{name: metrics, port: metrics, scheme: http, auth: none, metrics: /metrics}}
+resources: [widgets.scale.profkit.dev]
+flags: {{concurrency: ["--concurrency"], qps: --kube-api-qps, burst: --kube-api-burst, sync_period: --sync-period}}
+defaults: {{concurrency: 10, qps: 20, burst: 30, sync_period: 10m}}
+"""
+
+
+def test_profkit_capture_deployment_gets_py_spy_profiles_from_every_replica(
+        control_plane: ControlPlane, deploy: Any, tmp_path: Any) -> None:
+    pyspy_exec.ensure_exec_enabled(control_plane)
+    dep = deploy("py-cli", "py-cli", replicas=2, objects=6,
+                 controller_args=["--keygen-per-reconcile", "2", "--sync-period", "1s"])
+    for r in dep.replicas:
+        pid = pyspy_exec.child_pid(control_plane.procs.recorded()[r.process], "widgetctl")
+        pyspy_exec.map_exec(control_plane, dep.namespace, r.pod, pid)
+    time.sleep(2)  # kwok picks up the Exec objects asynchronously
+    collector = tmp_path / "python.yaml"
+    collector.write_text(PY_COLLECTOR.format(name=dep.name, namespace=dep.namespace))
+    out = tmp_path / "bundle"
+    cli = [sys.executable, "-m", "profkit.cli.main"]
+    proc = subprocess.run([*cli, "capture", "--deployment", "example-python", "--collector", str(collector),
+                           "--kubeconfig", str(control_plane.kubeconfig), "--duration", "16s",
+                           "--profile-window", "5s", "--out", str(out)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for r in dep.replicas:
+        windows = list((out / "profiles" / "example-python" / r.pod).glob("cpu-*.speedscope.json"))
+        assert len(windows) >= 2, (r.pod, proc.stderr[-2000:])
+    analyze = subprocess.run([*cli, "analyze", str(out), "--json"], capture_output=True, text=True, cwd=REPO,
+                             timeout=120)
+    ids = [f["id"] for f in json.loads(analyze.stdout)["findings"]]
+    assert "repeated-key-generation" in ids, ids
+    assert _agent_pods(control_plane, dep.namespace) == []
+
+
 def test_requeue_deleted_keeps_requeueing_after_deletion(control_plane: ControlPlane, deploy: Any) -> None:
     dep = deploy("py-requeue", "py-requeue", objects=3, delete=2,
                  controller_args=["--requeue-deleted", "--requeue-deleted-after", "500ms"])
