@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,33 +102,43 @@ def test_hostile_names_render_as_text_only(report: tuple[str, Path]) -> None:
     parsed = Elements()
     parsed.feed(text)
     scripts = [attrs for tag, attrs in parsed.tags if tag == "script"]
-    assert scripts == [{}, {"type": "application/json", "id": "profkit-figures"}, {}]  # plotly, data, page
+    assert scripts == [{}, {"type": "application/json", "id": "profkit-data"}, {}]  # plotly, data, page
     assert not [tag for tag, _ in parsed.tags if tag == "img"]
     assert not [attrs for _, attrs in parsed.tags if any(k.startswith("on") for k in attrs)]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text  # the capture error and the finding, as text
     assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in text  # the target name, as text
 
 
-def test_figures_json_is_valid_and_keeps_names_escaped_for_plotly(report: tuple[str, Path]) -> None:
-    text, _ = report
+def _document(text: str) -> dict[str, Any]:
     parsed = Elements()
     parsed.feed(text)
-    document = json.loads(parsed.scripts[1])
     assert "<" not in parsed.scripts[1]  # no </script> or <!-- can close or confuse the element
-    kinds = [trace["type"] for figure in document["figures"] for trace in figure["data"]]
-    assert "icicle" in kinds and "scatter" in kinds
-    flame = next(f for f in document["figures"] if f["data"][0]["type"] == "icicle")["data"][0]
-    assert flame["tiling"] == {"orientation": "v", "flip": "y"} and flame["branchvalues"] == "total"
-    assert len(set(flame["ids"])) == len(flame["ids"])
-    assert "main.&lt;script&gt;alert(1)&lt;/script&gt;" in flame["labels"]  # plotly shows entities as text
-    titles = [f["layout"]["title"]["text"] for f in document["figures"]]
-    for wanted in ("CPU (cores)", "Memory (resident)", "Reconcile rate by result", "Workqueue depth",
-                   "Active workers vs max", "Goroutines"):
-        assert wanted in titles
-    reconcile = next(f for f in document["figures"] if f["layout"]["title"]["text"] == "Reconcile rate by result")
+    document: dict[str, Any] = json.loads(parsed.scripts[1])
+    return document
+
+
+def _figure(document: dict[str, Any], slug: str) -> dict[str, Any]:
+    return next(f for f in document["figures"] if f["div"].endswith(f"-{slug}-plot"))
+
+
+def test_figures_json_is_valid_and_keeps_names_escaped_for_plotly(report: tuple[str, Path]) -> None:
+    text, _ = report
+    document = _document(text)
+    kinds = {trace["type"] for figure in document["figures"] for trace in figure["data"]}
+    assert {"scatter", "indicator", "table"} <= kinds
+    flame = document["flames"][0]
+    names = [entry[0] for entry in flame["names"]]
+    assert "main.&lt;script&gt;alert(1)&lt;/script&gt;" in names  # plotly shows entities as text
+    window = flame["windows"][0]
+    assert window["p"][0] == -1 and len(window["p"]) == len(window["n"]) == len(window["v"]) == len(window["s"])
+    for title in ("CPU per pod", "Memory working set", "Reconcile rate by controller and result", "Workqueue depth",
+                  "Active workers vs max", "Goroutines", "CPU flame graph"):
+        assert f'<div class="ptitle">{title} ' in text
+    reconcile = _figure(document, "reconcile-rate-by-controller-and-result")
     assert {t["name"] for t in reconcile["data"]} == {"&lt;script&gt;alert(1)&lt;/script&gt; success",
                                                      "&lt;script&gt;alert(1)&lt;/script&gt; error"}
-    assert reconcile["data"][0]["y"][0] == pytest.approx(2.0)  # 10 reconciles per 5 s
+    success = next(t for t in reconcile["data"] if t["name"].endswith("success"))
+    assert success["y"][1] == pytest.approx(2.0)  # 10 reconciles per 5 s
     assert reconcile["layout"]["hovermode"] == "x unified"
 
 
@@ -135,10 +146,9 @@ def test_every_figure_is_valid_for_plotly(report: tuple[str, Path]) -> None:
     import plotly.graph_objects as go
 
     text, _ = report
-    parsed = Elements()
-    parsed.feed(text)
-    for figure in json.loads(parsed.scripts[1])["figures"]:
-        go.Figure(data=figure["data"], layout=figure["layout"])  # raises on an invalid property
+    for figure in _document(text)["figures"]:
+        data = [{("x" if k == "xs" else k): v for k, v in trace.items()} for trace in figure["data"]]
+        go.Figure(data=data, layout=figure["layout"])  # raises on an invalid property
 
 
 def test_script_json_escapes_what_could_end_a_script_element() -> None:
@@ -148,15 +158,21 @@ def test_script_json_escapes_what_could_end_a_script_element() -> None:
 
 
 def test_flame_graph_folds_small_frames_into_other() -> None:
-    from profkit.render.icicle import icicle_data
+    from profkit.render.icicle import NameTable, flame_nodes
 
     frames = [Frame("main.main")] + [Frame(f"main.f{i}") for i in range(3000)]
     stacks = [(0, i + 1) for i in range(3000)]
     profile = Profile(frames, stacks, [1.0] * 3000)
-    data = icicle_data(profile, max_nodes=500)
-    assert len(data) <= 500
-    assert "other" in data.labels
-    assert data.values[0] == 3000.0
+    names = NameTable()
+    nodes = flame_nodes(profile, names, max_nodes=500)
+    assert len(nodes["p"]) <= 500
+    assert "other" in [names.names[n][1] for n in nodes["n"]]
+    assert nodes["v"][0] == 3000.0
+    children: dict[int, float] = {}
+    for parent, value in zip(nodes["p"], nodes["v"]):
+        if parent >= 0:
+            children[parent] = children.get(parent, 0.0) + value
+    assert all(total <= nodes["v"][parent] for parent, total in children.items())  # plotly's "total" rule
 
 
 @pytest.mark.skipif(not (FIXTURES / "go-cpu-keygen.pb.gz").exists(), reason="real Go fixture not recorded yet")
@@ -171,3 +187,4 @@ def test_report_of_a_real_profile_is_small_apart_from_plotly(tmp_path: Path) -> 
 
     assert path.stat().st_size - len(get_plotlyjs()) < 200_000
     assert "repeated-key-generation" in path.read_text()
+
