@@ -15,8 +15,9 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from tests.e2e.controlplane.certs import _sign
+from tests.e2e.controlplane.harness import HERE
 from tests.e2e.controlplane.example import (
-    HERE, WIDGET_RESOURCE, ExampleDeployment, Replica, controller_command, deploy_example, stop_example,
+    WIDGET_RESOURCE, ExampleDeployment, Replica, controller_command, deploy_example, stop_example,
     widget_manifest,
 )
 from tests.e2e.controlplane.harness import ControlPlane
@@ -49,7 +50,7 @@ def query(bundle: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return list(db.execute(sql, params).fetchall())
 
 
-def at(delay: float, action: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
+def at(delay: float, action: Callable[[], object], errors: list[BaseException]) -> threading.Thread:
     """Run ``action`` after ``delay`` seconds in a thread, keeping any exception for the test to raise."""
 
     def run() -> None:
@@ -78,7 +79,7 @@ def replace_pod(cp: ControlPlane, dep: ExampleDeployment, extra: list[str]) -> s
         if new is None:
             time.sleep(0.5)
     assert new is not None, "no replacement pod"
-    name, ip = str(new["metadata"]["name"]), str(new["status"]["podIP"])  # type: ignore[index]
+    name, ip = str(new["metadata"]["name"]), str(new["status"]["podIP"])
     metrics_port, pprof_port = free_port(), free_port()
     log_file = cp.dir / "examples" / dep.name / f"{name}.log"
     cmd, env = controller_command("go", cp.dir, dep.namespace, cp.kubeconfig, metrics_port, pprof_port, extra)
@@ -139,8 +140,7 @@ def test_capture_every_replica_objects_logs_and_pod_replacement(
     steps = [
         at(6, lambda: cp.kubectl("apply", "-f", "-", input=widget_manifest(dep.namespace, more)), errors),
         at(10, lambda: cp.kubectl("delete", WIDGET_RESOURCE, "-n", dep.namespace, "--wait=false", *more[:3]), errors),
-        at(14, lambda: dep.replicas and replace_pod(cp, dep, ["--sync-period", "10s", "--keygen-per-reconcile", "2"])
-           and None, errors),
+        at(14, lambda: replace_pod(cp, dep, ["--sync-period", "10s", "--keygen-per-reconcile", "2"]), errors),
     ]
     original = [r.pod for r in dep.replicas]
     started = time.monotonic()

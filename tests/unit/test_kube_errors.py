@@ -1,0 +1,127 @@
+"""Kubernetes errors become one line (exit 2); config loading; API outages as gap events; RBAC text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import urllib3
+import yaml
+from kubernetes.client.exceptions import ApiException
+
+from profkit.catalog import resolve
+from profkit.errors import BadInput
+from profkit.kube import client as kclient
+from profkit.kube.client import ApiHealth, api_error, connection_reason, is_connection_error, load
+from profkit.kube.rbac import rbac_documents, rbac_yaml
+from profkit.model import CaptureEvent
+
+REFUSED = urllib3.exceptions.MaxRetryError(
+    None, "/apis/apps/v1", reason=urllib3.exceptions.NewConnectionError(  # type: ignore[arg-type]
+        None, "Failed to establish a new connection: [Errno 111] Connection refused"))  # type: ignore[arg-type]
+
+
+def test_forbidden_names_the_verb_resource_namespace_and_permission() -> None:
+    error = api_error(ApiException(status=403, reason="Forbidden"), verb="list", resource="pods",
+                      namespace="capi-system")
+    assert isinstance(error, BadInput) and error.exit_code == 2
+    assert str(error).startswith("forbidden: cannot list pods in namespace capi-system (needs get/list/watch on pods)")
+    assert "\n" not in str(error)
+
+
+def test_unreachable_unauthorized_not_found_and_other_statuses() -> None:
+    assert str(api_error(REFUSED, verb="get", resource="deployments", server="https://10.0.0.1:6443")) == \
+        "API server https://10.0.0.1:6443 unreachable: connection refused"
+    assert str(api_error(ApiException(status=401, reason="Unauthorized"), verb="get", resource="deployments",
+                         server="https://s")).startswith("unauthorized: API server https://s rejected")
+    assert str(api_error(ApiException(status=404, reason="Not Found"), verb="get", resource="deployments",
+                         namespace="ns", name="kcp")) == "deployments kcp not found in namespace ns"
+    assert str(api_error(ApiException(status=500, reason="Internal Server Error"), verb="get",
+                         resource="deployments")) == "get deployments: HTTP 500 Internal Server Error"
+
+
+def test_connection_errors_are_told_apart_from_http_answers() -> None:
+    assert is_connection_error(REFUSED) and connection_reason(REFUSED) == "connection refused"
+    assert is_connection_error(ConnectionResetError()) and not is_connection_error(ApiException(status=403))
+    assert is_connection_error(ApiException(status=0, reason="SSLError\nEOF occurred"))
+    assert connection_reason(urllib3.exceptions.ReadTimeoutError(None, "/x", "Read timed out.")) == "timed out"  # type: ignore[arg-type]
+
+
+def test_no_kubeconfig_and_unknown_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(BadInput, match=r"no kubeconfig: .*missing does not exist$"):
+        load(str(tmp_path / "missing"))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "nope"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(BadInput, match="set KUBECONFIG"):
+        load(None)
+    config = tmp_path / "kubeconfig"
+    config.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "a",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "secret-token"}}],
+        "contexts": [{"name": "a", "context": {"cluster": "c", "user": "u", "namespace": "team"}},
+                     {"name": "b", "context": {"cluster": "c", "user": "u"}}],
+    }))
+    with pytest.raises(BadInput, match=r"has no context 'elsewhere' \(contexts: a, b\)"):
+        load(str(config), "elsewhere")
+    access = load(str(config))
+    assert (access.context, access.namespace, access.user_token, access.server) == \
+        ("a", "team", "secret-token", "https://127.0.0.1:1")
+    other = load(str(config), "b")
+    assert other.namespace == "default" and other.api is not access.api
+
+
+def test_unreachable_server_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "a",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "a", "context": {"cluster": "c", "user": "u"}}],
+    }))
+    access = load(str(config))
+    access.api.configuration.retries = 0
+    with pytest.raises(BadInput, match=r"^API server https://127.0.0.1:9 unreachable: connection refused$"):
+        kclient.check_reachable(access)
+
+
+def test_api_health_records_one_gap_per_outage_and_when_it_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[CaptureEvent] = []
+    now = [1000.0]
+    monkeypatch.setattr("profkit.kube.client.time.time", lambda: now[0])
+    health = ApiHealth("https://s")
+    health.emit = events.append
+    health.failed("connection refused")
+    now[0] += 1
+    health.failed("connection refused")
+    health.ok()  # too soon after a failure: a server going down or coming up answers some requests
+    assert [e.kind for e in events] == ["gap"] and health.down
+    now[0] += 5
+    health.ok()
+    assert [e.kind for e in events] == ["gap", "info"] and not health.down
+    assert "reachable again after 6.0s" in events[1].message
+    health.ok()
+    assert len(events) == 2
+
+
+def test_rbac_covers_every_permission_capture_uses() -> None:
+    specs = [s for s in (resolve("capi"), resolve("example")) if s is not None]
+    role, binding = rbac_documents(specs)
+    rules = {(tuple(r.get("apiGroups", [])), tuple(r.get("resources", r.get("nonResourceURLs", [])))):
+             tuple(r["verbs"]) for r in role["rules"]}
+    assert rules[(("",), ("pods",))] == ("get", "list", "watch")
+    assert rules[(("",), ("pods/proxy",))] == ("get",)
+    assert rules[(("",), ("pods/portforward",))] == ("create",)
+    assert rules[(("",), ("pods/log",))] == ("get",)
+    assert rules[(("",), ("pods/exec",))] == ("create",)
+    assert rules[(("apps",), ("deployments",))] == ("get", "list", "watch")
+    assert rules[(("metrics.k8s.io",), ("pods",))] == ("get", "list")
+    assert rules[(("cluster.x-k8s.io",), ("clusters", "machinedeployments", "machines", "machinesets"))] == \
+        ("get", "list", "watch")
+    assert rules[(("scale.profkit.dev",), ("widgets",))] == ("get", "list", "watch")
+    assert rules[((), ("/metrics", "/debug/pprof", "/debug/pprof/*"))] == ("get",)
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    text = rbac_yaml(specs)
+    assert "&id" not in text and list(yaml.safe_load_all(text)) == [role, binding]

@@ -1,0 +1,155 @@
+"""Following a Deployment's pods (added, removed, restarts, rollouts), pod log lines and object events, on a real bundle."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from profkit.bundle.writer import BundleWriter
+from profkit.catalog import resolve
+from profkit.kube.client import KubeAccess
+from profkit.kube.deployment import PodFollower, PodScoped, ResolvedDeployment
+from profkit.kube.endpoints import select_endpoints
+from profkit.kube.logs import PodLogCollector, split_timestamp
+from profkit.kube.watch import ObjectWatchCollector, is_ready, object_event
+from profkit.model import Target
+from profkit.sources.base import CaptureOptions, Collector, Sink
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> Iterator[Sink]:
+    writer = BundleWriter(tmp_path / "bundle")
+    yield Sink(writer)
+    writer.close()
+
+
+def rows(sink: Sink, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(sink.directory / "profkit.db") as db:
+        return list(db.execute(sql).fetchall())
+
+
+def pod(name: str, template: str = "abc", restarts: int = 0, phase: str = "Running",
+        deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "uid": f"uid-{name}", "labels": {"app": "w", "pod-template-hash": template}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-11-24T09:00:00Z"
+    return {
+        "metadata": meta,
+        "spec": {"nodeName": "node-1", "containers": [{"name": "manager", "ports": [
+            {"name": "metrics", "containerPort": 8080}, {"name": "pprof", "containerPort": 6060}]}]},
+        "status": {"phase": phase, "podIP": "10.0.0.1",
+                   "containerStatuses": [{"name": "manager", "restartCount": restarts}]},
+    }
+
+
+def follower(sink: Sink) -> tuple[PodFollower, list[Collector]]:
+    spec = resolve("example")
+    container, endpoints = select_endpoints(spec, pod("x")["spec"])
+    deployment = ResolvedDeployment("example", "widget-controller", "widgets", "app=w", spec, container, endpoints,
+                                    [], resources=("widgets.scale.profkit.dev",))
+    access = KubeAccess(api=None, server="https://s", context="c", namespace="widgets")
+    target = Target("example", "deployment", deployment.target_spec())
+    started: list[Collector] = []
+    f = PodFollower(sink, CaptureOptions(), access, deployment, target)
+    f.spawn = started.append
+    return f, started
+
+
+def test_each_pod_gets_the_shared_pprof_metrics_and_log_collectors(sink: Sink) -> None:
+    f, started = follower(sink)
+    f.handle("MODIFIED", pod("a"), mid_capture=False)
+    f.handle("MODIFIED", pod("b"), mid_capture=False)
+    f.handle("MODIFIED", pod("b"), mid_capture=False)  # seen again: nothing new
+    assert sorted((c.kind, c.instance) for c in started) == [
+        ("logs", "a"), ("logs", "b"), ("metrics", "a"), ("metrics", "b"), ("pprof", "a"), ("pprof", "b")]
+    assert all(isinstance(c, PodScoped) for c in started)
+    kinds = {type(c.inner).__name__ for c in started if isinstance(c, PodScoped)}
+    assert kinds == {"PprofCollector", "MetricsCollector", "PodLogCollector"}
+    assert rows(sink, "SELECT kind, instance FROM events") == [("pod-added", "a"), ("pod-added", "b")]
+
+
+def test_pending_pods_wait_and_a_removed_pod_stops_only_its_collectors(sink: Sink) -> None:
+    f, started = follower(sink)
+    f.handle("ADDED", pod("a", phase="Pending"))
+    assert started == []
+    f.handle("MODIFIED", pod("a"))
+    f.handle("ADDED", pod("b"))
+    f.handle("MODIFIED", pod("a", deleting=True))
+    f.handle("DELETED", pod("a", deleting=True))
+    stops = {c.instance: c.pod_stop.is_set() for c in started if isinstance(c, PodScoped)}
+    assert stops == {"a": True, "b": False}
+    events = rows(sink, "SELECT kind, instance FROM events")
+    assert events.count(("pod-removed", "a")) == 1
+    spec = rows(sink, "SELECT spec FROM targets")[0][0]
+    assert '"removed": null' in spec and spec.count('"removed": ') == 2
+
+
+def test_restarts_and_rollouts_are_recorded(sink: Sink) -> None:
+    f, _ = follower(sink)
+    f.handle("MODIFIED", pod("a", template="v1"), mid_capture=False)
+    f.handle("MODIFIED", pod("a", template="v1", restarts=1))
+    f.handle("MODIFIED", pod("a", template="v1", restarts=1))
+    f.handle("ADDED", pod("b", template="v2"))
+    kinds = [k for k, in rows(sink, "SELECT kind FROM events")]
+    assert kinds == ["pod-added", "restart", "rollout", "pod-added"]
+    message = rows(sink, "SELECT message FROM events WHERE kind='restart'")[0][0]
+    assert "restartCount 0 -> 1" in message
+
+
+def test_session_stop_reaches_every_pod_collector(sink: Sink) -> None:
+    f, started = follower(sink)
+    f.handle("MODIFIED", pod("a"), mid_capture=False)
+    stop = threading.Event()
+    relay = threading.Thread(target=f._relay, args=(stop,))
+    relay.start()
+    stop.set()
+    relay.join(2)
+    assert all(c.pod_stop.is_set() for c in started if isinstance(c, PodScoped))
+
+
+def test_log_lines_keep_api_timestamps_and_drop_what_a_reconnect_reads_again(sink: Sink) -> None:
+    access = KubeAccess(api=None, server="https://s", context="c", namespace="ns")
+    logs = PodLogCollector(sink, "example", "pod-a", CaptureOptions(), access, "ns", "pod-a", "manager")
+    first = '2026-11-24T09:03:51.238744321Z {"level":"info","ts":"2026-11-24T09:03:51Z","msg":"widget is ready",' \
+            '"controller":"widget","namespace":"w","name":"a"}'
+    second = "2026-11-24T09:03:52.000000001Z I1124 09:03:52.000000       1 request.go:700] Waited for 1.2s"
+    for line in (first, second, first, second, ""):
+        logs.add_line(line)
+    logs.flush()
+    stored = rows(sink, "SELECT ts, instance, controller, object_key, message FROM logs ORDER BY ts")
+    assert len(stored) == 2 and logs.stats.log_lines == 2
+    assert stored[0][0] == pytest.approx(1795511031.2387443) and stored[0][1:4] == ("pod-a", "widget", "w/a")
+    assert split_timestamp("no-stamp here") == (None, "no-stamp here")
+
+
+def test_object_events_carry_deletion_finalizers_and_readiness(sink: Sink) -> None:
+    obj = {"metadata": {"name": "w1", "namespace": "ns", "uid": "u1", "deletionTimestamp": "2026-11-24T09:00:00Z",
+                        "finalizers": ["scale.profkit.dev/cleanup"]}, "status": {"ready": True}}
+    event = object_event(obj, "modified", "widgets.scale.profkit.dev", "example", ts=5.0)
+    assert (event.key, event.uid, event.deletion_ts, event.finalizers, event.ready) == \
+        ("ns/w1", "u1", 1795510800.0, ["scale.profkit.dev/cleanup"], True)
+    assert is_ready({"status": {"conditions": [{"type": "Ready", "status": "False"}]}}) is False
+    assert is_ready({"status": {}}) is None
+
+
+def test_a_relist_turns_differences_into_events(sink: Sink) -> None:
+    access = KubeAccess(api=None, server="https://s", context="c", namespace="ns")
+    watcher = ObjectWatchCollector(sink, "example", CaptureOptions(started=100.0), access, "widgets.scale.profkit.dev")
+
+    def item(name: str, rv: str, created: str = "2026-11-24T09:00:00Z") -> dict[str, Any]:
+        return {"metadata": {"name": name, "namespace": "ns", "uid": f"u-{name}", "resourceVersion": rv,
+                             "creationTimestamp": created}}
+
+    listings = [{"metadata": {"resourceVersion": "10"}, "items": [item("old", "1"), item("kept", "2")]},
+                {"metadata": {"resourceVersion": "20"}, "items": [item("kept", "3"), item("new", "4")]}]
+    watcher._list = lambda: listings.pop(0)  # type: ignore[method-assign]
+    watcher.relist(first=True)
+    watcher.relist(first=False)
+    events = rows(sink, "SELECT event, name FROM objects ORDER BY id")
+    assert events[:2] == [("added", "old"), ("added", "kept")]  # created after the capture started (100.0)
+    assert sorted(events[2:]) == [("added", "new"), ("deleted", "old"), ("modified", "kept")]
+    assert watcher.resource_version == "20"
