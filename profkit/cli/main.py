@@ -10,7 +10,7 @@ import typer
 from profkit import __version__
 from profkit.errors import ProfkitError
 
-COMMANDS = ("capture", "analyze", "report", "flame", "view", "plan", "demo", "targets")
+COMMANDS = ("capture", "analyze", "report", "flame", "view", "compare", "plan", "demo", "targets")
 
 app = typer.Typer(
     name="profkit",

@@ -1,0 +1,104 @@
+"""``profkit compare``: two runs side by side, significance-tested, gated for CI (table, JSON, JUnit, HTML)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from profkit.errors import BadInput
+
+SEVERITY_NAMES = ("info", "warning", "critical")
+
+EXAMPLES = """
+Examples:
+
+  profkit compare base-run new-run
+
+  profkit compare base-run new-run --fail-on warning --junit compare.xml --html compare.html
+
+  profkit compare --baseline-dir nightly/ new-run --budget budget.yaml --json > compare.json
+
+Exit codes: 0 nothing failed; 1 a budget breached or a regression / new finding at or above
+--fail-on; 2 bad input (not bundles, different controllers, missing data).
+"""
+
+
+def compare(
+    runs: list[Path] = typer.Argument(..., metavar="BASE NEW | NEW",
+                                      help="Two bundle directories, or NEW alone with --baseline-dir.",
+                                      show_default=False),
+    baseline_dir: Optional[Path] = typer.Option(None, "--baseline-dir", metavar="DIR",
+                                                help="Use the latest bundle in DIR with the same targets as BASE."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout (docs/compare-json.md)."),
+    junit: Optional[Path] = typer.Option(None, "--junit", metavar="FILE.xml", help="Write JUnit XML (a test case per metric)."),
+    html: Optional[Path] = typer.Option(None, "--html", metavar="FILE.html", help="Write the HTML comparison report."),
+    budget: Optional[Path] = typer.Option(None, "--budget", metavar="FILE.yaml",
+                                          help="Allowed increases per metric and target; a breach exits 1."),
+    fail_on: Optional[str] = typer.Option(
+        None, "--fail-on", metavar="info|warning|critical",
+        help="Exit 1 on a regression or a new/grown finding at or above this severity."),
+    window: Optional[float] = typer.Option(None, "--window", metavar="SECONDS",
+                                           help="Window width for the per-window samples (default: automatic)."),
+) -> int:
+    """Compare two runs and gate CI on regressions."""
+    if fail_on is not None and fail_on not in SEVERITY_NAMES:
+        raise BadInput(f"--fail-on {fail_on!r}: use info, warning or critical")
+    if window is not None and window <= 0:
+        raise BadInput(f"--window {window:g}: must be a positive number of seconds")
+    if baseline_dir is not None and len(runs) != 1:
+        raise BadInput("with --baseline-dir give only NEW (the baseline is picked from DIR)")
+    if baseline_dir is None and len(runs) != 2:
+        raise BadInput("give BASE and NEW bundle directories (or --baseline-dir DIR NEW)")
+    from profkit.bundle.reader import open_bundle
+    from profkit.compare import CompareOptions, compare_bundles, gate
+
+    new_view = open_bundle(runs[-1])
+    if baseline_dir is not None:
+        from profkit.compare.baseline import latest_baseline
+
+        base_view = latest_baseline(baseline_dir, new_view)
+        if not as_json:
+            print(f"baseline: {base_view.directory}", file=sys.stderr)
+    else:
+        base_view = open_bundle(runs[0])
+    entries = []
+    if budget is not None:
+        from profkit.compare.budget import load_budget
+
+        entries = load_budget(budget)
+    comparison = compare_bundles(base_view, new_view, CompareOptions(window_seconds=window, budgets=entries))
+    verdict = gate(comparison, fail_on)
+    if junit is not None:
+        from profkit.compare.junit import write_junit
+
+        _writable(junit, "--junit")
+        write_junit(comparison, verdict, junit)
+    if html is not None:
+        from profkit.render.compare_html import write_compare_report
+
+        _writable(html, "--html")
+        write_compare_report(base_view, new_view, comparison, verdict, html)
+    if as_json:
+        from profkit.compare.document import comparison_document
+
+        sys.stdout.write(json.dumps(comparison_document(comparison, verdict), indent=2) + "\n")
+    else:
+        from profkit.compare.terminal import print_comparison
+
+        print_comparison(comparison, verdict)
+    if verdict.exit_code:
+        raise typer.Exit(verdict.exit_code)
+    return 0
+
+
+def _writable(path: Path, flag: str) -> None:
+    if not path.parent.is_dir():
+        raise BadInput(f"{flag} {path}: no such directory {path.parent}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare", help="Compare two runs; exit 1 on a regression (CI gate)." + EXAMPLES)(compare)

@@ -1,0 +1,146 @@
+"""Significance of a change between two runs: Mann–Whitney U on per-window samples plus a minimum effect.
+
+The rule (also in docs/compare-json.md, "significance"): a metric changed significantly when
+
+1. both runs have at least :data:`MIN_SAMPLES` window samples,
+2. the two-sided Mann–Whitney U test on those samples gives ``p < alpha`` (0.01 by default), and
+3. the change of the headline value is at least the metric's minimum relative effect (e.g. 25 %)
+   AND at least its absolute floor (e.g. 0.5 ms of CPU per reconcile), so that a tiny but
+   consistent shift (memory growing by 1 MiB between two captures of the same process) is not
+   called a regression.
+
+Mann–Whitney compares the ranks of the windows, not their means, so one odd window does not move
+it; with 5 + 5 windows its smallest two-sided p is 0.008, so short captures with fewer windows
+cannot alarm at all (reported as ``untested``). Windows of one run are correlated in time, which
+makes the nominal p optimistic; the effect floors are what keeps two captures of one healthy
+controller quiet.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+MIN_SAMPLES = 3
+ALPHA = 0.01
+EXACT_MAX_TOTAL = 40  # exact permutation distribution up to this many samples in all, normal approximation above
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """Outcome of the rank test: U of the new run, the two-sided p and the direction of the shift."""
+
+    u: float
+    p_value: float
+    direction: int  # +1: new ranks higher, -1: lower, 0: no shift
+
+
+def _midranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties given their mean rank."""
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), dtype=float)
+    sorted_values = values[order]
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+def _exact_p(ranks: np.ndarray, n_new: int, observed: float) -> float:
+    """Two-sided exact p of a rank sum: share of all subsets of size ``n_new`` at least as far from the mean.
+
+    Midranks are doubled to integers, so ties are handled exactly; the distribution is built by
+    dynamic programming over (subset size, rank sum).
+    """
+    doubled = np.rint(ranks * 2).astype(int)
+    top = int(doubled.sum())
+    ways = np.zeros((n_new + 1, top + 1), dtype=float)
+    ways[0, 0] = 1.0
+    for value in doubled:
+        ways[1:, value:] = ways[1:, value:] + ways[:-1, : top + 1 - value]
+    counts = ways[n_new]
+    total = counts.sum()
+    sums = np.arange(top + 1)
+    mean = n_new * (len(ranks) + 1)  # doubled mean rank sum
+    distance = abs(observed * 2 - mean)
+    extreme = counts[np.abs(sums - mean) >= distance - 1e-9].sum()
+    return float(min(1.0, extreme / total))
+
+
+def mann_whitney(base: Sequence[float], new: Sequence[float]) -> TestResult:
+    """Two-sided Mann–Whitney U test of ``new`` against ``base`` (exact for small samples, ties handled)."""
+    a = np.asarray(base, dtype=float)
+    b = np.asarray(new, dtype=float)
+    n1, n2 = len(a), len(b)
+    if n1 == 0 or n2 == 0:
+        return TestResult(math.nan, 1.0, 0)
+    both = np.concatenate([a, b])
+    ranks = _midranks(both)
+    rank_sum_new = float(ranks[n1:].sum())
+    u_new = rank_sum_new - n2 * (n2 + 1) / 2.0
+    mean_u = n1 * n2 / 2.0
+    direction = 0 if u_new == mean_u else (1 if u_new > mean_u else -1)
+    if np.all(both == both[0]):
+        return TestResult(u_new, 1.0, 0)
+    if n1 + n2 <= EXACT_MAX_TOTAL:
+        return TestResult(u_new, _exact_p(ranks, n2, rank_sum_new), direction)
+    _, tie_counts = np.unique(both, return_counts=True)
+    n = n1 + n2
+    tie_term = float((tie_counts**3 - tie_counts).sum()) / (n * (n - 1))
+    sigma = math.sqrt(n1 * n2 / 12.0 * ((n + 1) - tie_term))
+    if sigma == 0:
+        return TestResult(u_new, 1.0, 0)
+    z = (abs(u_new - mean_u) - 0.5) / sigma  # continuity correction
+    p = math.erfc(max(z, 0.0) / math.sqrt(2.0))
+    return TestResult(u_new, min(1.0, p), direction)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a change is significant, with the numbers that decided it."""
+
+    significant: bool
+    tested: bool
+    p_value: float | None
+    direction: int  # sign of the headline change (+1 up, -1 down, 0 none)
+    reason: str
+
+
+def relative_change(base: float, new: float) -> float | None:
+    """``(new - base) / |base|``; None when the base is 0 (any increase from nothing is infinite)."""
+    if base == 0:
+        return None if new != 0 else 0.0
+    return (new - base) / abs(base)
+
+
+def judge(base_value: float, new_value: float, base_samples: Sequence[float], new_samples: Sequence[float],
+          min_relative: float, min_absolute: float, alpha: float = ALPHA) -> Verdict:
+    """Apply the rule of this module to one metric of one target."""
+    change = new_value - base_value
+    direction = 0 if change == 0 else (1 if change > 0 else -1)
+    rel = relative_change(base_value, new_value)
+    if len(base_samples) < MIN_SAMPLES or len(new_samples) < MIN_SAMPLES:
+        return Verdict(False, False, None, direction,
+                       f"fewer than {MIN_SAMPLES} windows with data "
+                       f"(base {len(base_samples)}, new {len(new_samples)}): not tested")
+    result = mann_whitney(base_samples, new_samples)
+    big_enough = abs(change) >= min_absolute and (rel is None or abs(rel) >= min_relative)
+    if result.p_value >= alpha:
+        return Verdict(False, True, result.p_value, direction,
+                       f"p={result.p_value:.3g} ≥ {alpha:g}: within the run-to-run noise")
+    if not big_enough:
+        return Verdict(False, True, result.p_value, direction,
+                       f"p={result.p_value:.3g} but the change is below the minimum effect "
+                       f"({min_relative:.0%} and {min_absolute:g})")
+    if result.direction != 0 and result.direction != direction:
+        return Verdict(False, True, result.p_value, direction,
+                       "windows and headline values disagree on the direction: not significant")
+    return Verdict(True, True, result.p_value, direction,
+                   f"p={result.p_value:.3g} < {alpha:g} and the change exceeds the minimum effect")
