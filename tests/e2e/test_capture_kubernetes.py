@@ -26,6 +26,7 @@ from tests.e2e.controlplane.procs import free_port
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parent.parent.parent
 NAME = "widget-controller"  # the catalog's example entry (collectors/example.yaml) matches this deployment name
+PLAIN = "plain-widgets"  # in no catalog: endpoints come from the pod spec's container ports
 CLIENT_EXT = ("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
               "extendedKeyUsage=clientAuth\n")
 
@@ -126,7 +127,7 @@ def keygen(control_plane: ControlPlane) -> Iterator[ExampleDeployment]:
 
 @pytest.fixture(scope="module")
 def healthy(control_plane: ControlPlane) -> Iterator[ExampleDeployment]:
-    dep = deploy_example(control_plane, name=NAME, namespace="pk-healthy", replicas=2, objects=10,
+    dep = deploy_example(control_plane, name=PLAIN, namespace="pk-healthy", replicas=2, objects=10,
                          controller_args=["--sync-period", "10s"], ready_timeout=60)
     yield dep
     stop_example(control_plane, dep)
@@ -183,6 +184,10 @@ def test_capture_every_replica_objects_logs_and_pod_replacement(
     assert report.returncode in (0, 1), report.stderr
     ids = {f["id"] for f in json.loads(report.stdout)["findings"]}
     assert "repeated-key-generation" in ids, ids
+    html = run_profkit("report", str(out), "-o", str(tmp_path / "report.html"), timeout=180)
+    assert html.returncode == 0, html.stderr[-2000:]
+    page = (tmp_path / "report.html").read_text()
+    assert all(pod in page for pod in [*original, replacement])
 
 
 def test_api_server_restart_records_a_gap_and_capture_resumes(
@@ -190,7 +195,7 @@ def test_api_server_restart_records_a_gap_and_capture_resumes(
     cp, dep, out = control_plane, healthy, tmp_path / "bundle"
     errors: list[BaseException] = []
     step = at(12, lambda: restart_apiserver(cp), errors)
-    proc = run_profkit("capture", "--deployment", NAME, "-n", dep.namespace, "--kubeconfig", str(cp.kubeconfig),
+    proc = run_profkit("capture", "--deployment", PLAIN, "-n", dep.namespace, "--kubeconfig", str(cp.kubeconfig),
                        "--duration", "40s", "--profile-window", "8s", "--scrape-interval", "2s", "--out", str(out),
                        timeout=150)
     step.join(120)
@@ -204,6 +209,11 @@ def test_api_server_restart_records_a_gap_and_capture_resumes(
     after = query(out, "SELECT count(*) FROM profiles WHERE kind='cpu' AND start > ?", back[0][0])[0][0]
     scrapes_after = query(out, "SELECT count(*) FROM points WHERE ts > ?", back[0][0])[0][0]
     assert after > 0 and scrapes_after > 0, "capture did not resume after the API server came back"
+    spec = json.loads(query(out, "SELECT spec FROM targets WHERE name=?", PLAIN)[0][0])
+    assert {(e["role"], e["port"], e["via"]) for e in spec["endpoints"]} == {("metrics", 8080, "proxy"),
+                                                                            ("pprof", 6060, "proxy")}
+    cpu = {i for i, in query(out, "SELECT instance FROM profiles WHERE kind='cpu'")}
+    assert cpu == {r.pod for r in dep.replicas}
 
     report = run_profkit("analyze", str(out), "--json", timeout=120)
     ids = {f["id"] for f in json.loads(report.stdout)["findings"]}
@@ -234,7 +244,7 @@ def test_kubernetes_errors_are_one_line_exit_2(control_plane: ControlPlane, tmp_
 def secure_collector(path: Path, scheme: str) -> Path:
     """The example as if its pprof port were a secure diagnostics endpoint (bearer token, port-forward)."""
     path.write_text(
-        "alias: secure-example\ndeployment: widget-controller\nnamespace: pk-healthy\ncontainer: manager\n"
+        f"alias: secure-example\ndeployment: {PLAIN}\nnamespace: pk-healthy\ncontainer: manager\n"
         "endpoints:\n"
         f"  - {{name: diagnostics, port: pprof, scheme: {scheme}, auth: bearer, pprof: /debug/pprof}}\n"
         "  - {name: metrics, port: metrics, scheme: http, auth: none, metrics: /metrics}\n"
