@@ -156,7 +156,7 @@ def _bearer(configuration: Any) -> str | None:
     if not value:
         return None
     text = str(value)
-    return text[len("Bearer "):] if text.startswith("Bearer ") else text
+    return text[len("bearer "):] if text.lower().startswith("bearer ") else text
 
 
 def load(kubeconfig: str | None = None, context: str | None = None) -> KubeAccess:

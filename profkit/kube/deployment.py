@@ -81,12 +81,20 @@ def restart_counts(pod: dict[str, Any]) -> dict[str, int]:
 class PodScoped(Collector):
     """Runs a per-pod collector until its pod goes away or the capture stops (whichever comes first)."""
 
-    def __init__(self, inner: Collector, pod_stop: threading.Event) -> None:
+    def __init__(self, inner: Collector, pod_stop: threading.Event,
+                 quiet: Callable[[], bool] = lambda: False) -> None:
         self.inner = inner
         super().__init__(inner.sink, inner.target, inner.instance, inner.options)
         self.kind = inner.kind
         self.stats = inner.stats
         self.pod_stop = pod_stop
+        report = inner.error
+
+        def error(message: str) -> None:
+            if not quiet():  # during an API server outage the one gap event says it all
+                report(message)
+
+        setattr(inner, "error", error)
 
     @property
     def expected_done(self) -> float | None:
@@ -188,7 +196,7 @@ class PodFollower(Collector):
         self.sink.touch_instance(self.target, name)
         self._save_target()
         for collector in self.pod_collectors(pod, mid_capture):
-            self.spawn(PodScoped(collector, entry.stop))
+            self.spawn(PodScoped(collector, entry.stop, lambda: self.access.health.down))
 
     def stop_pod(self, name: str, why: str) -> None:
         with self._lock:

@@ -125,3 +125,21 @@ def test_rbac_covers_every_permission_capture_uses() -> None:
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     text = rbac_yaml(specs)
     assert "&id" not in text and list(yaml.safe_load_all(text)) == [role, binding]
+
+
+def test_in_cluster_config_is_loaded_when_running_in_a_pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kubernetes.config.incluster_config as incluster
+
+    (tmp_path / "token").write_text("sa-token")
+    (tmp_path / "ca.crt").write_text("not really a certificate")
+    (tmp_path / "namespace").write_text("capi-system\n")
+    monkeypatch.setattr(incluster, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
+    monkeypatch.setattr(incluster, "SERVICE_CERT_FILENAME", str(tmp_path / "ca.crt"))
+    monkeypatch.setattr(kclient, "IN_CLUSTER_NAMESPACE", tmp_path / "namespace")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    access = load(None, None)
+    assert (access.context, access.server, access.namespace, access.user_token) == \
+        ("in-cluster", "https://10.96.0.1:443", "capi-system", "sa-token")

@@ -153,3 +153,15 @@ def test_a_relist_turns_differences_into_events(sink: Sink) -> None:
     assert events[:2] == [("added", "old"), ("added", "kept")]  # created after the capture started (100.0)
     assert sorted(events[2:]) == [("added", "new"), ("deleted", "old"), ("modified", "kept")]
     assert watcher.resource_version == "20"
+
+
+def test_pod_collector_errors_are_quiet_during_an_api_server_outage(sink: Sink) -> None:
+    f, started = follower(sink)
+    f.handle("MODIFIED", pod("a"), mid_capture=False)
+    metrics = next(c for c in started if c.kind == "metrics" and isinstance(c, PodScoped))
+    f.access.health.failed("connection refused")
+    metrics.inner.error("scrape: connection refused")
+    assert rows(sink, "SELECT kind FROM events WHERE kind IN ('error', 'gap')") == []  # no emitter attached
+    f.access.health.down_since = None
+    metrics.inner.error("scrape: HTTP 500")
+    assert rows(sink, "SELECT kind, message FROM events WHERE kind='error'") == [("error", "scrape: HTTP 500")]
