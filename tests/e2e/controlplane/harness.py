@@ -196,7 +196,7 @@ class ControlPlane:
             self._start_apiserver(timeout)
             self.apply((MANIFESTS / "kwok-crds.yaml").read_text())
             self.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                         "crd/portforwards.kwok.x-k8s.io", "crd/logs.kwok.x-k8s.io")
+                         "crd/portforwards.kwok.x-k8s.io", "crd/logs.kwok.x-k8s.io", "crd/execs.kwok.x-k8s.io")
             self._start_controllers()
             self._create_nodes(timeout)
             self._wait("default service account", lambda: self.kubectl(
@@ -304,7 +304,7 @@ class ControlPlane:
             f"--server-address=127.0.0.1:{s.kwok_port}",
             f"--tls-cert-file={p.kwok_crt}", f"--tls-private-key-file={p.kwok_key}",
             f"--cidr={POD_CIDR}", "--node-lease-duration-seconds=40",
-            "--enable-crds=PortForward,Logs,ClusterPortForward,ClusterLogs",
+            "--enable-crds=PortForward,Logs,ClusterPortForward,ClusterLogs,Exec,ClusterExec",
         ], env={"KWOK_WORKDIR": str(kwok_home), "HOME": str(kwok_home)})
 
     def _create_nodes(self, timeout: float) -> None:
