@@ -1,0 +1,95 @@
+"""Mann–Whitney U and the significance rule of profkit compare."""
+
+from __future__ import annotations
+
+import math
+import random
+from itertools import combinations
+
+import pytest
+
+from profkit.compare.stats import MIN_SAMPLES, judge, mann_whitney, relative_change
+
+
+def brute_force_p(base: list[float], new: list[float]) -> float:
+    """Two-sided permutation p of the rank-sum statistic by enumerating every split."""
+    both = base + new
+    order = sorted(both)
+    ranks = {v: (order.index(v) + len(order) - order[::-1].index(v) + 1) / 2 for v in both}
+    observed = sum(ranks[v] for v in new)
+    mean = len(new) * (len(both) + 1) / 2
+    extreme = total = 0
+    for chosen in combinations(range(len(both)), len(new)):
+        total += 1
+        if abs(sum(ranks[both[i]] for i in chosen) - mean) >= abs(observed - mean) - 1e-9:
+            extreme += 1
+    return extreme / total
+
+
+def test_complete_separation_of_five_and_five_has_the_textbook_p() -> None:
+    result = mann_whitney([1, 2, 3, 4, 5], [6, 7, 8, 9, 10])
+    assert result.p_value == pytest.approx(2 / 252)
+    assert result.u == 25 and result.direction == 1
+    assert mann_whitney([6, 7, 8, 9, 10], [1, 2, 3, 4, 5]).direction == -1
+
+
+@pytest.mark.parametrize("base, new", [
+    ([1.0, 2.0, 2.0, 3.0, 5.0], [2.0, 3.0, 3.0, 4.0, 6.0, 6.0]),
+    ([0.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 2.0]),
+    ([3.2, 1.1, 4.4, 2.0, 2.0, 7.5], [3.3, 9.1, 4.4, 8.0]),
+])
+def test_exact_p_with_ties_matches_enumeration(base: list[float], new: list[float]) -> None:
+    assert mann_whitney(base, new).p_value == pytest.approx(brute_force_p(base, new))
+
+
+def test_identical_samples_are_never_significant() -> None:
+    assert mann_whitney([1.0] * 8, [1.0] * 8).p_value == 1.0
+    assert mann_whitney([0.5, 0.7, 0.9], [0.5, 0.7, 0.9]).p_value == 1.0
+
+
+def test_large_samples_use_the_normal_approximation_sensibly() -> None:
+    rng = random.Random(7)
+    same = mann_whitney([rng.gauss(0, 1) for _ in range(60)], [rng.gauss(0, 1) for _ in range(60)])
+    shifted = mann_whitney([rng.gauss(0, 1) for _ in range(60)], [rng.gauss(1, 1) for _ in range(60)])
+    assert same.p_value > 0.01
+    assert shifted.p_value < 1e-4 and shifted.direction == 1
+
+
+def test_null_pairs_alarm_at_most_at_the_nominal_rate() -> None:
+    rng = random.Random(11)
+    alarms = sum(mann_whitney([rng.random() for _ in range(8)], [rng.random() for _ in range(8)]).p_value < 0.01
+                 for _ in range(400))
+    assert alarms <= 10  # 1 % of 400 is 4; exact tests are conservative
+
+
+def test_fewer_windows_than_the_minimum_are_untested() -> None:
+    verdict = judge(1.0, 10.0, [1.0] * (MIN_SAMPLES - 1), [10.0] * 8, 0.25, 0.0)
+    assert not verdict.tested and not verdict.significant and "not tested" in verdict.reason
+
+
+def test_a_consistent_but_small_shift_is_below_the_minimum_effect() -> None:
+    base = [100.0 + i * 0.01 for i in range(10)]
+    new = [101.0 + i * 0.01 for i in range(10)]  # every window higher: p tiny, but +1 %
+    verdict = judge(100.0, 101.0, base, new, min_relative=0.2, min_absolute=0.0)
+    assert verdict.tested and verdict.p_value is not None and verdict.p_value < 0.01
+    assert not verdict.significant and "minimum effect" in verdict.reason
+
+
+def test_a_large_shift_below_the_absolute_floor_is_not_significant() -> None:
+    verdict = judge(0.001, 0.003, [0.001] * 6, [0.003] * 6, min_relative=0.25, min_absolute=0.01)
+    assert not verdict.significant
+
+
+def test_a_large_consistent_shift_is_significant() -> None:
+    rng = random.Random(3)
+    base = [0.004 * (1 + rng.gauss(0, 0.1)) for _ in range(10)]
+    new = [0.150 * (1 + rng.gauss(0, 0.1)) for _ in range(10)]
+    verdict = judge(0.004, 0.15, base, new, 0.25, 0.002)
+    assert verdict.significant and verdict.direction == 1
+
+
+def test_relative_change_from_zero() -> None:
+    assert relative_change(0.0, 0.0) == 0.0
+    assert relative_change(0.0, 1.0) is None
+    assert relative_change(2.0, 3.0) == pytest.approx(0.5)
+    assert math.isclose(relative_change(-2.0, -1.0) or 0.0, 0.5)
