@@ -21,8 +21,9 @@ PALETTE = ["#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1", "#b
 GRID = "#2c3235"
 # plotly/d3 number formats per unit: axis ticks and hover values
 UNIT_FORMATS: dict[str, tuple[str, str]] = {
-    "bytes": (".3~s", "B"), "seconds": (".3~s", "s"), "percent": (".1%", ""), "per_second": (".3~s", "/s"),
-    "cores": (".3~s", ""), "count": (".4~s", ""), "items": (".4~s", ""), "workers": (".3~s", ""), "": (".4~s", ""),
+    "bytes": (".3~s", "B"), "seconds": (".3~s", "s"), "percent": (".1%", ""), "per_second": (",.3~r", "/s"),
+    "cores": (",.3~r", ""), "count": (",.4~r", ""), "items": (",.4~r", ""), "workers": (",.3~r", ""),
+    "": (",.4~r", ""),
 }
 DISTRIBUTIONS = ("time_to_ready", "throttling")
 
@@ -86,11 +87,11 @@ def _axis_layout(panel: PanelSpec, lines: Sequence[Line]) -> dict[str, Any]:
     return {
         "height": panel.height * ROW_PIXELS, "hovermode": "x unified", "colorway": PALETTE,
         "margin": {"l": 52, "r": 10, "t": 14, "b": 26}, "font": {"size": 11},
-        "xaxis": {"type": "date", "showspikes": True, "spikemode": "across", "spikesnap": "cursor",
+        "xaxis": {"type": "date", "tickformat": "%H:%M:%S", "hoverformat": "%H:%M:%S UTC", "showspikes": True, "spikemode": "across", "spikesnap": "cursor",
                   "spikethickness": 1, "spikecolor": "#9fa7b3", "spikedash": "solid", "gridcolor": GRID},
         "yaxis": {"tickformat": fmt, "ticksuffix": suffix, "rangemode": "tozero", "gridcolor": GRID,
                   "zeroline": False, "title": {"text": esc(panel.unit) if panel.unit in ("cores", "workers") else ""}},
-        "legend": {"orientation": "h", "y": -0.12, "yanchor": "top", "font": {"size": 10}},
+        "legend": {"orientation": "h", "y": -0.08, "yanchor": "top", "font": {"size": 10}},
         "paper_bgcolor": "#181b1f", "plot_bgcolor": "#181b1f", "shapes": shapes,
     }
 

@@ -119,8 +119,14 @@ def annotations(view: BundleView, findings: Sequence[Finding], t0: float) -> lis
         if from_evidence:
             colour = SEVERITY_COLOURS.get(finding.severity, "#8e8e9e")
             out.append({"start": round(start - t0, 2), "end": round(end - t0, 2), "colour": colour,
-                        "opacity": 0.08, "mark": "⚑", "text": esc(f"{finding.id}: {finding.title}"[:300])})
+                        "opacity": 0.05, "mark": "⚑", "text": esc(f"{finding.id}: {finding.title}"[:300])})
     return out
+
+
+def _data_end(figures: Sequence[dict[str, Any]], default: float) -> float:
+    """The last time any time panel has data (a killed capture's ``ended`` can lie), in seconds from t0."""
+    ends = [trace["xs"][-1] for f in figures if f.get("kind") == "time" for trace in f["data"] if trace.get("xs")]
+    return float(max(ends)) if ends else default
 
 
 def _toolbar(sections: Sequence[tuple[str, str]]) -> str:
@@ -180,7 +186,7 @@ def write_report(view: BundleView, findings: Sequence[Finding], path: Path | str
         html_body += '<p class="muted">No metrics, objects or profiles captured.</p>'
     html_body += ('<h2 class="dash" id="capture-events">Capture errors and gaps</h2>'
                   + events_html(e for e in view.events() if e.kind != "info"))
-    data = {"template": pio.templates["plotly_dark"].to_plotly_json(), "t0": t0, "t1": t1 - t0,
+    data = {"template": pio.templates["plotly_dark"].to_plotly_json(), "t0": t0, "t1": _data_end(figures, t1 - t0),
             "figures": figures, "flames": flames, "annotations": annotations(view, findings, t0)}
     page = render_page(title=f"profkit report: {view.directory.name}", meta=_meta(view, findings),
                        toolbar=_toolbar(sections), body=html_body, data=data, plotly_js=get_plotlyjs())

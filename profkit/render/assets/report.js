@@ -5,10 +5,12 @@
   "use strict";
   var doc = JSON.parse(document.getElementById("profkit-data").textContent);
   var t0 = doc.t0, timePlots = [], syncing = false, hovering = false;
-  var config = {responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"]};
+  var config = {responsive: true, displaylogo: false, showTips: false,
+                modeBarButtonsToRemove: ["lasso2d", "select2d", "autoScale2d"]};
   var HIGHLIGHT = "#e040fb";
 
   function ms(offset) { return (t0 + offset) * 1000; }
+  var fullRange = [ms(0), ms(doc.t1)];
   function toX(list) { return list.map(ms); }
 
   function timeDecorations(layout) {
@@ -51,15 +53,17 @@
       } else if (ev["xaxis.range"] !== undefined) {
         syncRange(el, {"xaxis.range": ev["xaxis.range"]});
       } else if (ev["xaxis.autorange"]) {
-        syncRange(el, {"xaxis.autorange": true});
+        setAll({"xaxis.range": fullRange.slice()});  // the capture's time range, on every panel
       }
     });
     el.on("plotly_hover", function (ev) {
-      if (hovering || !ev.xvals) { return; }
+      if (hovering || !ev.xvals || !ev.event) { return; }  // only a real pointer drives the crosshair
       hovering = true;
-      var x = ev.xvals[0];
+      var x = el._fullLayout.xaxis.d2c(ev.xvals[0]);  // Fx.hover wants a number (ms for dates)
       timePlots.forEach(function (p) {
-        if (p !== el) { try { Plotly.Fx.hover(p, {xval: x}, "xy"); } catch (e) { /* panel without points */ } }
+        if (p !== el && p._fullLayout.hovermode === "x unified") {
+          try { Plotly.Fx.hover(p, {xval: x}, "xy"); } catch (e) { /* panel without points */ }
+        }
       });
       hovering = false;
     });
@@ -76,7 +80,10 @@
     fig.data.forEach(function (trace) {
       if (trace.xs) { trace.x = toX(trace.xs); delete trace.xs; }
     });
-    if (fig.kind === "time") { timeDecorations(layout); }
+    if (fig.kind === "time") {
+      timeDecorations(layout);
+      layout.xaxis = Object.assign({}, layout.xaxis, {range: fullRange.slice()});
+    }
     Plotly.newPlot(el, fig.data, layout, config);
     if (fig.kind === "time") { wireTime(el); }
   });
@@ -86,7 +93,7 @@
       var seconds = +button.getAttribute("data-range");
       document.querySelectorAll("button[data-range]").forEach(function (b) { b.classList.remove("on"); });
       button.classList.add("on");
-      if (!seconds) { setAll({"xaxis.autorange": true}); return; }
+      if (!seconds) { setAll({"xaxis.range": fullRange.slice()}); return; }
       setAll({"xaxis.range": [ms(doc.t1 - seconds), ms(doc.t1)]});
     });
   });

@@ -1,0 +1,261 @@
+"""The HTML report in real headless Chromium with the network blocked: panels draw, zoom syncs, flame graphs work, nothing runs."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+SCRIPT = "<script>window.__pwned=1</script>"
+IMG = '"><img src=x onerror="window.__pwned=1">'
+T0 = 1_764_000_000.0
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed"),
+]
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+
+class Page:
+    """A page with every non-file request aborted and counted, and console errors collected."""
+
+    def __init__(self, browser: Any, width: int = 1500, height: int = 1000) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.network_attempts: list[str] = []
+        self.errors: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" or "WARN" in m.text else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+
+    def _route(self, route: Any) -> None:
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            self.network_attempts.append(route.request.url)
+            route.abort()
+
+    def open(self, path: Path) -> Any:
+        self.page.goto(path.resolve().as_uri())
+        self.page.wait_for_function("() => window.profkitReport !== undefined", timeout=60_000)
+        self.page.wait_for_timeout(500)
+        return self.page
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_sync.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "run"
+    done = subprocess.run([sys.executable, "-m", "profkit.cli.main", "demo", "--out", str(out), "--duration", "15s"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 1), done.stderr
+    report = out / "report.html"
+    assert report.is_file(), done.stderr
+    return report
+
+
+def hostile_bundle(directory: Path) -> Path:
+    """A bundle whose function, object, target-visible and log strings are HTML injection attempts."""
+    from profkit.analyze import run_analyzers
+    from profkit.bundle import BundleWriter, open_bundle
+    from profkit.formats.pprof import encode_pprof
+    from profkit.model import CaptureEvent, Frame, LogRecord, ObjectEvent, Profile, Target
+    from profkit.render.report_html import write_report
+
+    writer = BundleWriter(directory)
+    writer.add_target(Target("ctl", "endpoint", {"url": "http://127.0.0.1:8080"}))
+    names = ["runtime.goexit", "main.(*Worker).processItem", f"main.{SCRIPT}", f"main.{IMG}", "crypto/rsa.GenerateKey",
+             "math/big.addMulVVW"]
+    profile = Profile([Frame(n) for n in names], [tuple(range(6)), (0, 1, 2), (0, 1, 3)], [8e8, 2e8, 1e8], period=1e7)
+    for window in range(3):
+        writer.add_profile("ctl", "pod-1", "cpu", "pprof", encode_pprof(profile), T0 + 20 * window, 15.0)
+    for step in range(25):
+        ts = T0 + step * 5
+        writer.add_points("ctl", "pod-1", ts, [
+            ("process_cpu_seconds_total", {}, step * 2.0),
+            ("process_resident_memory_bytes", {}, 50e6 + step * 1e6),
+            ("controller_runtime_reconcile_total", {"controller": SCRIPT, "result": "success"}, step * 10.0),
+            ("workqueue_depth", {"name": IMG}, float(step % 7)),
+            ("controller_runtime_active_workers", {"controller": IMG}, 3.0 + step % 4),
+            ("controller_runtime_max_concurrent_reconciles", {"controller": IMG}, 10.0),
+        ])
+    writer.add_logs([LogRecord(T0 + 1, "ctl", "pod-1", SCRIPT, object_key=IMG, raw=f"{SCRIPT} {IMG}")])
+    writer.add_objects([ObjectEvent(T0 + 2 + i, "widgets", "ns", f"{IMG}{i}", "added", uid=str(i), target="ctl")
+                        for i in range(5)])
+    writer.add_objects([ObjectEvent(T0 + 30 + i, "widgets", "ns", f"{IMG}{i}", "modified", uid=str(i), ready=True,
+                                    target="ctl") for i in range(5)])
+    writer.add_event(CaptureEvent(T0 + 40, "restart", f"pod restarted {SCRIPT}", "ctl", f"pod-1{IMG}", "kube"))
+    writer.error("ctl", "pprof", f"fetch failed: {SCRIPT} {IMG}")
+    writer.set_meta(started=repr(T0))
+    writer.close()
+    view = open_bundle(directory)
+    return write_report(view, run_analyzers(view), directory / "report.html")
+
+
+def shot(page: Any, name: str, full_page: bool = True) -> None:
+    """A screenshot of the page (or of one element, for a locator) in test-artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    if hasattr(page, "goto"):
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+    else:
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+PANEL_STATE = """() => [...document.querySelectorAll('.panel .plot')].map(el => ({
+  id: el.id,
+  svg: el.querySelectorAll('.main-svg').length,
+  traces: (el.data || []).length,
+  points: (el.data || []).reduce((n, t) => n + ((t.x || t.ids || t.cells && t.cells.values[0] || []).length
+                                                 + (t.type === 'indicator' ? 1 : 0)), 0),
+}))"""
+
+
+def test_report_opens_offline_and_every_panel_draws_data(browser: Any, demo_report: Path) -> None:
+    session = Page(browser)
+    page = session.open(demo_report)
+    panels = page.evaluate(PANEL_STATE)
+    assert len(panels) >= 15
+    for panel in panels:
+        assert panel["svg"] >= 1 and panel["traces"] >= 1 and panel["points"] > 0, panel
+    shot(page, "report-demo-full")
+    shot(page, "report-demo-top", full_page=False)
+    assert session.network_attempts == []
+    assert session.errors == []
+    session.close()
+
+
+def test_zooming_one_panel_moves_every_time_panel(browser: Any, demo_report: Path) -> None:
+    session = Page(browser)
+    page = session.open(demo_report)
+    count = page.evaluate("() => window.profkitReport.timePlots.length")
+    assert count >= 10
+    drag = page.locator(".panel .plot").nth(4).locator(".nsewdrag").first
+    drag.scroll_into_view_if_needed()
+    box = drag.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    page.wait_for_timeout(800)
+    ranges = page.evaluate("() => window.profkitReport.timePlots.map(p => p._fullLayout.xaxis.range.map(String))")
+    assert len({tuple(r) for r in ranges}) == 1, ranges  # every panel shows the dragged range
+    page.evaluate("() => Plotly.relayout(window.profkitReport.timePlots[1], {'xaxis.autorange': true})")
+    page.wait_for_timeout(500)
+    after = page.evaluate("() => window.profkitReport.timePlots.map(p => p._fullLayout.xaxis.range.map(String))")
+    assert len({tuple(r) for r in after}) == 1 and after[0] != ranges[0]
+    # the crosshair: hovering one panel shows the hover label in the others
+    plot = drag.bounding_box()
+    assert plot is not None
+    page.mouse.move(plot["x"] + plot["width"] / 2, plot["y"] + plot["height"] / 2)
+    page.mouse.move(plot["x"] + plot["width"] / 2 + 8, plot["y"] + plot["height"] / 2, steps=3)
+    page.wait_for_timeout(400)
+    hovered = page.evaluate("() => window.profkitReport.timePlots.filter(p => "
+                            "p.querySelector('.hoverlayer') && p.querySelector('.hoverlayer').childElementCount > 0).length")
+    assert hovered >= count // 2, hovered
+    shot(page, "report-demo-zoomed", full_page=False)
+    assert session.errors == [] and session.network_attempts == []
+    session.close()
+
+
+def test_range_buttons_and_finding_links(browser: Any, demo_report: Path) -> None:
+    session = Page(browser)
+    page = session.open(demo_report)
+    page.click("button[data-range='0']")
+    page.wait_for_timeout(300)
+    links = page.locator(".finding .links a")
+    assert links.count() >= 3
+    targets = page.evaluate("() => [...document.querySelectorAll('.finding .links a[href^=\"#d\"]')]"
+                            ".map(a => a.getAttribute('href').slice(1))")
+    assert targets and all(page.evaluate(f"() => !!document.getElementById({t!r})") for t in targets)
+    assert session.errors == []
+    session.close()
+
+
+def test_flame_graph_zooms_on_click_searches_and_switches_windows(browser: Any, demo_report: Path) -> None:
+    session = Page(browser)
+    page = session.open(demo_report)
+    flame = page.locator(".panel.flame").first
+    flame.scroll_into_view_if_needed()
+    plot_id = flame.get_attribute("data-flame")
+    assert plot_id
+    selector = f"#{plot_id}"
+    before = page.evaluate(f"() => document.querySelector('{selector}').querySelectorAll('g.slice').length")
+    assert before > 3
+    slices = page.locator(f"{selector} g.slice")
+    # a frame a few levels up from the root
+    target = None
+    for index in range(min(slices.count(), 40)):
+        box = slices.nth(index).bounding_box()
+        if box and box["width"] > 60 and box["height"] > 8 and index > 2:
+            target = box
+            break
+    assert target is not None
+    page.mouse.click(target["x"] + 10, target["y"] + target["height"] / 2)
+    page.wait_for_timeout(1200)
+    zoomed = page.evaluate(f"() => document.querySelector('{selector}').getAttribute('data-zoomed')")
+    level = page.evaluate(f"() => document.querySelector('{selector}').data[0].level")
+    assert zoomed and level == zoomed
+    shot(flame, "flame-zoomed", full_page=False)
+    flame.locator(".flame-reset").click()
+    search = flame.locator(".flame-search")
+    search.fill("keys")
+    page.wait_for_timeout(400)
+    matched = flame.locator(".flame-matched").inner_text()
+    assert "matched" in matched and not matched.startswith("0 frames")
+    colours = page.evaluate(f"() => document.querySelector('{selector}').data[0].marker.colors")
+    assert colours.count("#e040fb") >= 1
+    shot(flame, "flame-search", full_page=False)
+    options = flame.locator(".flame-window option").count()
+    if options > 1:
+        first = page.evaluate(f"() => document.querySelector('{selector}').data[0].values[0]")
+        flame.locator(".flame-window").select_option("1")
+        page.wait_for_timeout(500)
+        second = page.evaluate(f"() => document.querySelector('{selector}').data[0].values[0]")
+        assert not math.isclose(first, second)
+    assert session.errors == [] and session.network_attempts == []
+    session.close()
+
+
+def test_hostile_strings_show_as_text_and_run_nothing(browser: Any, tmp_path: Path) -> None:
+    report = hostile_bundle(tmp_path / "bundle")
+    session = Page(browser)
+    page = session.open(report)
+    page.wait_for_timeout(500)
+    for details in page.locator("details").all():
+        details.evaluate("d => d.open = true")
+    flame = page.locator(".panel.flame").first
+    box = flame.locator("g.slice").nth(3).bounding_box()
+    if box:
+        page.mouse.move(box["x"] + 5, box["y"] + 5)  # the tooltip holds a hostile name too
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.__pwned") is None
+    text = page.evaluate("() => document.body.innerText")
+    assert SCRIPT in text and IMG in text  # shown literally (events table, log lines, object names)
+    assert page.evaluate("() => document.querySelectorAll('img').length") == 0
+    svg_text = page.evaluate("() => [...document.querySelectorAll('.main-svg text')].map(t => t.textContent).join(' ')")
+    assert SCRIPT in svg_text or "main." + SCRIPT in svg_text
+    panels = page.evaluate(PANEL_STATE)
+    assert panels and all(p["svg"] >= 1 and p["points"] > 0 for p in panels)
+    shot(page, "report-hostile")
+    assert session.network_attempts == [] and session.errors == []
+    session.close()
