@@ -97,15 +97,15 @@ def restart_apiserver(cp: ControlPlane, down_for: float = 6.0) -> None:
     cp._start_apiserver(90)
 
 
-def unprivileged_kubeconfig(cp: ControlPlane, path: Path) -> Path:
-    """A kubeconfig for a user the CA signed but no RBAC binding mentions."""
-    if not (cp.pki.dir / "nobody.crt").is_file():
-        _sign(cp.pki, "nobody", "/CN=profkit-nobody", CLIENT_EXT)
+def unprivileged_kubeconfig(cp: ControlPlane, path: Path, user: str = "nobody") -> Path:
+    """A kubeconfig for user ``profkit-<user>``, signed by the CA; no RBAC binding mentions it unless a test adds one."""
+    if not (cp.pki.dir / f"{user}.crt").is_file():
+        _sign(cp.pki, user, f"/CN=profkit-{user}", CLIENT_EXT)
     text = cp.kubeconfig.read_text()
     import base64
 
-    crt = base64.b64encode((cp.pki.dir / "nobody.crt").read_bytes()).decode()
-    key = base64.b64encode((cp.pki.dir / "nobody.key").read_bytes()).decode()
+    crt = base64.b64encode((cp.pki.dir / f"{user}.crt").read_bytes()).decode()
+    key = base64.b64encode((cp.pki.dir / f"{user}.key").read_bytes()).decode()
     lines = []
     for line in text.splitlines():
         if "client-certificate-data:" in line:
@@ -269,3 +269,21 @@ def test_bearer_endpoint_needs_a_token_and_goes_through_port_forward(
     assert {i for i, in cpu} == {r.pod for r in healthy.replicas}, cpu
     spec = json.loads(query(out, "SELECT spec FROM targets")[0][0])
     assert {e["role"]: e["via"] for e in spec["endpoints"]} == {"pprof": "port-forward", "metrics": "proxy"}
+
+
+def test_printed_rbac_is_enough_for_a_capture(
+        control_plane: ControlPlane, keygen: ExampleDeployment, tmp_path: Path) -> None:
+    rbac = run_profkit("capture", "--print-rbac", "--deployment", "example")
+    assert rbac.returncode == 0, rbac.stderr
+    control_plane.apply(rbac.stdout.replace("REPLACE-WITH-USER", "profkit-rbac"))
+    kubeconfig = unprivileged_kubeconfig(control_plane, tmp_path / "rbac.kubeconfig", user="rbac")
+    out = tmp_path / "bundle"
+    proc = run_profkit("capture", "--deployment", NAME, "-n", keygen.namespace, "--kubeconfig", str(kubeconfig),
+                       "--duration", "10s", "--profile-window", "4s", "--scrape-interval", "2s", "--out", str(out),
+                       timeout=90)
+    control_plane.kubectl("delete", "clusterrolebinding,clusterrole", "profkit-capture", check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert query(out, "SELECT kind, message FROM events WHERE kind='error'") == []
+    live = {r.pod for r in keygen.replicas if control_plane.procs.exited(r.process) is None}
+    assert {i for i, in query(out, "SELECT instance FROM profiles WHERE kind='cpu'")} == live
+    assert query(out, "SELECT count(*) FROM objects")[0][0] > 0

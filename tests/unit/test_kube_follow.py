@@ -165,3 +165,15 @@ def test_pod_collector_errors_are_quiet_during_an_api_server_outage(sink: Sink) 
     f.access.health.down_since = None
     metrics.inner.error("scrape: HTTP 500")
     assert rows(sink, "SELECT kind, message FROM events WHERE kind='error'") == [("error", "scrape: HTTP 500")]
+
+
+def test_pod_metrics_become_cpu_cores_and_working_set_bytes() -> None:
+    from profkit.kube.usage import CPU_SERIES, MEMORY_SERIES, pod_samples
+
+    item = {"metadata": {"name": "p"}, "containers": [
+        {"name": "manager", "usage": {"cpu": "250m", "memory": "64Mi"}},
+        {"name": "kube-rbac-proxy", "usage": {"cpu": "1234567n", "memory": "10Mi"}}]}
+    labels = {"container": "manager", "source": "metrics.k8s.io"}
+    assert pod_samples(item, "manager") == [(CPU_SERIES, labels, 0.25), (MEMORY_SERIES, labels, 64 * 1024 * 1024)]
+    everything = pod_samples(item, None)
+    assert len(everything) == 4 and everything[2][2] == pytest.approx(0.001234567)
