@@ -9,6 +9,7 @@ from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.metrics_math import (
+    series_of,
     average_rate, calls_per_reconcile, fraction, histogram_stats, percentile, round_up_nice, summed_gauge, summed_rate, trend,
 )
 from profkit.analyze.rules import ThrottlingRules, rules_from
@@ -131,12 +132,12 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     rules = rules_from(options).client_side_throttling
     targets = view.targets()
     waits = _waits_by_target(view)
-    names = sorted(set(waits) | {s.target for s in view.series("rest_client_requests_total")}
-                   | {s.target for s in view.series("rest_client_rate_limiter_duration_seconds_count")})
+    names = sorted(set(waits) | {s.target for s in series_of(view, "rest_client_requests_total")}
+                   | {s.target for s in series_of(view, "rest_client_rate_limiter_duration_seconds_count")})
     findings: list[Finding] = []
     for target in names:
         tuning = tuning_for(targets, target)
-        requests = view.series("rest_client_requests_total", target=target)
+        requests = series_of(view, "rest_client_requests_total", target=target)
         rates = summed_rate(requests)
         observed = average_rate(requests)
         peak = max((v for _, v in rates), default=0.0)
@@ -167,9 +168,9 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             # A wait of w s behind a bucket refilling at qps means ~w x qps requests were queued ahead.
             demand = max(demand, tuning.qps * (1 + evidence["p95_wait_seconds"]))
         hist = histogram_stats(
-            view.series("rest_client_rate_limiter_duration_seconds_bucket", target=target),
-            view.series("rest_client_rate_limiter_duration_seconds_sum", target=target),
-            view.series("rest_client_rate_limiter_duration_seconds_count", target=target))
+            series_of(view, "rest_client_rate_limiter_duration_seconds_bucket", target=target),
+            series_of(view, "rest_client_rate_limiter_duration_seconds_sum", target=target),
+            series_of(view, "rest_client_rate_limiter_duration_seconds_count", target=target))
         if hist is not None:
             evidence["rate_limiter_wait"] = {"series": "rest_client_rate_limiter_duration_seconds",
                                              "requests": hist.count, "mean_seconds": round(hist.mean, 4),
@@ -183,7 +184,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                 demand = max(demand, tuning.qps * (1 + hist.p99))
         if severity is None and tuning.qps > 0 and rates:
             pinned = fraction(rates, lambda v: v >= rules.pinned_ratio * tuning.qps)
-            depth = summed_gauge(view.series("workqueue_depth", target=target))
+            depth = summed_gauge(series_of(view, "workqueue_depth", target=target))
             depth_trend = trend(depth)
             growing = depth_trend is not None and depth_trend.growth > 0 and depth_trend.last > depth_trend.first
             evidence["pinned_share"] = round(pinned, 3)
@@ -196,7 +197,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                 how.append(f"rest_client_requests_total pinned at >= {rules.pinned_ratio:.0%} of "
                            f"{tuning.qps:g} QPS in {pinned:.0%} of scrapes while workqueue_depth grew "
                            f"{depth_trend.first:g} -> {depth_trend.last:g}")
-                per = calls_per_reconcile(requests, view.series("controller_runtime_reconcile_total", target=target))
+                per = calls_per_reconcile(requests, series_of(view, "controller_runtime_reconcile_total", target=target))
                 backlog_rps = depth_trend.slope * (per or 1.0)
                 demand = max(demand, observed + backlog_rps)
         if severity is None:
@@ -231,5 +232,5 @@ def is_throttled(view: BundleView, target: str, qps: float, pinned_ratio: float 
                 return True
     if qps <= 0:
         return False
-    rates = summed_rate(view.series("rest_client_requests_total", target=target))
+    rates = summed_rate(series_of(view, "rest_client_requests_total", target=target))
     return bool(rates) and fraction(rates, lambda v: v >= pinned_ratio * qps) >= pinned_share

@@ -9,7 +9,8 @@ from typing import Any
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.client_side_throttling import is_throttled
 from profkit.analyze.metrics_math import (
-    HistogramStats, average_rate, fraction, histogram_stats, sample_at, summed_gauge, trend, with_labels,
+    series_of,
+    HistogramStats, average_rate, fraction, histogram_stats, sample_at, summed_gauge, trend, histogram_mean,
 )
 from profkit.analyze.rate_budget import workers_for
 from profkit.analyze.rules import rules_from
@@ -22,8 +23,8 @@ ID = "concurrency-saturation"
 
 def queue_series(view: BundleView, metric: str, target: str, controller: str) -> list[Series]:
     """Workqueue series of one controller: label ``name`` (all versions) or ``controller`` (newer ones)."""
-    every = view.series(metric, target=target)
-    return with_labels(every, name=controller) or with_labels(every, controller=controller)
+    return (series_of(view, metric, target, name=controller)
+            or series_of(view, metric, target, controller=controller))
 
 
 def queue_histogram(view: BundleView, base: str, target: str, controller: str) -> HistogramStats | None:
@@ -53,11 +54,11 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     rules = rules_from(options).concurrency_saturation
     targets = view.targets()
     groups: dict[tuple[str, str], list[Series]] = defaultdict(list)
-    for s in view.series("controller_runtime_max_concurrent_reconciles"):
+    for s in series_of(view, "controller_runtime_max_concurrent_reconciles"):
         groups[(s.target, s.labels.get("controller", ""))].append(s)
     findings: list[Finding] = []
     for (target, controller), maximum in sorted(groups.items()):
-        active = view.series("controller_runtime_active_workers", target=target, controller=controller)
+        active = series_of(view, "controller_runtime_active_workers", target=target, controller=controller)
         share, workers, instance = _saturation(active, maximum)
         if share < rules.warning_saturated or workers <= 0:
             continue
@@ -81,15 +82,14 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
 
         # Little's law: workers needed = arrival rate x time per reconcile (x headroom).
         adds = queue_series(view, "workqueue_adds_total", target, controller)
-        reconciles = view.series("controller_runtime_reconcile_total", target=target, controller=controller)
+        reconciles = series_of(view, "controller_runtime_reconcile_total", target=target, controller=controller)
         arrival = average_rate(adds) or average_rate(reconciles)
         if depth_trend is not None and depth_trend.duration > 0 and depth_trend.growth > 0:
             arrival = max(arrival, average_rate(reconciles) + depth_trend.growth / depth_trend.duration)
-        spent = histogram_stats(
-            view.series("controller_runtime_reconcile_time_seconds_bucket", target=target, controller=controller),
-            view.series("controller_runtime_reconcile_time_seconds_sum", target=target, controller=controller),
-            view.series("controller_runtime_reconcile_time_seconds_count", target=target, controller=controller))
-        per_item = (spent.mean if spent is not None and spent.mean == spent.mean
+        spent = histogram_mean(
+            series_of(view, "controller_runtime_reconcile_time_seconds_sum", target=target, controller=controller),
+            series_of(view, "controller_runtime_reconcile_time_seconds_count", target=target, controller=controller))
+        per_item = (spent if spent is not None
                     else work.mean if work is not None and work.mean == work.mean else None)
         needed = workers_for(arrival, per_item, rules.headroom) if per_item else 0
         recommended = max(needed, int(workers) * 2)
@@ -123,7 +123,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             note = (f" Workers are blocked on client-side throttling ({tuning.qps_flag}={tuning.qps:g}); "
                     "raise the QPS first (see client-side-throttling), more workers would only wait longer.")
             evidence["blocked_by_throttling"] = True
-        requests_needed = arrival * (average_rate(view.series("rest_client_requests_total", target=target))
+        requests_needed = arrival * (average_rate(series_of(view, "rest_client_requests_total", target=target))
                                      / max(average_rate(reconciles), 1e-9))
         if tuning.qps > 0 and requests_needed > 0.8 * tuning.qps:
             note += (f" At that rate the controller needs ~{requests_needed:.0f} req/s: check "

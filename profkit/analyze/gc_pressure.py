@@ -7,7 +7,7 @@ from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.growth import key_frame
-from profkit.analyze.metrics_math import average_rate
+from profkit.analyze.metrics_math import average_rate, series_of
 from profkit.analyze.rules import GcPressureRules, rules_from
 from profkit.bundle.reader import BundleView
 from profkit.errors import BadInput
@@ -71,7 +71,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag Go targets spending a large share of CPU in the garbage collector."""
     rules: GcPressureRules = rules_from(options).gc_pressure
     names = {ref.target for ref in view.profile_refs(kind="cpu")}
-    names |= {s.target for s in view.series("go_gc_duration_seconds_sum")}
+    names |= {s.target for s in series_of(view, "go_gc_duration_seconds_sum")}
     findings: list[Finding] = []
     for target in sorted(names):
         evidence: dict[str, Any] = {}
@@ -86,8 +86,8 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                 severity = "warning"
             how.append(f"GC {shares['gc_share']:.0%} of CPU samples (assists {shares['assist_share']:.0%}, "
                        f"mallocgc {shares['malloc_share']:.0%})")
-        sums = view.series("go_gc_duration_seconds_sum", target=target)
-        counts = view.series("go_gc_duration_seconds_count", target=target)
+        sums = series_of(view, "go_gc_duration_seconds_sum", target=target)
+        counts = series_of(view, "go_gc_duration_seconds_count", target=target)
         if sums:
             pause_share = average_rate(sums) / max(1, len({s.instance for s in sums}))
             cycles = average_rate(counts) * 60

@@ -7,6 +7,7 @@ from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.growth import Growth, assess, growth_evidence, object_timeline, profile_growers
+from profkit.analyze.metrics_math import series_of
 from profkit.analyze.rules import GoroutineGrowthRules, rules_from
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Series
@@ -31,7 +32,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag targets whose goroutine count grows while the object count does not explain it."""
     rules = rules_from(options).goroutine_growth
     by_target: dict[str, list[Series]] = defaultdict(list)
-    for s in view.series(METRIC):
+    for s in series_of(view, METRIC):
         by_target[s.target].append(s)
     findings: list[Finding] = []
     for target, series in sorted(by_target.items()):

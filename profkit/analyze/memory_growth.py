@@ -7,6 +7,7 @@ from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.growth import Growth, assess, growth_evidence, object_timeline, profile_growers
+from profkit.analyze.metrics_math import series_of
 from profkit.analyze.rules import MemoryGrowthRules, rules_from
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Series
@@ -44,7 +45,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     rules = rules_from(options).memory_growth
     by_target: dict[str, dict[str, list[Series]]] = defaultdict(lambda: defaultdict(list))
     for metric in METRICS:
-        for s in view.series(metric):
+        for s in series_of(view, metric):
             by_target[s.target][metric].append(s)
     findings: list[Finding] = []
     for target, metrics in sorted(by_target.items()):

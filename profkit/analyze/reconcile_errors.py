@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
-from profkit.analyze.metrics_math import total_increase
+from profkit.analyze.metrics_math import total_increase, series_of
 from profkit.analyze.rules import rules_from
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, LogRecord
@@ -49,14 +49,14 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     rules = rules_from(options).reconcile_errors
     totals: dict[tuple[str, str], float] = defaultdict(float)
     errors: dict[tuple[str, str], float] = defaultdict(float)
-    for s in view.series("controller_runtime_reconcile_total"):
+    for s in series_of(view, "controller_runtime_reconcile_total"):
         key = (s.target, s.labels.get("controller", ""))
         inc = s.increase()
         totals[key] += inc
         if s.labels.get("result") == "error":
             errors[key] += inc
     panics: dict[tuple[str, str], float] = defaultdict(float)
-    for s in view.series("controller_runtime_reconcile_panics_total"):
+    for s in series_of(view, "controller_runtime_reconcile_panics_total"):
         panics[(s.target, s.labels.get("controller", ""))] += s.increase()
     logs = _error_logs(view)
     findings: list[Finding] = []
@@ -115,4 +115,4 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
 
 def total_errors(view: BundleView, target: str) -> float:
     """Errors counted by controller-runtime for a target (for other analyzers' context)."""
-    return total_increase(view.series("controller_runtime_reconcile_total", target=target, result="error"))
+    return total_increase(series_of(view, "controller_runtime_reconcile_total", target=target, result="error"))

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.concurrency_saturation import queue_series
 from profkit.analyze.lifecycle import KeyLife, group_reconciles, key_lives, live_count, per_minute
-from profkit.analyze.metrics_math import average_rate, total_increase
+from profkit.analyze.metrics_math import average_rate, total_increase, series_of
 from profkit.analyze.rules import RequeueStormRules, rules_from
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, LogRecord, Series
@@ -71,7 +71,7 @@ def same_controller(log_name: str, metric_label: str) -> bool:
 
 
 def _metric_controller(view: BundleView, target: str, log_name: str) -> str:
-    for s in view.series("controller_runtime_reconcile_total", target=target):
+    for s in series_of(view, "controller_runtime_reconcile_total", target=target):
         label = s.labels.get("controller", "")
         if same_controller(log_name, label):
             return label
@@ -163,7 +163,7 @@ def _metric_storm(view: BundleView, controller: str, target: str, quiet_from: fl
     evidence: dict[str, Any] = {}
     requeues: list[Series] = []
     for result in REQUEUE_RESULTS:
-        requeues += view.series("controller_runtime_reconcile_total", target=target,
+        requeues += series_of(view, "controller_runtime_reconcile_total", target=target,
                                 controller=controller, result=result)
     retries = queue_series(view, "workqueue_retries_total", target, controller)
     if not requeues:
@@ -242,7 +242,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     # Metrics alone: requeues go on while no watched object is left.
     seen = set(storms)
     if quiet_from is not None:
-        for s in view.series("controller_runtime_reconcile_total"):
+        for s in series_of(view, "controller_runtime_reconcile_total"):
             controller = s.labels.get("controller", "")
             if s.labels.get("result") not in REQUEUE_RESULTS or any(
                     t == s.target and same_controller(c, controller) for t, c in seen):

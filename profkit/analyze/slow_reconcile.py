@@ -8,11 +8,11 @@ from typing import Any
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.client_side_throttling import is_throttled
 from profkit.analyze.concurrency_saturation import queue_series
-from profkit.analyze.metrics_math import histogram_stats, summed_gauge, trend
+from profkit.analyze.metrics_math import histogram_stats, label_values, series_of, summed_gauge, total_increase, trend
 from profkit.analyze.rules import SlowReconcileRules, rules_from
 from profkit.analyze.tuning import tuning_for
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding
+from profkit.model import Finding, Series
 
 ID = "slow-reconcile"
 
@@ -22,10 +22,26 @@ def _level(value: float, warning: float, critical: float) -> int:
 
 
 def _controllers(view: BundleView) -> set[tuple[str, str]]:
-    found = {(s.target, s.labels.get("controller", ""))
-             for s in view.series("controller_runtime_reconcile_time_seconds_count")}
-    found |= {(s.target, s.labels.get("name", "")) for s in view.series("workqueue_longest_running_processor_seconds")}
+    found = label_values(view, "controller_runtime_reconcile_time_seconds_count", "controller")
+    found |= label_values(view, "workqueue_longest_running_processor_seconds", "name")
     return {k for k in found if k[1]}
+
+
+def _surely_fast(view: BundleView, target: str, controller: str, counts: list[Series], threshold: float) -> bool:
+    """Whether 99 % of reconciles fell in the bucket bounded by ``threshold`` (then p99 <= threshold).
+
+    Reads two bucket series per instance instead of all of them; a large bundle has thousands.
+    Undecided (False) when the threshold is not a bucket bound.
+    """
+    total = total_increase(counts)
+    if total <= 0:
+        return True
+    for text in (f"{threshold:g}", f"{threshold:.1f}"):
+        below = view.series("controller_runtime_reconcile_time_seconds_bucket", target=target,
+                            controller=controller, le=text)
+        if below:
+            return total_increase(below) >= 0.99 * total
+    return False
 
 
 def _assess(view: BundleView, target: str, controller: str, rules: SlowReconcileRules
@@ -34,9 +50,11 @@ def _assess(view: BundleView, target: str, controller: str, rules: SlowReconcile
     how: list[str] = []
     level = 0
     base = "controller_runtime_reconcile_time_seconds"
-    stats = histogram_stats(view.series(base + "_bucket", target=target, controller=controller),
-                            view.series(base + "_sum", target=target, controller=controller),
-                            view.series(base + "_count", target=target, controller=controller))
+    counts = series_of(view, base + "_count", target=target, controller=controller)
+    stats = None
+    if not _surely_fast(view, target, controller, counts, rules.warning_p99_seconds):
+        stats = histogram_stats(view.series(base + "_bucket", target=target, controller=controller),
+                                series_of(view, base + "_sum", target=target, controller=controller), counts)
     if stats is not None:
         evidence.update(reconciles=stats.count, mean_seconds=round(stats.mean, 4), p50_seconds=round(stats.p50, 4),
                         p90_seconds=round(stats.p90, 4), p99_seconds=round(stats.p99, 4))

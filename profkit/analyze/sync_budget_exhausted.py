@@ -6,7 +6,7 @@ from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.lifecycle import dominant_resource, live_count
-from profkit.analyze.metrics_math import average_rate, calls_per_reconcile, histogram_stats
+from profkit.analyze.metrics_math import average_rate, calls_per_reconcile, histogram_mean, series_of
 from profkit.analyze.rate_budget import DEFAULT_TARGET_SHARE, BudgetInput, BudgetPlan, default_for_objects, plan
 from profkit.analyze.rules import SyncBudgetRules, rules_from
 from profkit.analyze.tuning import Tuning, tuning_for
@@ -47,8 +47,8 @@ def observed_objects(view: BundleView, target: str, reconcile_rate: float = 0.0,
 def budget_for(view: BundleView, target: str, tuning: Tuning, target_share: float = DEFAULT_TARGET_SHARE
                ) -> tuple[BudgetPlan, dict[str, Any]] | None:
     """The rate budget model fed with what the bundle observed for one target, or None without data."""
-    requests = view.series("rest_client_requests_total", target=target)
-    reconciles = view.series("controller_runtime_reconcile_total", target=target)
+    requests = series_of(view, "rest_client_requests_total", target=target)
+    reconciles = series_of(view, "controller_runtime_reconcile_total", target=target)
     per = calls_per_reconcile(requests, reconciles)
     if per is None or tuning.qps <= 0:
         return None
@@ -57,16 +57,14 @@ def budget_for(view: BundleView, target: str, tuning: Tuning, target_share: floa
     if objects <= 0:
         return None
     resync_rate = objects / tuning.sync_period
-    stats = histogram_stats(
-        view.series("controller_runtime_reconcile_time_seconds_bucket", target=target),
-        view.series("controller_runtime_reconcile_time_seconds_sum", target=target),
-        view.series("controller_runtime_reconcile_time_seconds_count", target=target))
-    workers = view.series("controller_runtime_max_concurrent_reconciles", target=target)
+    mean = histogram_mean(series_of(view, "controller_runtime_reconcile_time_seconds_sum", target=target),
+                          series_of(view, "controller_runtime_reconcile_time_seconds_count", target=target))
+    workers = series_of(view, "controller_runtime_max_concurrent_reconciles", target=target)
     concurrency = int(sum(s.points[-1][1] for s in workers if s.points)) or tuning.concurrency
     inp = BudgetInput(
         objects=objects, sync_period=tuning.sync_period, qps=tuning.qps, burst=tuning.burst,
         calls_per_reconcile=per, concurrency=concurrency,
-        reconcile_time=stats.mean if stats is not None and stats.mean == stats.mean else None,
+        reconcile_time=mean,
         event_reconciles_per_s=max(0.0, reconcile_rate - resync_rate),
     )
     inputs = {
@@ -96,7 +94,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     rules = rules_from(options).sync_budget_exhausted
     targets = view.targets()
     findings: list[Finding] = []
-    names = sorted({s.target for s in view.series("rest_client_requests_total")})
+    names = sorted({s.target for s in series_of(view, "rest_client_requests_total")})
     for target in names:
         tuning = tuning_for(targets, target)
         result = budget_for(view, target, tuning, rules.target_share)
