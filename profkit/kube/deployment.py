@@ -23,6 +23,7 @@ from profkit.sources.pprof import PprofCollector
 WATCH_SECONDS = 60
 MAX_BACKOFF = 10.0
 TEMPLATE_HASH = "pod-template-hash"
+DEFAULT_PPROF = "/debug/pprof"  # the path the pprof collector asks for
 POD_STARTUP_GRACE = 30.0  # seconds a pod that appeared mid-capture may take before its endpoints answer
 
 
@@ -76,6 +77,21 @@ def restart_counts(pod: dict[str, Any]) -> dict[str, int]:
     """containerStatuses restartCount by container name."""
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     return {str(s.get("name")): int(s.get("restartCount") or 0) for s in statuses}
+
+
+class PrefixedFetcher:
+    """Serves the collectors' ``/debug/pprof/...`` paths from another base path (a catalog ``pprof:`` value)."""
+
+    def __init__(self, inner: Fetcher, base: str) -> None:
+        self.inner, self.base = inner, base.rstrip("/")
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def fetch(self, path: str, timeout: float) -> bytes:
+        if path.startswith(DEFAULT_PPROF):
+            path = self.base + path[len(DEFAULT_PPROF):]
+        return self.inner.fetch(path, timeout)
 
 
 class PodScoped(Collector):
@@ -163,6 +179,8 @@ class PodFollower(Collector):
         for endpoint in endpoints:
             fetcher = self.fetcher(name, endpoint)
             if endpoint.role == "pprof":
+                if endpoint.path.rstrip("/") != DEFAULT_PPROF:
+                    fetcher = PrefixedFetcher(fetcher, endpoint.path)
                 out.append(PprofCollector(self.sink, d.target, name, options, fetcher))
             else:
                 out.append(MetricsCollector(self.sink, d.target, name, options, fetcher, endpoint.path))

@@ -177,3 +177,22 @@ def test_pod_metrics_become_cpu_cores_and_working_set_bytes() -> None:
     assert pod_samples(item, "manager") == [(CPU_SERIES, labels, 0.25), (MEMORY_SERIES, labels, 64 * 1024 * 1024)]
     everything = pod_samples(item, None)
     assert len(everything) == 4 and everything[2][2] == pytest.approx(0.001234567)
+
+
+def test_a_pprof_base_path_other_than_debug_pprof_is_mapped() -> None:
+    from profkit.kube.deployment import PrefixedFetcher
+
+    asked: list[str] = []
+
+    class Recorder:
+        def describe(self) -> str:
+            return "pod"
+
+        def fetch(self, path: str, timeout: float) -> bytes:
+            asked.append(path)
+            return b""
+
+    fetcher = PrefixedFetcher(Recorder(), "/internal/pprof/")
+    fetcher.fetch("/debug/pprof/profile?seconds=30", 45)
+    fetcher.fetch("/metrics", 5)
+    assert asked == ["/internal/pprof/profile?seconds=30", "/metrics"]
