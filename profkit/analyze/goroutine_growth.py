@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
-from profkit.analyze.growth import Growth, assess, growth_evidence, object_timeline, profile_growers
+from profkit.analyze.growth import PLUMBING, Growth, assess, growth_evidence, key_frame, object_timeline, profile_growers
 from profkit.analyze.metrics_math import series_of
 from profkit.analyze.rules import GoroutineGrowthRules, rules_from
 from profkit.bundle.reader import BundleView
@@ -15,6 +15,35 @@ from profkit.units import format_duration
 
 ID = "goroutine-growth"
 METRIC = "go_goroutines"
+THREADS = "go_threads"
+
+
+def goroutine_group(names: list[str]) -> str:
+    """``entry waiting in site``: the function a goroutine was started with and the code it is parked in.
+
+    In a goroutine profile the root-most frame outside the runtime is the function passed to
+    ``go``; the leaf-most one is where it waits (a channel receive, a lock, a network read).
+    A leak shows as one such pair growing between the first and the last profile.
+    """
+    entry = next((n for n in names if not n.startswith(PLUMBING)), names[0] if names else "?")
+    site = key_frame(names)
+    return entry if site == entry else f"{entry} waiting in {site}"
+
+
+def per_object(g: Growth) -> dict[str, Any]:
+    """Goroutines per live object at the start and the end: constant for per-object workers, rising for a leak."""
+    if not g.objects_first or not g.objects_last:
+        return {}
+    return {"goroutines_per_object_first": round(g.first / g.objects_first, 2),
+            "goroutines_per_object_last": round(g.last / g.objects_last, 2)}
+
+
+def _threads(view: BundleView, target: str, instance: str, objects: list[tuple[float, float]]) -> Growth | None:
+    """How ``go_threads`` of the same instance moved (None without the series)."""
+    for s in series_of(view, THREADS, target):
+        if s.instance == instance:
+            return assess(s, objects)
+    return None
 
 
 def _severity(g: Growth, rules: GoroutineGrowthRules) -> str | None:
@@ -45,7 +74,11 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         if severity is None:
             continue
         evidence: dict[str, Any] = growth_evidence(METRIC, g)
-        growers = profile_growers(view, target, "goroutine")
+        evidence.update(per_object(g))
+        threads = _threads(view, target, g.instance, objects)
+        if threads is not None:
+            evidence["go_threads"] = growth_evidence(THREADS, threads)
+        growers = profile_growers(view, target, "goroutine", group=goroutine_group)
         evidence["goroutine_profile_growers"] = growers
         where = (f" Goroutine profiles (first vs last) grow most in {growers[0]['function']} "
                  f"(+{growers[0]['growth']:.0f} goroutines)." if growers else
@@ -61,6 +94,9 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                 "Goroutines started per reconcile or per event that never exit: look for `go func` without a "
                 "cancelled context, watches or informers started per object and never stopped, and channels "
                 "nobody reads." + where
+                + (" OS threads (go_threads) grow too: goroutines are stuck in blocking syscalls or cgo calls, "
+                   "each holding a thread." if threads is not None and threads.relative >= rules.warning_growth
+                   else "")
             ),
         ))
     return findings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from profkit.analyze.lifecycle import dominant_resource, live_count
 from profkit.analyze.metrics_math import Points, sample_at, trend, unexplained_growth
@@ -13,7 +13,7 @@ from profkit.errors import BadInput
 from profkit.model import Profile, Series
 
 # Frames that say nothing about who allocates or who started a goroutine.
-_PLUMBING = ("runtime.", "runtime/", "sync.", "internal/", "reflect.", "syscall.", "<")
+PLUMBING = ("runtime.", "runtime/", "sync.", "internal/", "reflect.", "syscall.", "<")
 
 
 @dataclass(frozen=True)
@@ -74,20 +74,24 @@ def growth_evidence(metric: str, g: Growth) -> dict[str, Any]:
 def key_frame(names: list[str]) -> str:
     """The leaf-most frame outside the runtime: the allocation site, or the code a goroutine waits in."""
     for name in reversed(names):
-        if not name.startswith(_PLUMBING):
+        if not name.startswith(PLUMBING):
             return name
     return names[-1] if names else "?"
 
 
-def _by_key_frame(profile: Profile) -> dict[str, float]:
+def _grouped(profile: Profile, group: Callable[[list[str]], str]) -> dict[str, float]:
     out: dict[str, float] = defaultdict(float)
     for names, weight in profile.named_stacks():
-        out[key_frame(names)] += weight
+        out[group(names)] += weight
     return out
 
 
-def profile_growers(view: BundleView, target: str, kind: str, top: int = 5) -> list[dict[str, Any]]:
-    """Top growers between the first and the last profile of ``kind`` per instance (empty when unavailable)."""
+def profile_growers(view: BundleView, target: str, kind: str, group: Callable[[list[str]], str] = key_frame,
+                    top: int = 5) -> list[dict[str, Any]]:
+    """Top growers between the first and the last profile of ``kind`` per instance (empty when unavailable).
+
+    Stacks are grouped by ``group`` (default: the leaf-most frame outside the runtime).
+    """
     try:
         refs = view.profile_refs(target=target, kind=kind)
     except Exception:  # an older bundle without profiles
@@ -103,7 +107,7 @@ def profile_growers(view: BundleView, target: str, kind: str, top: int = 5) -> l
             first, last = view.load_profile(items[0]), view.load_profile(items[-1])
         except (ImportError, BadInput, ValueError, OSError):
             return []
-        before, after = _by_key_frame(first), _by_key_frame(last)
+        before, after = _grouped(first, group), _grouped(last, group)
         deltas = sorted(((after.get(k, 0.0) - before.get(k, 0.0), k) for k in set(before) | set(after)),
                         reverse=True)
         for delta, name in deltas[:top]:

@@ -24,6 +24,7 @@ def test_goroutines_climbing_with_a_constant_object_count_is_a_leak(tmp_path: Pa
     ev = finding.evidence
     assert ev["series"] == "go_goroutines" and ev["unexplained_growth"] > 900
     assert ev["objects_first"] == ev["objects_last"] == 100
+    assert ev["goroutines_per_object_first"] < 2.5 and ev["goroutines_per_object_last"] > 10
     assert "context" in finding.recommendation
 
 
@@ -65,3 +66,25 @@ def test_growth_when_objects_fall_is_unexplained(tmp_path: Path) -> None:
     [finding] = analyze(b.view(HEALTHY_DURATION), "goroutine-growth")
     assert finding.evidence["objects_last"] == 0
     _ = const  # keep the helper import list uniform
+
+
+def test_resident_memory_growing_while_the_heap_stays_flat_points_at_the_runtime(tmp_path: Path) -> None:
+    b = Bundle(tmp_path / "b")
+    b.metrics(ControllerLoad(), HEALTHY_DURATION)  # heap flat at 40 MB, RSS 64 MB
+    for step in range(0, 241):  # a second RSS series on another pod that climbs 64 -> 200 MB
+        t = step * 5.0
+        b.writer.add_points("ctl", "pod-1", 1_764_000_000.0 + t, [
+            ("go_memstats_heap_inuse_bytes", {}, 40e6),
+            ("process_resident_memory_bytes", {}, 64e6 + 136e6 * t / HEALTHY_DURATION)])
+    [finding] = analyze(b.view(HEALTHY_DURATION), "memory-growth")
+    assert finding.evidence["series"] == "process_resident_memory_bytes"
+    assert "the Go heap did not" in finding.title and "GOMEMLIMIT" in finding.recommendation
+
+
+def test_goroutine_groups_name_the_entry_function_and_the_wait_site() -> None:
+    from profkit.analyze.goroutine_growth import goroutine_group
+
+    stack = ["runtime.goexit", "example.com/widgets/controllers.(*WidgetReconciler).watchWorkload.func1",
+             "k8s.io/client-go/tools/cache.(*Reflector).ListAndWatch", "runtime.gopark"]
+    assert goroutine_group(stack) == ("example.com/widgets/controllers.(*WidgetReconciler).watchWorkload.func1 "
+                                      "waiting in k8s.io/client-go/tools/cache.(*Reflector).ListAndWatch")
