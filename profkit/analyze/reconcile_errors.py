@@ -16,10 +16,11 @@ ID = "reconcile-errors"
 MAX_SAMPLES = 5
 # Object names, UIDs, numbers and quoted values vary per object; strip them to group messages.
 _VARIABLE = re.compile(r'"[^"]*"|\b[0-9a-f]{8}-[0-9a-f-]{27}\b|\b\d+(\.\d+)?\b')
+RATE_LIMITER = re.compile(r"rate limiter wait|rate: wait", re.I)
 _HINTS = (
     ("the object has been modified", "optimistic-lock conflicts: re-read before update, or patch instead of update"),
     ("not found", "NotFound errors: ignore them with client.IgnoreNotFound(err) when the object is gone"),
-    ("rate: wait", "the client rate limiter's context deadline: see client-side-throttling"),
+    ("rate limiter wait", "the client rate limiter's wait ended by a deadline or cancel: see client-side-throttling"),
     ("context deadline exceeded", "timeouts: check API server latency and the work done per reconcile"),
     ("connection refused", "a dependency is unreachable"),
 )
@@ -69,12 +70,16 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         panic = panics.get(key, 0.0)
         if count <= 0 and panic <= 0:
             continue
-        if panic > 0 or (share >= rules.critical_error_share and count >= rules.min_errors):
+        measured = total > 0  # without controller_runtime_reconcile_total the share is unknown
+        if panic > 0 or (measured and share >= rules.critical_error_share and count >= rules.min_errors):
             severity = "critical"
-        elif share >= rules.warning_error_share and count >= rules.min_errors:
+        elif count >= rules.min_errors and (share >= rules.warning_error_share or not measured):
             severity = "warning"
         else:
             severity = "info"
+        throttled = sum(1 for r in lines if RATE_LIMITER.search(error_text(r)))
+        if lines and throttled * 2 >= len(lines) and panic <= 0:
+            severity = "info"  # the rate limiter's wait was cut short: client-side-throttling says why
         shapes = Counter(error_shape(error_text(r)) for r in lines)
         samples: list[str] = []
         for shape, _ in shapes.most_common(MAX_SAMPLES):
@@ -86,7 +91,8 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             "controller": controller,
             "errors": count,
             "reconciles": total,
-            "error_share": round(share, 4),
+            "error_share": round(share, 4) if measured else None,
+            "rate_limiter_errors": throttled,
             "panics": panic,
             "series": [f'controller_runtime_reconcile_total{{controller="{controller}",result="error"}}',
                        f'controller_runtime_reconcile_errors_total{{controller="{controller}"}}'],
@@ -99,7 +105,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         top = shapes.most_common(1)[0][0] if shapes else "see controller_runtime_reconcile_errors_total"
         findings.append(Finding(
             id=ID, severity=severity, target=target,
-            title=(f"{controller}: {count:.0f} failed reconciles ({share:.1%})"
+            title=(f"{controller}: {count:.0f} failed reconciles" + (f" ({share:.1%})" if measured else "")
                    + (f", {panic:.0f} panics" if panic else "") + f"; top error: {top[:80]}"),
             evidence=evidence,
             recommendation=(

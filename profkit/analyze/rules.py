@@ -24,7 +24,9 @@ concurrency-saturation       active workers at the maximum in ``warning_saturate
                              the workers, or queue wait p90 ``wait_ratio`` x work p90);   items, at least the workers) or its wait p90 is
                              info when the target is throttled client-side                ``critical_wait_ratio`` x the work p90
 reconcile-errors             error share ``warning_error_share`` with at least            error share ``critical_error_share``, or any panic
-                             ``min_errors`` errors (info below)
+                             ``min_errors`` errors (info below; without metrics the       (never from log lines alone)
+                             share is unknown and ``min_errors`` lines are a warning);
+                             info when most errors are the client rate limiter's wait
 slow-reconcile               reconcile p99 over ``warning_p99_seconds``, or a            p99 over ``critical_p99_seconds``, or a processor
                              processor running ``warning_longest_running_seconds``      running ``critical_longest_running_seconds``
 memory-growth                growth not explained by the object count over               ... over ``critical_growth``
@@ -73,7 +75,7 @@ from profkit.errors import BadInput
 class RequeueStormRules:
     grace_seconds: float = 15.0  # a reconcile right after deletion is the normal final pass
     min_reconciles_after_delete: int = 3
-    notfound_min_repeats: int = 5
+    notfound_min_repeats: int = 3
     notfound_min_span_seconds: float = 20.0  # NotFound of the object itself, repeated over at least this long
     critical_objects: int = 10
     critical_per_minute: float = 60.0
