@@ -9,8 +9,8 @@ from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.metrics_math import (
-    series_of,
-    average_rate, calls_per_reconcile, fraction, histogram_stats, percentile, round_up_nice, summed_gauge, summed_rate, trend,
+    average_rate, calls_per_reconcile, finite, fraction, histogram_stats, percentile, round_up_nice,
+    series_of, summed_gauge, summed_rate, trend,
 )
 from profkit.analyze.rules import ThrottlingRules, rules_from
 from profkit.analyze.tuning import Tuning, tuning_for
@@ -173,8 +173,8 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             series_of(view, "rest_client_rate_limiter_duration_seconds_count", target=target))
         if hist is not None:
             evidence["rate_limiter_wait"] = {"series": "rest_client_rate_limiter_duration_seconds",
-                                             "requests": hist.count, "mean_seconds": round(hist.mean, 4),
-                                             "p99_seconds": round(hist.p99, 4)}
+                                             "requests": hist.count, "mean_seconds": finite(hist.mean),
+                                             "p99_seconds": finite(hist.p99)}
             if hist.p99 > rules.critical_wait_seconds:
                 severity = "critical"
             elif hist.mean > rules.warning_mean_wait_seconds and severity is None:

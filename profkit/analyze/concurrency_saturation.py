@@ -9,8 +9,8 @@ from typing import Any
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.client_side_throttling import is_throttled
 from profkit.analyze.metrics_math import (
-    series_of,
-    HistogramStats, average_rate, fraction, histogram_stats, sample_at, summed_gauge, trend, histogram_mean,
+    HistogramStats, average_rate, finite, fraction, histogram_mean, histogram_stats, sample_at, series_of,
+    summed_gauge, trend,
 )
 from profkit.analyze.rate_budget import workers_for
 from profkit.analyze.rules import rules_from
@@ -111,9 +111,9 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             evidence["workqueue_depth"] = {"first": depth_trend.first, "last": depth_trend.last,
                                            "max": max(v for _, v in depth_points)}
         if queued is not None:
-            evidence["queue_wait_p90_seconds"] = round(queued.p90, 4)
+            evidence["queue_wait_p90_seconds"] = finite(queued.p90)
         if work is not None:
-            evidence["work_p90_seconds"] = round(work.p90, 4)
+            evidence["work_p90_seconds"] = finite(work.p90)
         if ratio == ratio:
             evidence["queue_to_work_ratio"] = round(ratio, 1)
         severity = "critical" if critical else "warning"

@@ -338,6 +338,11 @@ def _window(points: Points, start: float | None, end: float | None) -> Points:
     return [(t, v) for t, v in points if lo <= t <= hi]
 
 
+def finite(value: float, digits: int = 4) -> float | None:
+    """``value`` rounded for evidence, or None when it is NaN or infinite (evidence must be strict JSON)."""
+    return round(value, digits) if math.isfinite(value) else None
+
+
 def round_up_nice(value: float) -> int:
     """Round up to a number people type into flags: 1, 2, 5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200…"""
     if value <= 1:

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
-from profkit.analyze.metrics_math import total_increase, series_of
+from profkit.analyze.metrics_math import series_of, total_increase
 from profkit.analyze.rules import rules_from
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, LogRecord

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.concurrency_saturation import queue_series
 from profkit.analyze.lifecycle import KeyLife, group_reconciles, key_lives, live_count, per_minute
-from profkit.analyze.metrics_math import average_rate, total_increase, series_of
+from profkit.analyze.metrics_math import average_rate, series_of, total_increase
 from profkit.analyze.rules import RequeueStormRules, rules_from
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, LogRecord, Series

@@ -8,7 +8,7 @@ from typing import Any
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.client_side_throttling import is_throttled
 from profkit.analyze.concurrency_saturation import queue_series
-from profkit.analyze.metrics_math import histogram_stats, label_values, series_of, summed_gauge, total_increase, trend
+from profkit.analyze.metrics_math import finite, histogram_stats, label_values, series_of, summed_gauge, total_increase, trend
 from profkit.analyze.rules import SlowReconcileRules, rules_from
 from profkit.analyze.tuning import tuning_for
 from profkit.bundle.reader import BundleView
@@ -56,8 +56,8 @@ def _assess(view: BundleView, target: str, controller: str, rules: SlowReconcile
         stats = histogram_stats(view.series(base + "_bucket", target=target, controller=controller),
                                 series_of(view, base + "_sum", target=target, controller=controller), counts)
     if stats is not None:
-        evidence.update(reconciles=stats.count, mean_seconds=round(stats.mean, 4), p50_seconds=round(stats.p50, 4),
-                        p90_seconds=round(stats.p90, 4), p99_seconds=round(stats.p99, 4))
+        evidence.update(reconciles=stats.count, mean_seconds=finite(stats.mean), p50_seconds=finite(stats.p50),
+                        p90_seconds=finite(stats.p90), p99_seconds=finite(stats.p99))
         evidence["series"].append(f'{base}_bucket{{controller="{controller}"}}')
         lv = _level(stats.p99, rules.warning_p99_seconds, rules.critical_p99_seconds)
         if lv:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -44,3 +45,4 @@ def test_each_scenario_flags_exactly_its_pathology(tmp_path: Path, scenario: str
     build, expected = SCENARIOS[scenario]
     findings = analyze(build(tmp_path / "b").view(HEALTHY_DURATION))
     assert {f.id for f in at_least(findings, "warning")} == expected, [(f.id, f.severity, f.title) for f in findings]
+    json.dumps([f.to_json() for f in findings], allow_nan=False)  # analyze --json prints strict JSON
