@@ -8,7 +8,9 @@ from typing import Any
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.client_side_throttling import is_throttled
 from profkit.analyze.concurrency_saturation import queue_series
-from profkit.analyze.metrics_math import finite, histogram_stats, label_values, series_of, summed_gauge, total_increase, trend
+from profkit.analyze.metrics_math import (
+    finite, histogram_stats, label_values, series_of, summed_gauge, total_increase, trend,
+)
 from profkit.analyze.rules import SlowReconcileRules, rules_from
 from profkit.analyze.tuning import tuning_for
 from profkit.bundle.reader import BundleView
