@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -45,6 +44,27 @@ def cli_env() -> dict[str, str]:
 
 def run_profkit(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(profkit_cmd(*args), capture_output=True, text=True, timeout=timeout, env=cli_env())
+
+
+def run_profkit_measured(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run the CLI and sample its own CPU seconds and peak RSS (MiB) while it runs."""
+    import psutil
+
+    proc = subprocess.Popen(profkit_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env())
+    watched = psutil.Process(proc.pid)
+    cpu = rss = 0.0
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            times = watched.cpu_times()
+            cpu = times.user + times.system
+            rss = max(rss, watched.memory_info().rss / 2**20)
+        except psutil.Error:
+            break
+        time.sleep(0.5)
+    stdout, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), cpu, rss
 
 
 def query(bundle: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -145,21 +165,18 @@ def test_capture_every_replica_objects_logs_and_pod_replacement(
         at(14, lambda: replace_pod(cp, dep, ["--sync-period", "10s", "--keygen-per-reconcile", "2"]), errors),
     ]
     original = [r.pod for r in dep.replicas]
-    started, cpu_before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = run_profkit("capture", "--deployment", NAME, "-n", dep.namespace, "--kubeconfig", str(cp.kubeconfig),
-                       "--duration", "45s", "--profile-window", "10s", "--scrape-interval", "3s", "--out", str(out),
-                       timeout=150)
+    started = time.monotonic()
+    proc, own_cpu, own_rss = run_profkit_measured(
+        "capture", "--deployment", NAME, "-n", dep.namespace, "--kubeconfig", str(cp.kubeconfig),
+        "--duration", "45s", "--profile-window", "10s", "--scrape-interval", "3s", "--out", str(out), timeout=150)
     elapsed = time.monotonic() - started
-    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    own_cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     for step in steps:
         step.join(60)
     if errors:
         raise errors[0]
     assert proc.returncode == 0, proc.stderr[-3000:]
-    print(f"\ncapture took {elapsed:.1f}s, profkit CPU {own_cpu:.1f}s ({100 * own_cpu / elapsed:.1f}% of a core, "
-          f"includes start-up and the kubectl of the test steps); max RSS {cpu_after.ru_maxrss / 1024:.0f} MiB\n"
-          f"{proc.stderr.strip()}")
+    print(f"\ncapture took {elapsed:.1f}s; profkit's own CPU {own_cpu:.1f}s ({100 * own_cpu / elapsed:.1f}% of "
+          f"a core, start-up included), peak RSS {own_rss:.0f} MiB\n{proc.stderr.strip()}")
     replacement = dep.replicas[-1].pod
     assert replacement not in original
     cpu = dict(query(out, "SELECT instance, count(*) FROM profiles WHERE kind='cpu' GROUP BY instance"))
@@ -312,7 +329,7 @@ def test_pod_usage_from_metrics_k8s_io_when_it_is_served(
     cp.apply(json.dumps(POD_METRICS_CRD))
     cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/pods.metrics.k8s.io")
     try:
-        items = [{"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+        items: list[dict[str, Any]] = [{"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
                   "metadata": {"name": r.pod, "namespace": healthy.namespace, "labels": {"app": PLAIN}},
                   "timestamp": "2026-11-24T09:00:00Z", "window": "15s",
                   "containers": [{"name": "manager", "usage": {"cpu": f"{150 + i}m", "memory": "48Mi"}}]}
