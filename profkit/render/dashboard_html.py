@@ -128,7 +128,9 @@ def _stat_figure(panel: PanelSpec, lines: Sequence[Line], t0: float) -> dict[str
 
 
 def _table_figure(panel: PanelSpec, lines: Sequence[Line]) -> dict[str, Any]:
-    fmt = lambda v: "-" if not np.isfinite(v) else f"{v:.4g}"  # noqa: E731
+    def fmt(value: float) -> str:
+        return "-" if not np.isfinite(value) else f"{value:.4g}"
+
     distribution = any(s.transform in DISTRIBUTIONS for s in panel.series)
     if distribution:
         header = ["series", "count", "p50", "p90", "max"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from profkit.analyze.frames import FrameClassifier, display_name, short_name
 from profkit.model import Frame, Profile
+from profkit.render.page import esc
 
 MAX_NODES = 2500  # per flame graph; frames are folded until it fits
 MIN_FRACTION = 0.001  # frames under 0.1 % of the total are folded first
@@ -26,7 +27,7 @@ def origin_colour(name: str, origin: str) -> str:
 
 @dataclass
 class NameTable:
-    """Frame names shared by all windows of one flame panel: full name, label, colour."""
+    """Frame names shared by all windows of one flame panel: full name, label (both HTML-escaped), colour."""
 
     names: list[list[str]] = field(default_factory=list)
     _index: dict[str, int] = field(default_factory=dict)
@@ -37,7 +38,7 @@ class NameTable:
             label = OTHER if name.startswith(OTHER + " (") else short_name(name)
             colour = origin_colour(name, origin) if origin != OTHER else "hsl(0,0%,32%)"
             index = self._index[name] = len(self.names)
-            self.names.append([name, label, colour])
+            self.names.append([esc(name), esc(label), colour])  # plotly draws entities as text, tags as markup
         return index
 
 
