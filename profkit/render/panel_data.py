@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -81,15 +83,47 @@ def downsample(times: np.ndarray, values: np.ndarray, max_points: int = MAX_POIN
     return times[index], values[index]
 
 
-def _arrays(points: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+class _SeriesCache:
+    """Series read once per report (several panels draw the same metric), with their numpy arrays."""
+
+    def __init__(self) -> None:
+        self.series: dict[tuple[str, str | None], list[Series]] = {}
+        self.arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # by id() of a Series held in ``series``
+
+
+_CACHES: weakref.WeakKeyDictionary[BundleView, _SeriesCache] = weakref.WeakKeyDictionary()
+
+
+def cached_series(view: BundleView, name: str, target: str | None) -> list[Series]:
+    """``view.series(name, target=target)``, read from the bundle once per view."""
+    cache = _CACHES.setdefault(view, _SeriesCache())
+    key = (name, target)
+    if key not in cache.series:
+        found = view.series(name, target=target)
+        cache.series[key] = found
+        for s in found:
+            cache.arrays[id(s)] = _to_arrays(s.points)
+    return cache.series[key]
+
+
+def _to_arrays(points: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
     if not points:
         return np.zeros(0), np.zeros(0)
-    data = np.asarray(points, dtype=float)
-    return data[:, 0], data[:, 1]
+    flat = np.fromiter(itertools.chain.from_iterable(points), dtype=float, count=2 * len(points))
+    return flat[0::2], flat[1::2]
+
+
+def _arrays(points: Sequence[tuple[float, float]], series: Series | None = None) -> tuple[np.ndarray, np.ndarray]:
+    if series is not None:
+        for cache in _CACHES.values():
+            found = cache.arrays.get(id(series))
+            if found is not None and cache.series:
+                return found
+    return _to_arrays(points)
 
 
 def _step(series: Sequence[Series]) -> float:
-    gaps = [np.median(np.diff(_arrays(s.points)[0])) for s in series if len(s.points) > 2]
+    gaps = [np.median(np.diff(_arrays(s.points, s)[0])) for s in series if len(s.points) > 2]
     return float(min(gaps)) if gaps else 5.0
 
 
@@ -104,7 +138,7 @@ def _grid(series: Sequence[Series], step: float) -> np.ndarray:
 
 def _counter(series: Series) -> tuple[np.ndarray, np.ndarray]:
     """A counter's times and values with resets added back (monotonic)."""
-    times, values = _arrays(series.points)
+    times, values = _arrays(series.points, series)
     if values.size > 1:
         drops = np.concatenate([[0.0], np.where(np.diff(values) < 0, values[:-1], 0.0)])
         values = values + np.cumsum(drops)
@@ -191,7 +225,7 @@ def _quantile_rows(buckets: Sequence[Series], grid: np.ndarray, quantiles: Seque
 
 def _pick_metric(view: BundleView, spec: SeriesSpec, target: str | None, suffix: str) -> tuple[str, list[Series]]:
     for metric in spec.metrics:
-        found = [s for s in view.series(metric + suffix, target=target) if _matches(s, spec.labels)]
+        found = [s for s in cached_series(view, metric + suffix, target) if _matches(s, spec.labels)]
         if found:
             return metric, found
     return (spec.metrics[0] if spec.metrics else ""), []
@@ -210,7 +244,7 @@ def metric_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> list
     metric, found = _pick_metric(view, spec, target, suffix)
     if not found:
         return []
-    divisor = ([s for s in view.series(spec.divide_by, target=target) if _matches(s, spec.labels)]
+    divisor = ([s for s in cached_series(view, spec.divide_by, target) if _matches(s, spec.labels)]
                if spec.divide_by else [])
     if spec.divide_by and not divisor:
         return []
@@ -228,7 +262,7 @@ def metric_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> list
         if spec.transform == "rate":
             rows = _rate_rows(members, grid)
         else:
-            rows = [_on_grid(*_arrays(s.points), grid, hold=True) for s in members if s.points]
+            rows = [_on_grid(*_arrays(s.points, s), grid, hold=True) for s in members if s.points]
         if not rows:
             continue
         value = _aggregate(rows, spec.aggregate)
@@ -236,7 +270,7 @@ def metric_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> list
             mine = [s for s in divisor if tuple(label_value(s, k) for k in spec.by) == key]
             if not mine:
                 continue
-            denominator = _aggregate([_on_grid(*_arrays(s.points), grid, hold=True) for s in mine], spec.aggregate)
+            denominator = _aggregate([_on_grid(*_arrays(s.points, s), grid, hold=True) for s in mine], spec.aggregate)
             with np.errstate(all="ignore"):
                 value = np.where(denominator > 0, value / denominator, np.nan)
         lines.append(Line(legend_text(spec.legend, values, metric), grid, value, spec.style, metric))
@@ -277,8 +311,9 @@ def _object_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> lis
             if not steps:
                 continue
             steps.sort()
-            times = np.array([t for t, _ in steps])
-            vals = np.cumsum([d for _, d in steps])
+            end = max(view.time_range()[1], steps[-1][0])
+            times = np.array([t for t, _ in steps] + [end])  # the count holds until the capture ends
+            vals = np.cumsum([d for _, d in steps] + [0.0])
         if times.size:
             lines.append(Line(name, times, vals.astype(float), spec.style, "objects"))
     return lines

@@ -47,7 +47,7 @@ FINDING_PROFILES = {"cpu-hotspot": "cpu", "repeated-key-generation": "cpu", "gc-
 def report_targets(view: BundleView) -> list[str]:
     """Targets with anything to show: declared ones, then any seen only in profiles or metrics."""
     names = [t.name for t in view.targets()]
-    seen = {r.target for r in view.profile_refs()} | {s.target for s in view.series("process_cpu_seconds_total")}
+    seen = {r.target for r in view.profile_refs()} | {i["target"] for i in view.instances()}
     names += sorted(t for t in seen if t and t not in names)
     return names
 
@@ -105,7 +105,7 @@ def evidence_links(finding: Finding, index: int, drawn: Sequence[DrawnPanel], ca
     return ("evidence: " + "".join(links)) if links else ""
 
 
-def annotations(view: BundleView, findings: Sequence[Finding], t0: float) -> list[dict[str, Any]]:
+def time_annotations(view: BundleView, findings: Sequence[Finding], t0: float) -> list[dict[str, Any]]:
     """Marks on every time panel: restarts, rollouts, gaps, pods added/removed, errors, finding windows."""
     out: list[dict[str, Any]] = []
     events: list[CaptureEvent] = [e for e in view.events() if e.kind in ANNOTATED]
@@ -187,7 +187,7 @@ def write_report(view: BundleView, findings: Sequence[Finding], path: Path | str
     html_body += ('<h2 class="dash" id="capture-events">Capture errors and gaps</h2>'
                   + events_html(e for e in view.events() if e.kind != "info"))
     data = {"template": pio.templates["plotly_dark"].to_plotly_json(), "t0": t0, "t1": _data_end(figures, t1 - t0),
-            "figures": figures, "flames": flames, "annotations": annotations(view, findings, t0)}
+            "figures": figures, "flames": flames, "annotations": time_annotations(view, findings, t0)}
     page = render_page(title=f"profkit report: {view.directory.name}", meta=_meta(view, findings),
                        toolbar=_toolbar(sections), body=html_body, data=data, plotly_js=get_plotlyjs())
     out = Path(path)
