@@ -14,6 +14,7 @@ from profkit.model import CaptureEvent
 
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 CONNECT_TIMEOUT = 5.0
+POOL_SIZE = 64  # long-lived log follows, watches and CPU windows share one client; a full pool warns on stderr
 SETTLE = 3.0  # seconds without a failed request before an outage counts as over
 
 #: What each (resource, verb) needs, for 403 messages: the verbs profkit uses on that resource.
@@ -169,6 +170,7 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> KubeAcces
 
     if _in_cluster(kubeconfig, context):
         configuration = client.Configuration()
+        configuration.connection_pool_maxsize = POOL_SIZE
         try:
             config.load_incluster_config(client_configuration=configuration)
         except ConfigException as exc:
@@ -194,7 +196,10 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> KubeAcces
     if not chosen:
         raise BadInput(f"kubeconfig {config_file}: no current context; pass --context (contexts: {', '.join(names)})")
     try:
-        api = config.new_client_from_config(config_file=config_file, context=context, persist_config=False)
+        configuration = client.Configuration()
+        configuration.connection_pool_maxsize = POOL_SIZE
+        api = config.new_client_from_config(config_file=config_file, context=context, persist_config=False,
+                                            client_configuration=configuration)
     except (ConfigException, ValueError, OSError) as exc:
         raise BadInput(f"kubeconfig {config_file}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     configuration = api.configuration

@@ -327,6 +327,9 @@ class PodFollower(Collector):
                     listed = False
                 backoff = 1.0
             except Exception as exc:  # noqa: BLE001
+                if getattr(exc, "status", None) == 410:  # resourceVersion too old: re-list, at once
+                    listed = False
+                    continue
                 if is_connection_error(exc):
                     self.access.health.failed(connection_reason(exc))
                     listed = False

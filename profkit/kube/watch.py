@@ -200,6 +200,9 @@ class ObjectWatchCollector(Collector):
                 backoff = 1.0
             except Exception as exc:  # noqa: BLE001
                 status = getattr(exc, "status", None)
+                if status == 410:  # resourceVersion too old: re-list (the diff turns into events)
+                    listed = False
+                    continue
                 if status == 403 and self.namespace is None and self.fallback_namespace:
                     self.info(f"cannot list {self.resource} in all namespaces; watching namespace "
                               f"{self.fallback_namespace} only")
