@@ -174,9 +174,10 @@ def _verdict(verdict: GateResult, c: Comparison) -> str:
         items = "".join(f"<li>{esc(r)}</li>" for r in verdict.reasons)
         return f'<div class="verdict" style="--sev:#f2495c">FAIL (exit {verdict.exit_code})<ul>{items}</ul></div>'
     regressions = c.regressions()
-    text = (f"{len(regressions)} significant regression(s), not gated" if regressions
+    text = (f"{len(regressions)} significant regression(s), not gated (no --fail-on)" if regressions
             else "No significant regression")
-    return f'<div class="verdict" style="--sev:#73bf69">{esc(text)}</div>'
+    colour = "#ff9830" if regressions else "#73bf69"
+    return f'<div class="verdict" style="--sev:{colour}">{esc(text)}</div>'
 
 
 def render_compare_page(base: BundleView, new: BundleView, c: Comparison, verdict: GateResult) -> str:
