@@ -43,6 +43,16 @@ class KubeAccess:
     def __post_init__(self) -> None:
         self.health.server = self.server
 
+    def websocket_client(self) -> Any:
+        """A separate ApiClient (same configuration) for port-forward and exec.
+
+        ``kubernetes.stream`` swaps ``call_api`` on the client it is given while it connects, so a
+        request another thread makes on that client meanwhile would go out as a websocket call.
+        """
+        from kubernetes import client
+
+        return client.ApiClient(self.api.configuration)
+
 
 class ApiHealth:
     """Tracks API server reachability across all collectors: one ``gap`` event per outage, one note when back."""

@@ -129,6 +129,7 @@ class PortForwardFetcher:
         self.access = access
         self.namespace, self.pod, self.port, self.scheme = namespace, pod, port, scheme
         self.token = token
+        self._client: Any = None  # its own ApiClient: see KubeAccess.websocket_client
 
     def describe(self) -> str:
         return f"{self.scheme}://{self.namespace}/{self.pod}:{self.port} (port-forward)"
@@ -137,7 +138,9 @@ class PortForwardFetcher:
         from kubernetes import client
         from kubernetes.stream import portforward
 
-        core = client.CoreV1Api(self.access.api)
+        if self._client is None:
+            self._client = self.access.websocket_client()
+        core = client.CoreV1Api(self._client)
         try:
             forward = portforward(core.connect_get_namespaced_pod_portforward, self.pod, self.namespace,
                                   ports=str(self.port))

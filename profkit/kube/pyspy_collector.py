@@ -28,7 +28,8 @@ class PodPySpyCollector(Collector):
     def run(self, stop: threading.Event) -> None:
         from profkit.kube.pyspy import PodPySpy, PySpyError, PySpyOptions
 
-        spy = PodPySpy(self.access.api, self.namespace, self.pod, self.container,
+        # Its own client: exec goes through kubernetes.stream, which must not share one with other threads.
+        spy = PodPySpy(self.access.websocket_client(), self.namespace, self.pod, self.container,
                        PySpyOptions(rate=self.options.pyspy_rate))
         backoff = 1.0
         try:

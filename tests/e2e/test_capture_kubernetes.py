@@ -351,3 +351,94 @@ def test_pod_usage_from_metrics_k8s_io_when_it_is_served(
         assert spec["usage_source"].startswith("metrics.k8s.io")
     finally:
         cp.kubectl("delete", "crd", "pods.metrics.k8s.io", "--wait=false", check=False)
+
+
+class DiagnosticsServer:
+    """A Cluster API style secure diagnostics endpoint: HTTPS (self-signed), bearer token, /metrics and pprof."""
+
+    def __init__(self, directory: Path, token: str) -> None:
+        import hashlib
+        import ssl
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                        "/CN=diagnostics", "-keyout", str(directory / "tls.key"), "-out", str(directory / "tls.crt")],
+                       check=True, capture_output=True)
+        fixtures = REPO / "tests" / "fixtures"
+        bodies = {"/metrics": b"# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 12.5\n"
+                              b"# TYPE go_goroutines gauge\ngo_goroutines 42\n",
+                  "/debug/pprof/profile": (fixtures / "go-cpu-keygen.pb.gz").read_bytes(),
+                  "/debug/pprof/heap": (fixtures / "go-heap.pb.gz").read_bytes(),
+                  "/debug/pprof/goroutine": (fixtures / "go-goroutine.pb.gz").read_bytes()}
+        self.cpu_sha = hashlib.sha256(bodies["/debug/pprof/profile"]).hexdigest()
+        self.seen_tokens: list[str] = []
+        seen = self.seen_tokens
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                seen.append(self.headers.get("Authorization", ""))
+                body = bodies.get(self.path.split("?")[0])
+                status = 200 if self.headers.get("Authorization") == f"Bearer {token}" else 401
+                if body is None:
+                    status, body = 404, b"not found"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body) if status == 200 else 0))
+                self.end_headers()
+                if status == 200:
+                    self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(directory / "tls.crt"), str(directory / "tls.key"))
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = int(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_secure_diagnostics_port_over_https_port_forward_with_the_token(
+        control_plane: ControlPlane, tmp_path: Path) -> None:
+    import hashlib
+
+    cp, ns, name = control_plane, "pk-secure", "secure-manager"
+    server = DiagnosticsServer(tmp_path, token="s3cret")
+    cp.kubectl("create", "namespace", ns, check=False)
+    cp.apply(json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}}, "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"nodeSelector": {"type": "kwok"}, "containers": [{
+                "name": "manager", "image": "capi:local", "args": ["--diagnostics-address=:8443"],
+                "ports": [{"name": "diagnostics", "containerPort": 8443}]}]}}},
+    }))
+    try:
+        pod = str(cp.wait_for_pods_running(ns, f"app={name}", 1)[0]["metadata"]["name"])  # type: ignore[index]
+        log_file = tmp_path / "manager.log"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 20)) + ".000000000Z"  # after the capture starts
+        log_file.write_text(f'{stamp} stderr F {{"level":"info","msg":"diagnostics up","controller":"cluster"}}\n')
+        cp.map_pod(ns, pod, {8443: server.port}, log_file=log_file)
+        token = tmp_path / "token"
+        token.write_text("s3cret\n")
+        out = tmp_path / "bundle"
+        proc = run_profkit("capture", "--deployment", name, "-n", ns, "--kubeconfig", str(cp.kubeconfig),
+                           "--token-file", str(token), "--duration", "8s", "--profile-window", "3s",
+                           "--scrape-interval", "2s", "--out", str(out), timeout=90)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert query(out, "SELECT message FROM events WHERE kind='error'") == []
+        assert set(server.seen_tokens) == {"Bearer s3cret"}
+        cpu = sorted((out / "profiles" / name / pod).glob("cpu-*.pb.gz"))
+        assert cpu and all(hashlib.sha256(p.read_bytes()).hexdigest() == server.cpu_sha for p in cpu)
+        assert query(out, "SELECT count(*) FROM series WHERE name='go_goroutines'")[0][0] == 1
+        assert query(out, "SELECT message, controller FROM logs") == [("diagnostics up", "cluster")]
+        spec = json.loads(query(out, "SELECT spec FROM targets")[0][0])
+        assert {(e["role"], e["scheme"], e["via"]) for e in spec["endpoints"]} == {
+            ("metrics", "https", "port-forward"), ("pprof", "https", "port-forward")}
+    finally:
+        server.close()
+        cp.kubectl("delete", "namespace", ns, "--wait=false", check=False)
