@@ -46,7 +46,13 @@ def rich_text(text: str) -> str:
     return _CODE.sub(lambda m: f"<code>{m.group(1)}</code>", esc(text))
 
 
+TIME_KEYS = ("start", "end", "first", "last", "ts", "window", "since", "until")
+
+
 def _scalar(key: str, value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 1e9 < value < 4e9 \
+            and (key in TIME_KEYS or key.endswith(("_at", "_ts"))):
+        return esc(_clock(float(value)) + " UTC")
     if isinstance(value, float):
         if key.endswith("share") or key == "coverage":
             return f"{value:.1%}"

@@ -99,6 +99,12 @@ def hostile_bundle(directory: Path) -> Path:
             ("controller_runtime_max_concurrent_reconciles", {"controller": IMG}, 10.0),
         ])
     writer.add_logs([LogRecord(T0 + 1, "ctl", "pod-1", SCRIPT, object_key=IMG, raw=f"{SCRIPT} {IMG}")])
+    gone = f"ns/{IMG}"  # a deleted object requeued forever: its key and log lines reach the finding's evidence
+    writer.add_objects([ObjectEvent(T0 + 5, "widgets", "ns", IMG, "deleted", uid="gone", target="ctl")])
+    writer.add_logs([LogRecord(T0 + 20 + 3 * i, "ctl", "pod-1", "could not get widget, not running reconciler",
+                               "info", "controller", "widget", gone, {"note": SCRIPT},
+                               f'{{"msg":"could not get widget, not running reconciler","note":"{SCRIPT}"}}')
+                     for i in range(30)])
     writer.add_objects([ObjectEvent(T0 + 2 + i, "widgets", "ns", f"{IMG}{i}", "added", uid=str(i), target="ctl")
                         for i in range(5)])
     writer.add_objects([ObjectEvent(T0 + 30 + i, "widgets", "ns", f"{IMG}{i}", "modified", uid=str(i), ready=True,
@@ -107,6 +113,10 @@ def hostile_bundle(directory: Path) -> Path:
     writer.error("ctl", "pprof", f"fetch failed: {SCRIPT} {IMG}")
     writer.set_meta(started=repr(T0))
     writer.close()
+    import sqlite3
+
+    with sqlite3.connect(directory / "profkit.db") as db:  # close() stamps the wall clock; this capture ended at T0 + 2 min
+        db.execute("UPDATE meta SET value=? WHERE key='ended'", (repr(T0 + 125),))
     view = open_bundle(directory)
     return write_report(view, run_analyzers(view), directory / "report.html")
 
@@ -251,6 +261,9 @@ def test_hostile_strings_show_as_text_and_run_nothing(browser: Any, tmp_path: Pa
     assert page.evaluate("() => window.__pwned") is None
     text = page.evaluate("() => document.body.innerText")
     assert SCRIPT in text and IMG in text  # shown literally (events table, log lines, object names)
+    samples = page.evaluate("() => [...document.querySelectorAll('ol.logs li')].map(li => li.innerText)")
+    assert samples and all(SCRIPT in line for line in samples)  # the log lines behind the finding, as text
+    assert f"ns/{IMG}" in text  # the deleted object's key in the requeue-storm finding
     assert page.evaluate("() => document.querySelectorAll('img').length") == 0
     svg_text = page.evaluate("() => [...document.querySelectorAll('.main-svg text')].map(t => t.textContent).join(' ')")
     assert SCRIPT in svg_text or "main." + SCRIPT in svg_text

@@ -187,3 +187,20 @@ def test_grafana_export_from_the_command_line_needs_no_bundle(tmp_path: Path) ->
     assert main(["report", "--grafana", str(out), "--dashboard", "controller"]) == 0
     assert json.loads(out.read_text())["title"] == "profkit: Controller runtime"
     assert main(["report"]) == 2
+
+
+def test_report_draws_a_users_dashboard_file(tmp_path: Path) -> None:
+    from profkit.cli.main import main
+
+    b = healthy(tmp_path / "b")
+    b.view(1200)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(MINIMAL.replace("title: Depth", "title: My queue depth"))
+    out = tmp_path / "r.html"
+    assert main(["report", str(tmp_path / "b"), "--dashboard", str(mine), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert '<div class="ptitle">My queue depth ' in text and "Reconcile rate by controller" not in text
+    assert '<h2 class="dash" id="findings">Findings</h2>' in text  # findings stay on top without a findings panel
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.replace("workqueue_depth", "'no good'"))
+    assert main(["report", str(tmp_path / "b"), "--dashboard", str(bad)]) == 2

@@ -121,3 +121,17 @@ def test_view_hands_speedscope_a_valid_file_when_it_is_installed(tmp_path: Path,
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(document, json.loads((FIXTURES / "speedscope-file-format-schema.json").read_text()))
     path.unlink()
+
+
+def test_flame_diff_of_two_bundles(tmp_path: Path) -> None:
+    from profkit.bundle import BundleWriter
+    from profkit.formats.pprof import encode_pprof
+
+    for name, prof in (("base", BASE), ("new", NEW)):
+        writer = BundleWriter(tmp_path / name)
+        prof.period = 1e7
+        writer.add_profile("ctl", "pod-0", "cpu", "pprof", encode_pprof(prof), 1_764_000_000.0, 10.0)
+        writer.close()
+    out = tmp_path / "diff.folded"
+    assert main(["flame", "--diff", str(tmp_path / "base"), str(tmp_path / "new"), "-o", str(out)]) == 0
+    assert "main;reconcile;rsa.GenerateKey 0 140" in out.read_text().splitlines()
