@@ -1,4 +1,4 @@
-"""Which pod ports serve /metrics and /debug/pprof: catalog endpoints honouring when_arg, or guessed from the pod spec."""
+"""Which pod ports serve /metrics and /debug/pprof: catalog endpoints (when_arg honoured) or the pod's ports."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pod log collector: follow one container's log with timestamps, reconnect after drops, read the previous container after a restart."""
+"""Pod log collector: follow a container's log with timestamps, reconnect after drops, read it after restarts."""
 
 from __future__ import annotations
 

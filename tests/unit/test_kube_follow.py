@@ -1,4 +1,4 @@
-"""Following a Deployment's pods (added, removed, restarts, rollouts), pod log lines and object events, on a real bundle."""
+"""Following a Deployment's pods (added, removed, restarts, rollouts), log lines and object events, on a bundle."""
 
 from __future__ import annotations
 
