@@ -49,9 +49,12 @@ class KubeAccess:
         ``kubernetes.stream`` swaps ``call_api`` on the client it is given while it connects, so a
         request another thread makes on that client meanwhile would go out as a websocket call.
         """
+        configuration = getattr(self.api, "configuration", None)
+        if configuration is None:  # a test double standing in for the client
+            return self.api
         from kubernetes import client
 
-        return client.ApiClient(self.api.configuration)
+        return client.ApiClient(configuration)
 
 
 class ApiHealth:
