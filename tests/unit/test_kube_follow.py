@@ -196,3 +196,71 @@ def test_a_pprof_base_path_other_than_debug_pprof_is_mapped() -> None:
     fetcher.fetch("/debug/pprof/profile?seconds=30", 45)
     fetcher.fetch("/metrics", 5)
     assert asked == ["/internal/pprof/profile?seconds=30", "/metrics"]
+
+
+class FakeStream:
+    """A log response: the given bytes, then EOF (a dropped follow or a terminated container)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.chunks = [data] if data else []
+
+    def read1(self, amt: int) -> bytes:
+        return self.chunks.pop(0) if self.chunks else b""
+
+    def read(self, amt: int | None = None) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks = []
+        return data
+
+    def release_conn(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_logs_reconnect_after_a_drop_and_read_the_previous_container_after_a_restart(
+        sink: Sink, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from kubernetes import client
+
+    stop = threading.Event()
+    calls: list[dict[str, Any]] = []
+    restarts = iter([0, 1, 1, 1, 1])
+    line = '2026-11-24T09:00:0{}.000000000Z {{"level":"info","msg":"{}"}}\n'
+    streams = {
+        (False, 0): FakeStream((line.format(1, "one") + line.format(2, "two")).encode()),
+        (True, 0): FakeStream((line.format(2, "two") + line.format(3, "last words")).encode()),
+        (False, 1): FakeStream((line.format(3, "last words") + line.format(4, "after restart")).encode()),
+    }
+    follows = [0]
+
+    class FakeCore:
+        def __init__(self, api: object) -> None:
+            pass
+
+        def read_namespaced_pod_log(self, name: str, namespace: str, **kwargs: Any) -> FakeStream:
+            calls.append(kwargs)
+            previous = bool(kwargs.get("previous"))
+            if not previous:
+                follows[0] += 1
+                if follows[0] > 2:
+                    stop.set()
+                    return FakeStream(b"")
+            return streams[(previous, 0 if previous else follows[0] - 1)]
+
+        def read_namespaced_pod(self, name: str, namespace: str, **kwargs: Any) -> Any:
+            status = SimpleNamespace(name="manager", restart_count=next(restarts))
+            return SimpleNamespace(status=SimpleNamespace(container_statuses=[status]))
+
+    monkeypatch.setattr(client, "CoreV1Api", FakeCore)
+    access = KubeAccess(api=None, server="https://s", context="c", namespace="ns")
+    logs = PodLogCollector(sink, "example", "pod-a", CaptureOptions(started=1.0), access, "ns", "pod-a", "manager")
+    logs.run(stop)
+    messages = [m for m, in rows(sink, "SELECT message FROM logs ORDER BY ts")]
+    assert messages == ["one", "two", "last words", "after restart"]
+    assert calls[0]["follow"] and calls[0]["timestamps"] and calls[0]["container"] == "manager"
+    assert [bool(c.get("previous")) for c in calls] == [False, True, False, False]
+    assert all("since_seconds" in c for c in calls[1:])  # reconnects start from the last line read
+    assert rows(sink, "SELECT kind FROM events") == []
