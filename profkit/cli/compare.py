@@ -22,8 +22,7 @@ Examples:
 
   profkit compare --baseline-dir nightly/ new-run --budget budget.yaml --json > compare.json
 
-Exit codes: 0 nothing failed; 1 a budget breached or a regression / new finding at or above
---fail-on; 2 bad input (not bundles, different controllers, missing data).
+Exit codes: 0 nothing failed; 1 a budget breached, or a regression or new finding at or above --fail-on; 2 bad input (not bundles, different controllers, missing data).
 """
 
 
@@ -32,7 +31,7 @@ def compare(
                                       help="Two bundle directories, or NEW alone with --baseline-dir.",
                                       show_default=False),
     baseline_dir: Optional[Path] = typer.Option(None, "--baseline-dir", metavar="DIR",
-                                                help="Use the latest bundle in DIR with the same targets as BASE."),
+                                                help="BASE is the latest bundle in DIR with the same targets as NEW."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout (docs/compare-json.md)."),
     junit: Optional[Path] = typer.Option(None, "--junit", metavar="FILE.xml", help="Write JUnit XML (a test case per metric)."),
     html: Optional[Path] = typer.Option(None, "--html", metavar="FILE.html", help="Write the HTML comparison report."),
