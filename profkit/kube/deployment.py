@@ -350,9 +350,10 @@ def resolve_deployment(access: KubeAccess, given: str, namespace: str | None, ex
     from profkit.catalog import resolve
     from profkit.kube.podhttp import TOKEN_ENV, resolve_token
 
+    explicit_ns, _, given = given.rpartition("/")  # NAMESPACE/NAME: one namespace per --deployment
     spec = resolve(given, extra)
     name = spec.deployment if spec else given
-    ns = namespace or (spec.namespace if spec else access.namespace)
+    ns = explicit_ns or namespace or (spec.namespace if spec else access.namespace)
     apps = client.AppsV1Api(access.api)
     try:
         found = apps.read_namespaced_deployment(name, ns, _request_timeout=(5, 15))

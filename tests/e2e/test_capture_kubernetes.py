@@ -460,3 +460,17 @@ def test_ctrl_c_stops_a_deployment_capture_promptly_with_a_valid_bundle(
     assert time.monotonic() - started < 8, "a 30 s CPU window or a log follow held the exit up"
     assert query(out, "SELECT value FROM meta WHERE key='status'") == [("interrupted",)]
     assert query(out, "SELECT count(*) FROM series")[0][0] > 0
+
+
+def test_two_deployments_in_two_namespaces_in_one_capture(
+        control_plane: ControlPlane, keygen: ExampleDeployment, healthy: ExampleDeployment, tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    proc = run_profkit("capture", "--deployment", f"{keygen.namespace}/{NAME}",
+                       "--deployment", f"{healthy.namespace}/{PLAIN}", "--kubeconfig", str(control_plane.kubeconfig),
+                       "--duration", "10s", "--profile-window", "4s", "--scrape-interval", "2s", "--out", str(out),
+                       timeout=90)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    targets = dict(query(out, "SELECT name, kind FROM targets"))
+    assert targets == {"example": "deployment", PLAIN: "deployment"}
+    live = {r.pod for dep in (keygen, healthy) for r in dep.replicas if control_plane.procs.exited(r.process) is None}
+    assert {i for i, in query(out, "SELECT DISTINCT instance FROM profiles WHERE kind='cpu'")} == live
