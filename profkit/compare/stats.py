@@ -2,7 +2,8 @@
 
 The rule (also in docs/compare-json.md, "significance"): a metric changed significantly when
 
-1. both runs have at least :data:`MIN_SAMPLES` window samples,
+1. both runs have at least :data:`MIN_SAMPLES` window samples, and enough of them that the test
+   can reach ``alpha`` at all (complete separation of 4 + 4 windows gives p = 0.029: untested),
 2. the two-sided Mann–Whitney U test on those samples gives ``p < alpha`` (0.01 by default), and
 3. the change of the headline value is at least the metric's minimum relative effect (e.g. 25 %)
    AND at least its absolute floor (e.g. 0.5 ms of CPU per reconcile), so that a tiny but
@@ -113,6 +114,11 @@ class Verdict:
     reason: str
 
 
+def smallest_p(n_base: int, n_new: int) -> float:
+    """The smallest two-sided p the rank test can give with these sample sizes (complete separation)."""
+    return min(1.0, 2.0 / math.comb(n_base + n_new, n_new))
+
+
 def relative_change(base: float, new: float) -> float | None:
     """``(new - base) / |base|``; None when the base is 0 (any increase from nothing is infinite)."""
     if base == 0:
@@ -130,6 +136,11 @@ def judge(base_value: float, new_value: float, base_samples: Sequence[float], ne
         return Verdict(False, False, None, direction,
                        f"fewer than {MIN_SAMPLES} windows with data "
                        f"(base {len(base_samples)}, new {len(new_samples)}): not tested")
+    floor = smallest_p(len(base_samples), len(new_samples))
+    if floor >= alpha:
+        return Verdict(False, False, None, direction,
+                       f"{len(base_samples)} + {len(new_samples)} windows cannot reach p < {alpha:g} "
+                       f"(smallest possible p {floor:.2g}): capture longer; not tested")
     result = mann_whitney(base_samples, new_samples)
     big_enough = abs(change) >= min_absolute and (rel is None or abs(rel) >= min_relative)
     if result.p_value >= alpha:

@@ -8,7 +8,7 @@ from itertools import combinations
 
 import pytest
 
-from profkit.compare.stats import MIN_SAMPLES, judge, mann_whitney, relative_change
+from profkit.compare.stats import MIN_SAMPLES, judge, mann_whitney, relative_change, smallest_p
 
 
 def brute_force_p(base: list[float], new: list[float]) -> float:
@@ -65,6 +65,13 @@ def test_null_pairs_alarm_at_most_at_the_nominal_rate() -> None:
 def test_fewer_windows_than_the_minimum_are_untested() -> None:
     verdict = judge(1.0, 10.0, [1.0] * (MIN_SAMPLES - 1), [10.0] * 8, 0.25, 0.0)
     assert not verdict.tested and not verdict.significant and "not tested" in verdict.reason
+
+
+def test_too_few_windows_to_reach_alpha_are_untested_however_large_the_change() -> None:
+    verdict = judge(1.0, 100.0, [1.0, 1.1, 0.9, 1.0], [100.0, 99.0, 101.0, 100.0], 0.25, 0.0)
+    assert not verdict.tested and "cannot reach p < 0.01" in verdict.reason
+    assert judge(1.0, 100.0, [1.0, 1.1, 0.9, 1.0, 1.05], [100.0, 99.0, 101.0, 100.0, 98.0], 0.25, 0.0).significant
+    assert smallest_p(5, 5) == pytest.approx(2 / 252)
 
 
 def test_a_consistent_but_small_shift_is_below_the_minimum_effect() -> None:
