@@ -60,5 +60,9 @@ def deployment_targets(deployments: Sequence[str], namespace: str | None = None,
     access = load(kubeconfig, context)
     check_reachable(access)
     resolved = [resolve_deployment(access, name, namespace, extra, token_file) for name in deployments]
+    names = [d.target for d in resolved]
+    for deployment in resolved:  # the same controller in two namespaces: two targets, not one merged
+        if names.count(deployment.target) > 1:
+            deployment.target = f"{deployment.namespace}/{deployment.target}"
     usage_served = metrics_api_served(access)
     return [functools.partial(_plan, access, deployment, usage_served) for deployment in resolved]
