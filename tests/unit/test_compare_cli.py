@@ -222,3 +222,17 @@ def test_baseline_dir_without_a_match_exits_2(tmp_path: Path, capsys: pytest.Cap
 def test_help_lists_examples_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["--help"], capsys)
     assert code == 0 and "--baseline-dir" in out and "Exit codes" in out
+
+
+@pytest.mark.skipif(not (FIXTURES / "go-cpu-keygen.pb.gz").exists(), reason="real Go fixtures not recorded")
+def test_html_report_embeds_the_differential_flame_graph(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(tmp_path / "a", RunSpec(), 1, profiles=[(FIXTURES / "go-cpu-healthy.pb.gz").read_bytes()])
+    write_run(tmp_path / "b", RunSpec(), 2, profiles=[(FIXTURES / "go-cpu-keygen.pb.gz").read_bytes()])
+    page = tmp_path / "compare.html"
+    code, out, _ = run([tmp_path / "a", tmp_path / "b", "--html", page], capsys)
+    assert code == 0 and "bigmod.addMulVVW1024" in out and "rsa.GenerateKey ← main.newPrivateKey" in out
+    text = page.read_text(encoding="utf-8")
+    srcdoc = text.split('<iframe class="flame"', 1)[1].split("></iframe>", 1)[0]
+    assert "srcdoc=\"&lt;svg" in srcdoc or "srcdoc=\"&lt;?xml" in srcdoc
+    assert "crypto/rsa.GenerateKey" in srcdoc and "<svg" not in srcdoc  # escaped into the attribute
+    assert "Functions whose CPU per reconcile grew most" in text
