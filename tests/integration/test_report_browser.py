@@ -181,7 +181,7 @@ def test_zooming_one_panel_moves_every_time_panel(browser: Any, demo_report: Pat
     page.wait_for_timeout(400)
     hovered = page.evaluate("() => window.profkitReport.timePlots.filter(p => "
                             "p.querySelector('.hoverlayer') && p.querySelector('.hoverlayer').childElementCount > 0).length")
-    assert hovered >= count // 2, hovered
+    assert hovered >= 3, hovered  # the pointed panel and the others in view (the crosshair skips off-screen ones)
     shot(page, "report-demo-zoomed", full_page=False)
     assert session.errors == [] and session.network_attempts == []
     session.close()

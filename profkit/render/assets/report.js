@@ -44,8 +44,26 @@
       .then(function () { syncing = false; }, function () { syncing = false; });
   }
 
+  var pendingX = null, pendingFrom = null, visible = new Set();
+  var watcher = "IntersectionObserver" in window ? new IntersectionObserver(function (entries) {
+    entries.forEach(function (e) { if (e.isIntersecting) { visible.add(e.target); } else { visible.delete(e.target); } });
+  }) : null;
+  function crosshair() {
+    var x = pendingX, from = pendingFrom;
+    pendingX = null;
+    if (x === null) { return; }
+    hovering = true;
+    timePlots.forEach(function (p) {
+      if (p !== from && p._fullLayout.hovermode === "x unified" && (!watcher || visible.has(p))) {
+        try { Plotly.Fx.hover(p, {xval: x}, "xy"); } catch (e) { /* panel without points */ }
+      }
+    });
+    hovering = false;
+  }
+
   function wireTime(el) {
     timePlots.push(el);
+    if (watcher) { watcher.observe(el); }  // the crosshair follows on panels in view only: hover costs per point
     el.on("plotly_relayout", function (ev) {
       if (syncing) { return; }
       if (ev["xaxis.range[0]"] !== undefined) {
@@ -58,17 +76,14 @@
     });
     el.on("plotly_hover", function (ev) {
       if (hovering || !ev.xvals || !ev.event) { return; }  // only a real pointer drives the crosshair
-      hovering = true;
-      var x = el._fullLayout.xaxis.d2c(ev.xvals[0]);  // Fx.hover wants a number (ms for dates)
-      timePlots.forEach(function (p) {
-        if (p !== el && p._fullLayout.hovermode === "x unified") {
-          try { Plotly.Fx.hover(p, {xval: x}, "xy"); } catch (e) { /* panel without points */ }
-        }
-      });
-      hovering = false;
+      var first = pendingX === null;
+      pendingX = el._fullLayout.xaxis.d2c(ev.xvals[0]);  // Fx.hover wants a number (ms for dates)
+      pendingFrom = el;
+      if (first) { window.requestAnimationFrame(crosshair); }  // at most one sync per frame
     });
     el.on("plotly_unhover", function () {
       if (hovering) { return; }
+      pendingX = null;
       timePlots.forEach(function (p) { if (p !== el) { Plotly.Fx.unhover(p); } });
     });
   }
