@@ -91,8 +91,12 @@ def evidence_links(finding: Finding, index: int, drawn: Sequence[DrawnPanel], ca
         paths = [p for p in mentioned if any(p in w["paths"] for w in flame.windows[1:])]
         if kind == flame.kind or (kind == "cpu" and flame.kind == "wall") or paths:
             links.append(f'<a href="#{panel.anchor}">{esc(panel.title)}</a>')
-        for path in sorted(paths)[:8]:
+        shown: set[float] = set()  # one link per window of the picker (it may hold several pods' files)
+        for path in sorted(paths):
             start = next(w["start"] for w in flame.windows[1:] if path in w["paths"])
+            if start in shown or len(shown) >= 8:
+                continue
+            shown.add(start)
             links.append(f'<a href="#{panel.anchor}" data-flame="{esc(flame.div)}" data-window="{esc(path)}">'
                          f"profile window {esc(_clock(start))}</a>")
     start, end, from_evidence = finding_window(finding, capture)
