@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from profkit.analyze import AnalyzeOptions, run_analyzers
-from profkit.analyze.cpu_profiles import PROCESS_CPU, RECONCILE_TOTAL, cpu_profiles
+from profkit.analyze.cpu_profiles import PROCESS_CPU, RECONCILE_TOTAL, cpu_profiles, process_cpu_increase
+from profkit.analyze.metrics_math import total_increase
 from profkit.bundle.reader import BundleView
 from profkit.compare.budget import apply_budget
 from profkit.compare.findings import finding_changes
@@ -85,9 +86,6 @@ def classify(metric: MetricDef, target: str, base: MetricValue | None, new: Metr
 
 
 def _context(view: BundleView, target: str) -> dict[str, float]:
-    from profkit.analyze.cpu_profiles import process_cpu_increase
-    from profkit.analyze.metrics_math import total_increase
-
     start, end = view.time_range()
     return {
         "duration_seconds": round(end - start, 3),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import statistics
 from typing import Callable, Sequence
 
+import numpy as np
+
 from profkit.analyze.client_side_throttling import NEW_MESSAGE, parse_wait
 from profkit.analyze.cpu_profiles import PROCESS_CPU, RECONCILE_TOTAL, cpu_profiles
 from profkit.bundle.reader import BundleView
@@ -221,8 +223,6 @@ def time_to_ready(run: _Run, q: float) -> MetricValue | None:
     times = sorted(ready_at[k] - first_seen[k] for k in ready_at)
     if not times:
         return None
-    import numpy as np
-
     return MetricValue(float(np.quantile(times, q)), times, "objects")
 
 

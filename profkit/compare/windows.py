@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Sequence
 
 from profkit.analyze.cpu_profiles import counter_increase
-from profkit.analyze.metrics_math import histogram_quantile
+from profkit.analyze.metrics_math import histogram_quantile, summed_gauge
 from profkit.bundle.reader import BundleView
 from profkit.model import Series
 
@@ -83,7 +83,7 @@ def covered_seconds(series: Sequence[Series], windows: Sequence[Slice]) -> list[
 
 
 def gauge_by_window(series: Sequence[Series], windows: Sequence[Slice]) -> list[list[float]]:
-    """Values of a gauge summed over instances, per window (one list of scrape values per window).
+    """Values of a gauge summed over instances (each held at its last scrape), per window.
 
     Per instance the series with the most points is used (one process may be reported twice).
     """
@@ -91,26 +91,15 @@ def gauge_by_window(series: Sequence[Series], windows: Sequence[Slice]) -> list[
     for s in series:
         if s.instance not in chosen or len(s.points) > len(chosen[s.instance].points):
             chosen[s.instance] = s
-    out: list[list[float]] = []
-    for start, end in windows:
-        per_time: dict[float, float] = defaultdict(float)
-        for s in chosen.values():
-            # Instances are scraped at nearly the same instant; group by scrape round (1 s buckets).
-            for t, v in s.points:
-                if start <= t < end or (t == end and end == windows[-1][1]):
-                    per_time[round(t)] += v
-        out.append(list(per_time.values()))
-    return out
+    summed = summed_gauge(list(chosen.values()))
+    last = windows[-1][1] if windows else 0.0
+    return [[v for t, v in summed if start <= t < end or (t == end == last)] for start, end in windows]
 
 
 def histogram_quantile_by_window(buckets: Sequence[Series], q: float, windows: Sequence[Slice]
                                  ) -> list[float | None]:
     """The q-quantile of a histogram's observations in each window (None where nothing was observed)."""
-    out: list[float | None] = []
-    for start, end in windows:
-        value = histogram_quantile_between(buckets, q, start, end)
-        out.append(value)
-    return out
+    return [histogram_quantile_between(buckets, q, start, end) for start, end in windows]
 
 
 def histogram_quantile_between(buckets: Sequence[Series], q: float, start: float, end: float) -> float | None:

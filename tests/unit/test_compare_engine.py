@@ -173,3 +173,26 @@ def test_analyzers_run_on_both_runs_and_the_keygen_finding_is_new(tmp_path: Path
     c = compare_bundles(base, new)
     new_ids = {f.id for f in c.findings if f.status == "new"}
     assert "repeated-key-generation" in new_ids
+
+
+def test_replicas_scraped_at_different_instants_are_summed(tmp_path: Path) -> None:
+    from profkit.bundle import BundleWriter, open_bundle
+    from profkit.model import Target
+
+    w = BundleWriter(tmp_path / "r")
+    w.add_target(Target("ctl", "deployment", {}))
+    w.set_meta(started=repr(1000.0))
+    for i in range(61):
+        w.add_points("ctl", "pod-a", 1000.0 + 5 * i, [("process_resident_memory_bytes", {}, 100e6)])
+        w.add_points("ctl", "pod-b", 1002.7 + 5 * i, [("process_resident_memory_bytes", {}, 50e6)])
+    w.close()
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "r" / "profkit.db")
+    db.execute("UPDATE meta SET value=? WHERE key='ended'", (repr(1300.0),))
+    db.commit()
+    db.close()
+    view = open_bundle(tmp_path / "r")
+    m = target_metrics(view, "ctl", slices(view, 15.0))
+    assert m["memory_median_bytes"].value == pytest.approx(150e6)
+    assert m["memory_peak_bytes"].value == pytest.approx(150e6)
