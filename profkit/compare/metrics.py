@@ -187,9 +187,17 @@ def api_requests_per_reconcile(run: _Run) -> MetricValue | None:
                   "rest_client_requests_total / " + RECONCILE_TOTAL)
 
 
+def _logs_collected(run: _Run) -> bool:
+    """Whether logs were collected for the target (a quiet controller logs nothing, which is not missing data)."""
+    for target in run.view.targets():
+        if target.name == run.target:
+            return target.kind == "deployment" or bool(target.spec.get("log_files"))
+    return False
+
+
 def throttling_wait(run: _Run) -> MetricValue | None:
-    """Seconds of client-side throttling wait per second; 0 in every window when the run logged none."""
-    if run.view.log_count(run.target) == 0:
+    """Seconds of client-side throttling wait per second; None when the run collected no logs."""
+    if run.view.log_count(run.target) == 0 and not _logs_collected(run):
         return None
     waits: dict[tuple[float, str], float] = {}
     for needle in ("client-side throttling", NEW_MESSAGE):

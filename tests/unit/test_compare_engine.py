@@ -196,3 +196,22 @@ def test_replicas_scraped_at_different_instants_are_summed(tmp_path: Path) -> No
     m = target_metrics(view, "ctl", slices(view, 15.0))
     assert m["memory_median_bytes"].value == pytest.approx(150e6)
     assert m["memory_peak_bytes"].value == pytest.approx(150e6)
+
+
+def test_a_quiet_log_is_zero_throttling_not_missing(tmp_path: Path) -> None:
+    from profkit.bundle import BundleWriter, open_bundle
+    from profkit.model import Target
+
+    import time
+
+    start = time.time() - 100  # close() stamps the end with the wall clock
+    for name, spec in (("logs", {"log_files": ["/var/log/ctl.log"]}), ("none", {})):
+        w = BundleWriter(tmp_path / name)
+        w.set_meta(started=repr(start))
+        w.add_target(Target("ctl", "endpoint", spec))
+        for i in range(20):
+            w.add_points("ctl", "pod-0", start + 5 * i, [("go_goroutines", {}, 50.0)])
+        w.close()
+    with_logs, without = open_bundle(tmp_path / "logs"), open_bundle(tmp_path / "none")
+    assert target_metrics(with_logs, "ctl", slices(with_logs, 10.0))["throttling_wait_per_second"].value == 0.0
+    assert "throttling_wait_per_second" not in target_metrics(without, "ctl", slices(without, 10.0))
