@@ -63,12 +63,21 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
           f"{__import__('os').cpu_count()} cpus")
     if args.bundle.is_dir():
+        from profkit.render.panel_data import open_shared
+
         out = Path("/tmp/profkit-bench-report.html")
-        analyze = best_of(args.runs, lambda: run_analyzers(open_bundle(args.bundle)))
-        findings = run_analyzers(open_bundle(args.bundle))
-        render = best_of(args.runs, lambda: write_report(open_bundle(args.bundle), findings, out))
-        print(f"report: analyze {analyze:.2f} s + render {render:.2f} s = {analyze + render:.2f} s, "
-              f"{out.stat().st_size / 2**20:.2f} MiB, {len(findings)} findings")
+        best: tuple[float, float, float, float] | None = None
+        for _ in range(args.runs):  # as `profkit report` does it: one view shared by analyzers and panels
+            view = open_shared(args.bundle)
+            wall, cpu = time.perf_counter(), time.process_time()
+            findings = run_analyzers(view)
+            mid_wall, mid_cpu = time.perf_counter(), time.process_time()
+            write_report(view, findings, out)
+            run = (mid_wall - wall, time.perf_counter() - mid_wall, mid_cpu - cpu, time.process_time() - mid_cpu)
+            best = run if best is None or sum(run[:2]) < sum(best[:2]) else best
+        assert best is not None
+        print(f"report: analyze {best[0]:.2f} s + render {best[1]:.2f} s = {best[0] + best[1]:.2f} s wall "
+              f"(CPU {best[2]:.2f} + {best[3]:.2f} s), {out.stat().st_size / 2**20:.2f} MiB, {len(findings)} findings")
     profile = hundred_thousand_node_profile()
     nodes = build_tree(profile, 0.0).frame.size
     default = best_of(args.runs, lambda: render_flamegraph_svg(profile))

@@ -69,11 +69,11 @@ def report(
         return 0
 
     from profkit.analyze import run_analyzers
-    from profkit.bundle.reader import open_bundle
     from profkit.cli.analyze import build_options
+    from profkit.render.panel_data import open_shared
     from profkit.render.report_html import write_report
 
-    view = open_bundle(bundle)
+    view = open_shared(bundle)  # analyzers and panels read each series once
     target = output if output is not None else bundle / "report.html"
     if target.exists() and target.is_dir():
         raise BadInput(f"-o {target}: is a directory")

@@ -8,6 +8,7 @@ import re
 import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -83,27 +84,49 @@ def downsample(times: np.ndarray, values: np.ndarray, max_points: int = MAX_POIN
     return times[index], values[index]
 
 
-class _SeriesCache:
-    """Series read once per report (several panels draw the same metric), with their numpy arrays."""
+class SharedReadsView(BundleView):
+    """A BundleView that reads each series once: the report's analyzers and panels share the reads.
 
-    def __init__(self) -> None:
-        self.series: dict[tuple[str, str | None], list[Series]] = {}
-        self.arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # by id() of a Series held in ``series``
+    Series are read-only by convention (analyzers and renderers never change points), so the
+    same objects can be handed out again.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self._series_cache: dict[tuple[str | None, str | None, str | None], list[Series]] = {}
+
+    def series(self, name: str | None = None, target: str | None = None, instance: str | None = None,
+               **label_filter: str) -> list[Series]:
+        key = (name, target, instance)
+        found = self._series_cache.get(key)
+        if found is None:
+            found = self._series_cache[key] = super().series(name, target, instance)
+        return [s for s in found if all(s.labels.get(k) == v for k, v in label_filter.items())]
 
 
-_CACHES: weakref.WeakKeyDictionary[BundleView, _SeriesCache] = weakref.WeakKeyDictionary()
+def open_shared(directory: Path) -> SharedReadsView:
+    """Open a bundle (one-line errors as ``open_bundle``) as a :class:`SharedReadsView`."""
+    from profkit.bundle.reader import open_bundle
+
+    return SharedReadsView(open_bundle(directory).directory)
+
+
+_CACHES: weakref.WeakKeyDictionary[BundleView, dict[tuple[str, str | None], list[Series]]] = \
+    weakref.WeakKeyDictionary()
+_ARRAYS: weakref.WeakKeyDictionary[BundleView, dict[int, tuple[np.ndarray, np.ndarray]]] = \
+    weakref.WeakKeyDictionary()
 
 
 def cached_series(view: BundleView, name: str, target: str | None) -> list[Series]:
-    """``view.series(name, target=target)``, read from the bundle once per view."""
-    cache = _CACHES.setdefault(view, _SeriesCache())
+    """``view.series(name, target=target)``, read from the bundle once per view, arrays made once."""
+    cache = _CACHES.setdefault(view, {})
     key = (name, target)
-    if key not in cache.series:
-        found = view.series(name, target=target)
-        cache.series[key] = found
-        for s in found:
-            cache.arrays[id(s)] = _to_arrays(s.points)
-    return cache.series[key]
+    if key not in cache:
+        cache[key] = view.series(name, target=target)
+        arrays = _ARRAYS.setdefault(view, {})
+        for s in cache[key]:
+            arrays.setdefault(id(s), _to_arrays(s.points))
+    return cache[key]
 
 
 def _to_arrays(points: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -115,9 +138,9 @@ def _to_arrays(points: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.nd
 
 def _arrays(points: Sequence[tuple[float, float]], series: Series | None = None) -> tuple[np.ndarray, np.ndarray]:
     if series is not None:
-        for cache in _CACHES.values():
-            found = cache.arrays.get(id(series))
-            if found is not None and cache.series:
+        for arrays in _ARRAYS.values():
+            found = arrays.get(id(series))
+            if found is not None:
                 return found
     return _to_arrays(points)
 
