@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 from profkit.bundle.reader import BundleView
@@ -89,8 +89,9 @@ def flame_panel(view: BundleView, target: str, kind: str, div: str) -> FlamePane
                 panel.windows.append({"label": _window_label(group), "paths": [r.path for r, _ in group],
                                       "start": min(r.start for r, _ in group),
                                       **flame_nodes(profile, names, max_nodes=WINDOW_NODES)})
-        title = f"{KIND_TITLES.get(actual, actual)} flame graph"
-        panel.title = f"{title} · {merged.sample_type} · {len(loaded)} window(s)"
+        plural = "s" if len(loaded) > 1 else ""
+        panel.title = ((f"{KIND_TITLES.get(actual, actual)} · " if actual != kind else "")
+                       + f"{merged.sample_type} · {len(loaded)} window{plural}")
         return panel
     return None
 
