@@ -59,9 +59,7 @@ def compare(
     if baseline_dir is not None:
         from profkit.compare.baseline import latest_baseline
 
-        base_view = latest_baseline(baseline_dir, new_view)
-        if not as_json:
-            print(f"baseline: {base_view.directory}", file=sys.stderr)
+        base_view = latest_baseline(baseline_dir, new_view)  # named in the table's first line and the JSON
     else:
         base_view = open_bundle(runs[0])
     entries = []
