@@ -31,7 +31,7 @@ class BundleView:
         uri = f"file:{(directory / DB_NAME).resolve()}?mode=ro"
         try:
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            self._meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            self._meta: dict[str, str] = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
             # A read-only open cannot replay a WAL left by a killed writer; open read-write once.
             try:
@@ -52,7 +52,7 @@ class BundleView:
     @property
     def status(self) -> str:
         """complete | interrupted | running (a killed capture stays ``running``)."""
-        return self._meta.get("status", "running")
+        return str(self._meta.get("status", "running"))
 
     def time_range(self) -> tuple[float, float]:
         """Start and end of the capture; for a killed capture, the last record written."""

@@ -46,9 +46,10 @@ def targets(
         raise BadInput(f"targets {action!r}: unknown action (use list or show)")
     if not name:
         raise BadInput("targets show: name an alias or deployment, e.g. profkit targets show kcp")
-    spec = resolve(name, extra)
-    if spec is None:
+    found = resolve(name, extra)
+    if found is None:
         raise BadInput(f"targets show {name}: not in the catalog (see profkit targets list)")
+    spec = found
     console.print(f"[bold]{spec.alias}[/bold]  {spec.description}")
     console.print(f"  deployment  {spec.namespace}/{spec.deployment} (container {spec.container or 'first'})")
     console.print(f"  language    {spec.language}, logs {spec.log_format}")
