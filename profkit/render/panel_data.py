@@ -14,9 +14,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding, Series
+from profkit.model import Finding, Profile, ProfileRef, Series
 from profkit.render.dashboard_spec import SeriesSpec
 
+PROFILE_CACHE_BYTES = 64 * 2**20  # profile files (compressed) whose decoded form a shared view keeps
 MAX_POINTS = 1500  # per drawn line; more are reduced to min/max pairs per bucket
 RATE_WINDOW_SCRAPES = 4  # histogram quantiles over 4 scrape intervals, like Grafana's $__rate_interval
 SEVERITY_Y = {"info": 1, "warning": 2, "critical": 3}
@@ -94,6 +95,18 @@ class SharedReadsView(BundleView):
     def __init__(self, directory: Path) -> None:
         super().__init__(directory)
         self._series_cache: dict[tuple[str | None, str | None, str | None], list[Series]] = {}
+        self._profiles: dict[str, Profile] = {}
+        self._profile_bytes = 0
+
+    def load_profile(self, ref: ProfileRef) -> Profile:
+        """Decoded once for analyzers and flame panels, up to PROFILE_CACHE_BYTES of files."""
+        found = self._profiles.get(ref.path)
+        if found is None:
+            found = super().load_profile(ref)
+            if self._profile_bytes + ref.size <= PROFILE_CACHE_BYTES:
+                self._profiles[ref.path] = found
+                self._profile_bytes += ref.size
+        return found
 
     def series(self, name: str | None = None, target: str | None = None, instance: str | None = None,
                **label_filter: str) -> list[Series]:
