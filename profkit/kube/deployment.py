@@ -349,6 +349,7 @@ def resolve_deployment(access: KubeAccess, given: str, namespace: str | None, ex
 
     from profkit.catalog import resolve
     from profkit.kube.podhttp import TOKEN_ENV, resolve_token
+    from profkit.kube.rbac import first_missing, required_permissions
 
     explicit_ns, _, given = given.rpartition("/")  # NAMESPACE/NAME: one namespace per --deployment
     spec = resolve(given, extra)
@@ -375,6 +376,9 @@ def resolve_deployment(access: KubeAccess, given: str, namespace: str | None, ex
     chosen = pick_container(pod_spec, container)
     resolved = ResolvedDeployment(spec.alias if spec else name, name, ns, selector, spec, container, endpoints,
                                   container_args(chosen) if chosen else [], resources=spec.resources if spec else ())
+    missing = first_missing(access.api, ns, required_permissions([e.via for e in endpoints]))
+    if missing:
+        raise BadInput(missing)
     secure = [e for e in endpoints if e.auth == "bearer"]
     if secure:
         resolved.token = resolve_token(token_file, access)

@@ -77,3 +77,45 @@ def rbac_yaml(specs: Sequence[CollectorSpec], user: str = "REPLACE-WITH-USER") -
         "# secure diagnostics endpoints (Cluster API >= 1.6, port 8443) reached with your token.\n"
     )
     return header + str(yaml.safe_dump_all(rbac_documents(specs, user), sort_keys=False, default_flow_style=None))
+
+
+# -- pre-flight: does the user have what the capture will use? ------------------------------------
+def required_permissions(endpoint_vias: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(verb, resource, subresource) a capture of one Deployment uses in its namespace, fatal when missing."""
+    needed = [("list", "pods", ""), ("watch", "pods", ""), ("get", "pods", "log")]
+    if "proxy" in endpoint_vias:
+        needed.append(("get", "pods", "proxy"))
+    if "port-forward" in endpoint_vias:
+        needed.append(("create", "pods", "portforward"))
+    return needed
+
+
+def missing_permission_message(verb: str, resource: str, subresource: str, namespace: str) -> str:
+    """The one line for a permission the user lacks, naming what to grant."""
+    from profkit.kube.client import NEEDS
+
+    full = f"{resource}/{subresource}" if subresource else resource
+    return (f"forbidden: cannot {verb} {full} in namespace {namespace} (needs {NEEDS.get(full, verb)} on {full}); "
+            "see profkit capture --print-rbac")
+
+
+def first_missing(api: Any, namespace: str, needed: Sequence[tuple[str, str, str]]) -> str | None:
+    """Ask the API server (SelfSubjectAccessReview) about each permission; the message for the first one denied.
+
+    None when everything is allowed, or when the review itself cannot be made (the capture then finds out).
+    """
+    from kubernetes import client
+
+    authz = client.AuthorizationV1Api(api)
+    for verb, resource, subresource in needed:
+        attributes = client.V1ResourceAttributes(namespace=namespace, verb=verb, resource=resource,
+                                                 subresource=subresource or None)
+        review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
+            resource_attributes=attributes))
+        try:
+            answer = authz.create_self_subject_access_review(review, _request_timeout=(5, 10))
+        except Exception:  # noqa: BLE001 - reviews not allowed or not served: no pre-flight
+            return None
+        if answer.status is not None and not answer.status.allowed:
+            return missing_permission_message(verb, resource, subresource, namespace)
+    return None

@@ -474,3 +474,23 @@ def test_two_deployments_in_two_namespaces_in_one_capture(
     assert targets == {"example": "deployment", PLAIN: "deployment"}
     live = {r.pod for dep in (keygen, healthy) for r in dep.replicas if control_plane.procs.exited(r.process) is None}
     assert {i for i, in query(out, "SELECT DISTINCT instance FROM profiles WHERE kind='cpu'")} == live
+
+
+def test_missing_pod_proxy_permission_is_named_before_the_capture_starts(
+        control_plane: ControlPlane, healthy: ExampleDeployment, tmp_path: Path) -> None:
+    ns = healthy.namespace
+    rules = [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]},
+             {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]}]
+    control_plane.apply(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "partial", "namespace": ns},
+         "rules": rules},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "partial", "namespace": ns},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "partial"},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "profkit-partial"}]}]}))
+    kubeconfig = unprivileged_kubeconfig(control_plane, tmp_path / "partial.kubeconfig", user="partial")
+    proc = run_profkit("capture", "--deployment", PLAIN, "-n", ns, "--kubeconfig", str(kubeconfig),
+                       "--duration", "5s", "--out", str(tmp_path / "bundle"))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (f"profkit: forbidden: cannot get pods/proxy in namespace {ns} (needs get on "
+                                   "pods/proxy); see profkit capture --print-rbac")

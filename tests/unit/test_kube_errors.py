@@ -143,3 +143,18 @@ def test_in_cluster_config_is_loaded_when_running_in_a_pod(tmp_path: Path, monke
     access = load(None, None)
     assert (access.context, access.server, access.namespace, access.user_token) == \
         ("in-cluster", "https://10.96.0.1:443", "capi-system", "sa-token")
+
+
+def test_pre_flight_permissions_follow_the_endpoints() -> None:
+    from profkit.kube.rbac import missing_permission_message, required_permissions
+
+    base = [("list", "pods", ""), ("watch", "pods", ""), ("get", "pods", "log")]
+    assert required_permissions([]) == base
+    assert required_permissions(["proxy", "proxy"]) == base + [("get", "pods", "proxy")]
+    assert required_permissions(["port-forward", "proxy"]) == base + [("get", "pods", "proxy"),
+                                                                      ("create", "pods", "portforward")]
+    assert missing_permission_message("get", "pods", "proxy", "capi-system") == (
+        "forbidden: cannot get pods/proxy in namespace capi-system (needs get on pods/proxy); "
+        "see profkit capture --print-rbac")
+    assert missing_permission_message("list", "pods", "", "ns").startswith(
+        "forbidden: cannot list pods in namespace ns (needs get/list/watch on pods)")
