@@ -494,3 +494,32 @@ def test_missing_pod_proxy_permission_is_named_before_the_capture_starts(
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == (f"profkit: forbidden: cannot get pods/proxy in namespace {ns} (needs get on "
                                    "pods/proxy); see profkit capture --print-rbac")
+
+
+def test_a_rollout_mid_capture_is_recorded_and_followed(control_plane: ControlPlane, tmp_path: Path) -> None:
+    """Pods here have no process behind them: this is about following the pods, not their data."""
+    cp, ns, name = control_plane, "pk-rollout", "rolling"
+    cp.kubectl("create", "namespace", ns, check=False)
+    cp.apply(json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}, "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"nodeSelector": {"type": "kwok"}, "containers": [{"name": "manager", "image": "x:1"}]}}},
+    }))
+    try:
+        before = {str(p["metadata"]["name"]) for p in cp.wait_for_pods_running(ns, f"app={name}", 2)}  # type: ignore[index]
+        errors: list[BaseException] = []
+        step = at(6, lambda: cp.kubectl("set", "image", f"deployment/{name}", "-n", ns, "manager=x:2"), errors)
+        out = tmp_path / "bundle"
+        proc = run_profkit("capture", "--deployment", name, "-n", ns, "--kubeconfig", str(cp.kubeconfig),
+                           "--duration", "20s", "--out", str(out), timeout=90)
+        step.join(30)
+        assert not errors and proc.returncode == 0, proc.stderr[-2000:]
+        events = query(out, "SELECT kind, instance FROM events WHERE kind IN ('pod-added', 'pod-removed', 'rollout')")
+        added = {i for k, i in events if k == "pod-added"}
+        removed = {i for k, i in events if k == "pod-removed"}
+        assert before <= added and before <= removed, events
+        assert len(added - before) >= 2, events
+        assert any(k == "rollout" for k, _ in events), events
+    finally:
+        cp.kubectl("delete", "namespace", ns, "--wait=false", check=False)
