@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 if TYPE_CHECKING:
     import numpy as np
@@ -204,6 +204,24 @@ def format_weight(value: float, unit: str) -> str:
     return f"{value:,.0f} {unit if unit not in ('count', '') else 'samples'}"
 
 
+def _weight_formatter(unit: str) -> Callable[[float], str]:
+    """``format_weight`` for one unit; nanoseconds (CPU profiles, the common case) without the unit test."""
+    if unit != "nanoseconds":
+        return lambda value: format_weight(value, unit)
+
+    def nanoseconds(value: float) -> str:
+        size = value if value >= 0 else -value
+        if size >= 1e9:
+            return f"{value / 1e9:.3g} s" if size < 1e12 else f"{value / 1e9:,.0f} s"
+        if size >= 1e6:
+            return f"{value / 1e6:.3g} ms"
+        if size >= 1e3:
+            return f"{value / 1e3:.3g} µs"
+        return f"{value:.0f} ns"
+
+    return nanoseconds
+
+
 def frame_colour(frame: Frame, language: str) -> str:
     """A warm colour by kind of code (runtime, standard library, dependency, own code), stable per package."""
     name, file = frame.name, frame.file
@@ -286,6 +304,10 @@ def render_flamegraph_svg(profile: Profile, title: str = "", width: int = 1200, 
     ]
     base_y = height - 3 * PAD - FONT_SIZE - FRAME_HEIGHT
     total = tree.grand_total or 1.0
+    # Escaped once per frame, not per node: the weights and shares in between need no escaping.
+    safe_names: dict[int, str] = {}
+    safe_files: dict[int, str] = {}
+    weight_text = _weight_formatter(unit)
     for node, (frame, depth, x, node_total, node_self) in enumerate(zip(
         tree.frame.tolist(), tree.depth.tolist(), tree.x.tolist(), tree.total.tolist(), tree.self_weight.tolist()
     )):
@@ -293,17 +315,20 @@ def render_flamegraph_svg(profile: Profile, title: str = "", width: int = 1200, 
         colour = node_colours[node] if node_colours is not None else colours.get(frame)
         if colour is None:
             colour = colours[frame] = frame_colour(profile.frames[frame], profile.language)
+        safe = safe_names.get(frame)
+        if safe is None:
+            safe = safe_names[frame] = escape(name)
+            where = profile.frames[frame].file
+            safe_files[frame] = f"\n{escape(where)}" if where else ""
         px, pw = PAD + x * scale, node_total * scale
-        where = profile.frames[frame].file
-        tip = (f"{name}\nself {format_weight(node_self, unit)} ({100 * node_self / total:.2f}%), "
-               f"total {format_weight(node_total, unit)} ({100 * node_total / total:.2f}%)"
-               + (f"\n{node_notes[node]}" if node_notes is not None and node_notes[node] else "")
-               + (f"\n{where}" if where else ""))
+        note = f"\n{escape(node_notes[node])}" if node_notes is not None and node_notes[node] else ""
+        label = _label(name, pw)
+        y = base_y - depth * FRAME_HEIGHT
         out.append(
-            f'<g class="f"><title>{escape(tip)}</title><rect x="{px:.2f}" y="{base_y - depth * FRAME_HEIGHT}" '
-            f'width="{pw:.2f}" height="{FRAME_HEIGHT - 1}" fill="{colour}" rx="2"/>'
-            f'<text x="{px + 3:.2f}" y="{base_y - depth * FRAME_HEIGHT + FRAME_HEIGHT - 4}">'
-            f"{escape(_label(name, pw))}</text></g>\n"
+            f'<g class="f"><title>{safe}\nself {weight_text(node_self)} ({100 * node_self / total:.2f}%), '
+            f"total {weight_text(node_total)} ({100 * node_total / total:.2f}%){note}{safe_files[frame]}</title>"
+            f'<rect x="{px:.2f}" y="{y}" width="{pw:.2f}" height="{FRAME_HEIGHT - 1}" fill="{colour}" rx="2"/>'
+            f'<text x="{px + 3:.2f}" y="{y + FRAME_HEIGHT - 4}">{escape(label) if label else ""}</text></g>\n'
         )
     out.append("</g>\n")
     out.append(f'<script type="text/ecmascript"><![CDATA[\n{FLAMEGRAPH_JS}\n]]></script>\n')
