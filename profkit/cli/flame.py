@@ -155,7 +155,7 @@ def _diff(base_source: Path, new_source: Path, output: Optional[Path], kind: Opt
 
 def flame(
     source: Path = typer.Argument(..., metavar="PROFILE|DIR", help="pprof (.pb.gz), speedscope JSON, folded file or bundle directory."),
-    new: Optional[Path] = typer.Argument(None, metavar="[NEW]", show_default=False,
+    new: Optional[Path] = typer.Argument(None, metavar="NEW", show_default=False,
                                          help="With --diff: the newer profile or bundle, compared with the first."),
     diff: bool = typer.Option(False, "--diff", help="Differential flame graph BASE NEW (normalised by each total)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="FILE.svg, FILE.speedscope.json, FILE.folded or FILE.pb.gz; without it, print the top table."),
