@@ -54,6 +54,8 @@ def _html(source: Path, kind: Optional[str], target: Optional[str], output: Opti
         view = open_bundle(source)
         targets = [target] if target else sorted({r.target for r in view.profile_refs()})
         panels = [p for i, t in enumerate(targets) if (p := flame_panel(view, t, kind or "cpu", f"view-{i}")) is not None]
+        for panel in panels:  # the page is written elsewhere: link the raw files by absolute path
+            panel.link_base = view.directory.resolve().as_uri() + "/"
         if not panels:
             raise BadInput(f"{source}: no readable {kind or 'cpu'} profiles" + (f" of target {target}" if target else ""))
     else:

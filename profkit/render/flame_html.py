@@ -31,6 +31,7 @@ class FlamePanel:
     names: NameTable
     windows: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    link_base: str = ""  # prefix of the raw file links ("" when the page sits in the bundle directory)
 
     def to_json(self) -> dict[str, Any]:
         return {"div": self.div, "unit": self.unit, "names": self.names.names, "windows": self.windows,
@@ -130,7 +131,8 @@ def flame_panel_html(panel: FlamePanel, heading: str, panel_id: str, width: int)
     hint = (f"Frames under {folded:.1%} of the total are folded into <i>other</i>; full detail: "
             f"<code>profkit flame DIR{target} --kind {esc(panel.kind)} -o {esc(panel.kind)}.speedscope.json</code>"
             f" or <code>profkit view DIR{target} --kind {esc(panel.kind)}</code>.")
-    raw = "".join(f'<a href="{esc(p)}">{esc(p.rsplit("/", 1)[-1])}</a> ' for p in panel.windows[0]["paths"][:6])
+    raw = "".join(f'<a href="{esc(panel.link_base + p)}">{esc(p.rsplit("/", 1)[-1])}</a> '
+                  for p in panel.windows[0]["paths"][:6])
     skipped = (f'<div class="muted">Unreadable profile files skipped: {esc(", ".join(panel.skipped))}</div>'
                if panel.skipped else "")
     return (
