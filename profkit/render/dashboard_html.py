@@ -175,7 +175,8 @@ def _cell(panel: PanelSpec, anchor: str, div: str, note: str = "") -> str:
 
 
 def render_dashboard(view: BundleView, dashboard: DashboardSpec, target: str | None, number: int,
-                     findings: Sequence[Finding], t0: float, findings_block: Callable[[], str]) -> DashboardHtml:
+                     findings: Sequence[Finding], t0: float, findings_block: Callable[[], str],
+                     link_base: str = "") -> DashboardHtml:
     """One dashboard for one target (or the whole capture): rows of panels that have data."""
     prefix = f"d{number}"
     out = DashboardHtml("")
@@ -194,6 +195,7 @@ def render_dashboard(view: BundleView, dashboard: DashboardSpec, target: str | N
                 if flame is None:
                     missing.append(panel.title)
                     continue
+                flame.link_base = link_base
                 cells.append(flame_panel_html(flame, panel.title, anchor, panel.width))
                 out.flames.append(flame)
                 out.drawn.append(DrawnPanel(anchor, panel.title, target, (), flame))

@@ -7,6 +7,7 @@ figures, flame graphs and annotations travel as one escaped JSON document drawn 
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -151,6 +152,9 @@ def write_report(view: BundleView, findings: Sequence[Finding], path: Path | str
         dashboards = [builtin[name] for name in DEFAULT_DASHBOARDS]
     t0, t1 = view.time_range()
     targets = report_targets(view)
+    out = Path(path)
+    bundle_dir = os.path.relpath(view.directory.resolve(), out.resolve().parent)
+    link_base = "" if bundle_dir == "." else Path(bundle_dir).as_posix() + "/"  # raw profile links
     body: list[str] = []
     sections: list[tuple[str, str]] = []
     figures: list[dict[str, Any]] = []
@@ -166,7 +170,7 @@ def write_report(view: BundleView, findings: Sequence[Finding], path: Path | str
     number = 0
     for dashboard in dashboards:
         for target in ([None] if dashboard.scope == "capture" else targets):
-            rendered = render_dashboard(view, dashboard, target, number, findings, t0, findings_block)
+            rendered = render_dashboard(view, dashboard, target, number, findings, t0, findings_block, link_base)
             anchor = f"d{number}"
             number += 1
             if not rendered.figures and not rendered.flames and FINDINGS_PLACEHOLDER not in rendered.html:
@@ -194,7 +198,6 @@ def write_report(view: BundleView, findings: Sequence[Finding], path: Path | str
             "figures": figures, "flames": flames, "annotations": time_annotations(view, findings, t0)}
     page = render_page(title=f"profkit report: {view.directory.name}", meta=_meta(view, findings),
                        toolbar=_toolbar(sections), body=html_body, data=data, plotly_js=get_plotlyjs())
-    out = Path(path)
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(out)
