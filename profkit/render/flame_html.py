@@ -81,7 +81,8 @@ def flame_panel(view: BundleView, target: str, kind: str, div: str) -> FlamePane
         names = NameTable()
         panel = FlamePanel(div, target, actual, merged.unit, "", names, skipped=skipped)
         merged_nodes = flame_nodes(merged, names)
-        panel.windows.append({"label": f"all {len(loaded)} windows merged", "paths": [r.path for r, _ in loaded],
+        label = f"all {len(loaded)} windows merged" if len(loaded) > 1 else _window_label(loaded)
+        panel.windows.append({"label": label, "paths": [r.path for r, _ in loaded],
                               "start": min(r.start for r, _ in loaded), **merged_nodes})
         groups = _slices(loaded, MAX_WINDOW_CHOICES)
         if len(loaded) > 1:
