@@ -82,7 +82,7 @@ def _axis_layout(panel: PanelSpec, lines: Sequence[Line]) -> dict[str, Any]:
     fmt, suffix = UNIT_FORMATS.get(panel.unit, UNIT_FORMATS[""])
     top = max((float(np.nanmax(line.values)) for line in lines if line.values.size), default=0.0)
     shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": t.value, "y1": t.value,
-               "line": {"color": t.color, "width": 1, "dash": "dash"}}
+               "line": {"color": _named(t.color), "width": 1, "dash": "dash"}}
               for t in panel.thresholds if t.value is not None and top >= 0.5 * t.value > 0]
     return {
         "height": panel.height * ROW_PIXELS, "hovermode": "x unified", "colorway": PALETTE,
