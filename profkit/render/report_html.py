@@ -114,7 +114,9 @@ def time_annotations(view: BundleView, findings: Sequence[Finding], t0: float) -
     """Marks on every time panel: restarts, rollouts, gaps, pods added/removed, errors, finding windows."""
     out: list[dict[str, Any]] = []
     events: list[CaptureEvent] = [e for e in view.events() if e.kind in ANNOTATED]
-    for event in events[:MAX_ANNOTATIONS]:
+    # Restarts, rollouts, gaps and pod changes first; collector errors (often many) fill what is left.
+    events = sorted(events, key=lambda e: e.kind == "error")[:MAX_ANNOTATIONS]
+    for event in events:
         colour, mark = ANNOTATED[event.kind]
         text = f"{event.kind} {event.target} {event.instance}: {event.message}"[:300]
         out.append({"start": round(event.ts - t0, 2), "colour": colour, "mark": esc(mark), "text": esc(text)})
