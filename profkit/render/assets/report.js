@@ -66,6 +66,7 @@
     if (watcher) { watcher.observe(el); }  // the crosshair follows on panels in view only: hover costs per point
     el.on("plotly_relayout", function (ev) {
       if (syncing) { return; }
+      document.querySelectorAll("button[data-range].on").forEach(function (b) { b.classList.remove("on"); });
       if (ev["xaxis.range[0]"] !== undefined) {
         syncRange(el, {"xaxis.range": [ev["xaxis.range[0]"], ev["xaxis.range[1]"]]});
       } else if (ev["xaxis.range"] !== undefined) {
