@@ -88,11 +88,12 @@ def _axis_layout(panel: PanelSpec, lines: Sequence[Line]) -> dict[str, Any]:
         "height": panel.height * ROW_PIXELS, "hovermode": "x unified", "colorway": PALETTE,
         "margin": {"l": 52, "r": 10, "t": 14, "b": 26}, "font": {"size": 11},
         "xaxis": {"type": "date", "tickformat": "%H:%M:%S", "hoverformat": "%H:%M:%S UTC", "showspikes": True,
-                  "ticklabelstandoff": 5, "spikemode": "across", "spikesnap": "cursor",
+                  "ticklabelstandoff": 4, "ticklabeloverflow": "hide past domain", "spikemode": "across",
+                  "spikesnap": "cursor",
                   "spikethickness": 1, "spikecolor": "#9fa7b3", "spikedash": "solid", "gridcolor": GRID},
         "yaxis": {"tickformat": fmt, "ticksuffix": suffix, "rangemode": "tozero", "gridcolor": GRID,
                   "zeroline": False, "title": {"text": esc(panel.unit) if panel.unit in ("cores", "workers") else ""}},
-        "legend": {"orientation": "h", "y": -0.08, "yanchor": "top", "font": {"size": 10}},
+        "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "font": {"size": 10}},
         "paper_bgcolor": "#181b1f", "plot_bgcolor": "#181b1f", "shapes": shapes,
     }
 
