@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS series (
     labels TEXT NOT NULL, UNIQUE (target, instance, name, labels)
 );
 CREATE TABLE IF NOT EXISTS points (series_id INTEGER NOT NULL, ts REAL NOT NULL, value REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS points_by_series ON points (series_id, ts);
+-- Covering index: a series is read from the index alone, without scattered table pages.
+CREATE INDEX IF NOT EXISTS points_by_series_covering ON points (series_id, ts, value);
 CREATE TABLE IF NOT EXISTS logs (
     id INTEGER PRIMARY KEY, target TEXT NOT NULL, instance TEXT NOT NULL, ts REAL NOT NULL,
     level TEXT NOT NULL DEFAULT '', logger TEXT NOT NULL DEFAULT '', controller TEXT NOT NULL DEFAULT '',
