@@ -40,6 +40,10 @@ def _root(
 
 for _name in COMMANDS:
     importlib.import_module(f"profkit.cli.{_name}").register(app)
+for _info in app.registered_commands:
+    # The command list shows the first sentence of each help text, not its examples.
+    if _info.short_help is None and _info.help:
+        _info.short_help = _info.help.strip().split("\n")[0].split(" Examples:")[0]
 
 
 def main(argv: list[str] | None = None) -> int:
