@@ -6,7 +6,7 @@ import json
 import sqlite3
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from profkit.bundle.schema import DB_NAME, SCHEMA_VERSION
 from profkit.errors import BadInput
@@ -155,14 +155,27 @@ class BundleView:
         clauses, params = _where(target=target)
         return int(self._db.execute("SELECT count(*) FROM logs" + clauses, params).fetchone()[0])
 
-    def logs(self, target: str | None = None, contains: str | None = None) -> Iterator[LogRecord]:
+    def logs(
+        self,
+        target: str | None = None,
+        contains: str | Sequence[str] | None = None,
+        object_keys: Sequence[str] | None = None,
+    ) -> Iterator[LogRecord]:
+        """Log records in time order, filtered in SQLite: by target, by message substrings (any of
+        them) and by reconciled object keys, so a million-line bundle is not decoded in Python."""
         clauses, params = _where(target=target)
-        if contains:
-            clauses += (" AND" if clauses else " WHERE") + " message LIKE ?"
-            params = (*params, f"%{contains}%")
+        conditions = [clauses[len(" WHERE "):]] if clauses else []
+        needles = [contains] if isinstance(contains, str) else list(contains or [])
+        if needles:
+            conditions.append("(" + " OR ".join("message LIKE ?" for _ in needles) + ")")
+            params = (*params, *(f"%{n}%" for n in needles))
+        if object_keys is not None:
+            conditions.append("object_key IN (SELECT value FROM json_each(?))")
+            params = (*params, json.dumps(list(object_keys)))
+        where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
         cursor = self._db.execute(
             "SELECT ts, target, instance, message, level, logger, controller, object_key, fields, raw FROM logs"
-            + clauses + " ORDER BY ts, id",
+            + where + " ORDER BY ts, id",
             params,
         )
         for ts, tgt, inst, message, level, logger, controller, key, fields, raw in cursor:

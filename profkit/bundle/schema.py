@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS logs (
     object_key TEXT NOT NULL DEFAULT '', message TEXT NOT NULL, fields TEXT NOT NULL DEFAULT '{}',
     raw TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX IF NOT EXISTS logs_by_object ON logs (object_key);
 CREATE TABLE IF NOT EXISTS objects (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, target TEXT NOT NULL DEFAULT '', resource TEXT NOT NULL,
     namespace TEXT NOT NULL, name TEXT NOT NULL, uid TEXT NOT NULL DEFAULT '', event TEXT NOT NULL,

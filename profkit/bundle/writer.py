@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 from profkit import __version__
 from profkit.bundle.schema import DB_NAME, PROFILES_DIR, SCHEMA, SCHEMA_VERSION
 from profkit.errors import BadInput
+from profkit.formats.logs import object_key_of
 from profkit.model import CaptureEvent, LogRecord, ObjectEvent, Target
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -153,7 +154,8 @@ class BundleWriter:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        r.target, r.instance, r.ts, r.level, r.logger, r.controller, r.object_key,
+                        r.target, r.instance, r.ts, r.level, r.logger, r.controller,
+                        r.object_key or object_key_of(r.fields),
                         r.message, json.dumps(r.fields, default=str), r.raw,
                     )
                     for r in records

@@ -49,18 +49,23 @@ def parse_timestamp(value: Any) -> float | None:
     return ts
 
 
-def _object_key(fields: dict[str, Any]) -> str:
-    """namespace/name of the reconciled object from the fields controller-runtime and klog write."""
+def object_key_of(fields: dict[str, Any]) -> str:
+    """namespace/name of the reconciled object from the fields controllers log.
+
+    controller-runtime writes ``namespace``/``name`` and ``"Widget": {"name", "namespace"}``;
+    BMO writes lowercase kinds (``"hostfirmwaresettings": {...}``); klog's KObj writes
+    ``Widget="demo/w-1"``; some loggers write ``request``/``object``/``key`` strings.
+    """
     name, namespace = fields.get("name"), fields.get("namespace")
     if isinstance(name, str) and name:
         return f"{namespace}/{name}" if isinstance(namespace, str) and namespace else name
-    candidates = ["object"] + [k for k in fields if k[:1].isupper()]  # "Widget": {"name", "namespace"}
-    for key in candidates:
-        value = fields.get(key)
+    for value in fields.values():
         if isinstance(value, dict) and isinstance(value.get("name"), str) and value["name"]:
             ns = value.get("namespace")
             return f"{ns}/{value['name']}" if isinstance(ns, str) and ns else str(value["name"])
-        if isinstance(value, str) and _KEY.match(value):  # klog's KObj: Widget="demo/w-1"
+    for key in ["request", "object", "key"] + [k for k in fields if k[:1].isupper()]:
+        value = fields.get(key)
+        if isinstance(value, str) and _KEY.match(value):
             return value
     return ""
 
@@ -88,7 +93,7 @@ def _from_json(data: dict[str, Any], line: str, read_time: float) -> LogRecord:
         level=str(level).lower(),
         logger=str(data.get("logger", "")),
         controller=controller if isinstance(controller, str) else "",
-        object_key=_object_key(fields),
+        object_key=object_key_of(fields),
         fields=fields,
         raw=line,
     )
@@ -152,7 +157,7 @@ def _from_klog(match: re.Match[str], line: str, reference: float) -> LogRecord:
         level=_KLOG_LEVELS[sev],
         logger=str(fields.get("logger", "")),
         controller=controller if isinstance(controller, str) else "",
-        object_key=_object_key(fields),
+        object_key=object_key_of(fields),
         fields=fields,
         raw=line,
     )
