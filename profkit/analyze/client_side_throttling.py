@@ -68,8 +68,9 @@ def parse_wait(r: LogRecord) -> Wait | None:
     if NEW_MESSAGE not in r.message and NEW_MESSAGE not in line:
         return None
     values = {k: str(v) for k, v in r.fields.items() if k in ("delay", "reason", "verb", "URL", "url")}
-    for key, value in KV.findall(line):
-        values.setdefault(key, value)
+    if not values.keys() >= {"delay", "reason", "verb", "URL"}:  # structured zap lines have them all as fields
+        for key, value in KV.findall(line):
+            values.setdefault(key, value)
     reason = values.get("reason", "client-side throttling")
     if "throttl" not in reason:
         return None

@@ -122,7 +122,11 @@ def _value_at(points: list[tuple[float, float]], t: float) -> float:
 
 def counter_increase(series: Series, start: float, end: float) -> tuple[float, float]:
     """Increase of a counter between ``start`` and ``end`` and the seconds of that span it covers."""
-    points = _reset_free(series.points)
+    return _increase(_reset_free(series.points), start, end)
+
+
+def _increase(points: list[tuple[float, float]], start: float, end: float) -> tuple[float, float]:
+    """:func:`counter_increase` over points already made reset-free."""
     if len(points) < 2:
         return 0.0, 0.0
     lo, hi = max(start, points[0][0]), min(end, points[-1][0])
@@ -159,11 +163,12 @@ def counter_during_windows(view: BundleView, metric: str, cpu: TargetCpu,
     if not series:
         return None
     increase = covered = window_seconds = 0.0
+    free = [_reset_free(s.points) for s in series]  # once per series, not once per window
     for ref in cpu.windows:
         start, end = ref.start, ref.start + ref.duration
         window_seconds += ref.duration
-        mine = [s for s in series if s.instance == ref.instance] or series
-        spans = [counter_increase(s, start, end) for s in mine]
+        mine = [i for i, s in enumerate(series) if s.instance == ref.instance] or range(len(series))
+        spans = [_increase(free[i], start, end) for i in mine]
         if same_process:  # one process counted by several collectors (/metrics and psutil): take one
             spans = [max(spans)] if spans else []
         increase += sum(i for i, _ in spans)

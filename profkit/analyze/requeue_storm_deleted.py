@@ -69,11 +69,11 @@ def _text(r: LogRecord) -> str:
     return f"{r.message} {err}"
 
 
-def logs_about(view: BundleView, keys: set[str]) -> Iterator[LogRecord]:
-    """Log lines about these object keys (filtered in SQLite by the bundle reader)."""
+def logs_about(view: BundleView, keys: set[str], since: float | None = None) -> Iterator[LogRecord]:
+    """Log lines about these object keys, after ``since`` when given (filtered in SQLite by the bundle reader)."""
     if not keys:
         return iter(())
-    return view.logs(object_keys=sorted(keys))
+    return view.logs(object_keys=sorted(keys), since=since)
 
 
 def about_itself(r: LogRecord, key: str) -> bool:
@@ -91,8 +91,10 @@ def about_itself(r: LogRecord, key: str) -> bool:
 
 def _not_found_lines(view: BundleView) -> Iterator[LogRecord]:
     """Lines whose message (or, for "Reconciler error", error field) says the object is gone, each once."""
-    needles = NOT_FOUND_NEEDLES + ("Reconciler error",)
-    scans = [view.logs(contains=needles)]
+    # NotFound in the message; or a "Reconciler error" whose fields (the error) say NotFound, found
+    # by the same needles in the fields' JSON text so that other error lines are never decoded.
+    scans = [view.logs(contains=NOT_FOUND_NEEDLES),
+             view.logs(contains="Reconciler error", fields_contains=NOT_FOUND_NEEDLES)]
     seen: set[tuple[float, str, str]] = set()
     for scan in scans:
         for r in scan:
@@ -111,7 +113,10 @@ def _scan_logs(view: BundleView, lives: dict[str, KeyLife], rules: RequeueStormR
     """Lines about keys after their deletion, and NotFound lines about keys that are not live."""
     trails: dict[tuple[str, str, str], _KeyTrail] = defaultdict(_KeyTrail)
     deleted_keys = {key for key, life in lives.items() if life.last_deleted is not None}
-    for r in logs_about(view, deleted_keys):
+    # Lines before the first deletion plus grace can never count: leave them in SQLite.
+    first_deletion = min((d for key in deleted_keys for _, d in lives[key].intervals if d is not None), default=None)
+    since = None if first_deletion is None else first_deletion + rules.grace_seconds
+    for r in logs_about(view, deleted_keys, since):
         key = record_key(r)
         life = lives.get(key)
         deleted = life.deleted_at(r.ts) if life is not None else None

@@ -155,31 +155,51 @@ class BundleView:
         clauses, params = _where(target=target)
         return int(self._db.execute("SELECT count(*) FROM logs" + clauses, params).fetchone()[0])
 
+    def log_counts_by_object(self, target: str | None = None) -> list[tuple[str, int]]:
+        """Lines per reconciled object key (keys of non-empty lines), counted in SQLite from the index."""
+        clauses, params = _where(target=target)
+        where = (clauses + " AND " if clauses else " WHERE ") + "object_key != ''"
+        rows = self._db.execute(
+            "SELECT object_key, count(*) FROM logs" + where + " GROUP BY object_key ORDER BY object_key", params
+        ).fetchall()
+        return [(str(key), int(n)) for key, n in rows]
+
     def logs(
         self,
         target: str | None = None,
         contains: str | Sequence[str] | None = None,
         object_keys: Sequence[str] | None = None,
+        *,
+        since: float | None = None,
+        fields_contains: Sequence[str] | None = None,
     ) -> Iterator[LogRecord]:
         """Log records in time order, filtered in SQLite: by target, by message substrings (any of
-        them) and by reconciled object keys, so a million-line bundle is not decoded in Python."""
-        clauses, params = _where(target=target)
+        them), by reconciled object keys, by time (``ts > since``) and by substrings of the fields'
+        JSON text (any of them), so a million-line bundle is not decoded in Python."""
+        clauses, equal = _where(target=target)
+        params: list[object] = list(equal)
         conditions = [clauses[len(" WHERE "):]] if clauses else []
-        needles = [contains] if isinstance(contains, str) else list(contains or [])
-        if needles:
-            conditions.append("(" + " OR ".join("message LIKE ?" for _ in needles) + ")")
-            params = (*params, *(f"%{n}%" for n in needles))
+        for column, texts in (("message", [contains] if isinstance(contains, str) else contains),
+                              ("fields", fields_contains)):
+            needles = list(texts or [])
+            if needles:
+                conditions.append("(" + " OR ".join(f"{column} LIKE ?" for _ in needles) + ")")
+                params += [f"%{n}%" for n in needles]
+        if since is not None:
+            conditions.append("ts > ?")
+            params.append(since)
         if object_keys is not None:
             conditions.append("object_key IN (SELECT value FROM json_each(?))")
-            params = (*params, json.dumps(list(object_keys)))
+            params.append(json.dumps(list(object_keys)))
         where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
         cursor = self._db.execute(
             "SELECT ts, target, instance, message, level, logger, controller, object_key, fields, raw FROM logs"
             + where + " ORDER BY ts, id",
             params,
         )
+        decode = _decode_json
         for ts, tgt, inst, message, level, logger, controller, key, fields, raw in cursor:
-            yield LogRecord(ts, tgt, inst, message, level, logger, controller, key, json.loads(fields), raw)
+            yield LogRecord(ts, tgt, inst, message, level, logger, controller, key, decode(fields), raw)
 
     def objects(self, resource: str | None = None) -> list[ObjectEvent]:
         clauses, params = _where(resource=resource)
@@ -200,6 +220,9 @@ class BundleView:
             params,
         ).fetchall()
         return [CaptureEvent(*row) for row in rows]
+
+
+_decode_json = json.JSONDecoder().decode  # json.loads without its per-call argument checks
 
 
 def _where(**equal: str | None) -> tuple[str, tuple[str, ...]]:

@@ -39,3 +39,21 @@ def test_existing_bundle_is_never_overwritten(tmp_path: Path) -> None:
 def test_opening_a_directory_without_bundle_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="not a profkit bundle"):
         open_bundle(tmp_path)
+
+
+def test_log_filters_by_time_and_fields_text_and_counts_per_object(tmp_path: Path) -> None:
+    writer = BundleWriter(tmp_path / "b")
+    writer.add_logs([
+        LogRecord(1.0, "ctl", "p1", "Reconciling", object_key="ns/a"),
+        LogRecord(2.0, "ctl", "p1", "Reconciler error", object_key="ns/a", fields={"error": 'widgets "a" not found'}),
+        LogRecord(3.0, "ctl", "p1", "Reconciler error", object_key="ns/b", fields={"error": "conflict"}),
+        LogRecord(4.0, "other", "p2", "Reconciling", object_key="ns/b"),
+        LogRecord(5.0, "ctl", "p1", "starting manager"),
+    ])
+    view = open_bundle(tmp_path / "b")
+    assert [r.ts for r in view.logs(since=2.0)] == [3.0, 4.0, 5.0]
+    assert [r.ts for r in view.logs(object_keys=["ns/a"], since=1.0)] == [2.0]
+    assert [r.ts for r in view.logs(contains="Reconciler error", fields_contains=["NOT FOUND", "gone"])] == [2.0]
+    assert view.log_counts_by_object() == [("ns/a", 2), ("ns/b", 2)]
+    assert view.log_counts_by_object("ctl") == [("ns/a", 2), ("ns/b", 1)]
+    writer.close()
