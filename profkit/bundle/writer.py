@@ -17,6 +17,8 @@ from profkit.formats.logs import object_key_of
 from profkit.model import CaptureEvent, LogRecord, ObjectEvent, Target
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# json.dumps(fields, default=str) without building a new encoder for every log line.
+_encode_fields = json.JSONEncoder(default=str).encode
 
 
 def safe_name(text: str) -> str:
@@ -156,7 +158,7 @@ class BundleWriter:
                     (
                         r.target, r.instance, r.ts, r.level, r.logger, r.controller,
                         r.object_key or object_key_of(r.fields),
-                        r.message, json.dumps(r.fields, default=str), r.raw,
+                        r.message, _encode_fields(r.fields), r.raw,
                     )
                     for r in records
                 ],

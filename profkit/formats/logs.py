@@ -19,6 +19,9 @@ _KEY = re.compile(r"[a-z0-9][-a-z0-9.]*(?:/[a-z0-9][-a-z0-9.]*)?$")
 _KLOG_LEVELS = {"I": "info", "W": "warning", "E": "error", "F": "fatal"}
 # JSON keys that become LogRecord attributes instead of staying in ``fields``.
 _STANDARD = {"ts", "time", "timestamp", "level", "severity", "logger", "msg", "message", "caller", "v"}
+# Zoned ISO timestamps already parsed: zap's RFC 3339 stamps repeat for every line of the same second.
+_STAMPS: dict[str, float] = {}
+_STAMPS_MAX = 4096
 
 
 def parse_timestamp(value: Any) -> float | None:
@@ -30,6 +33,9 @@ def parse_timestamp(value: Any) -> float | None:
         return ts / 1000.0 if ts > 1e11 else ts  # klog's JSON logger and some zap configs write ms
     if not isinstance(value, str):
         return None
+    cached = _STAMPS.get(value)
+    if cached is not None:
+        return cached
     match = _ISO.match(value.strip())
     if match is None:
         try:
@@ -45,7 +51,10 @@ def parse_timestamp(value: Any) -> float | None:
         digits = zone[1:].replace(":", "")
         ts -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
     elif zone is None:
-        ts = time.mktime((year, month, day, hour, minute, second, 0, 0, -1)) + fraction
+        return time.mktime((year, month, day, hour, minute, second, 0, 0, -1)) + fraction  # local: not cached
+    if len(_STAMPS) >= _STAMPS_MAX:
+        _STAMPS.clear()
+    _STAMPS[value] = ts
     return ts
 
 

@@ -13,7 +13,7 @@ from profkit.model import LogRecord
 from profkit.sources.base import CaptureOptions, Collector, Sink
 
 POLL = 0.25  # seconds between looks at a quiet file
-BATCH_LINES = 500
+BATCH_LINES = 5000  # a busy log (thousands of lines/s) commits every 5000 lines; a quiet one every BATCH_SECONDS
 BATCH_SECONDS = 0.5
 
 
