@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from functools import lru_cache
 from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
@@ -31,8 +32,9 @@ def error_text(r: LogRecord) -> str:
     return str(value)
 
 
+@lru_cache(maxsize=4096)
 def error_shape(text: str) -> str:
-    """An error message with object names and numbers replaced, for grouping."""
+    """An error message with object names and numbers replaced, for grouping (memoized: errors repeat)."""
     return _VARIABLE.sub("…", text)[:200]
 
 
