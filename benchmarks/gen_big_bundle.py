@@ -87,7 +87,8 @@ def scrape(t: float, pod: int, rng: random.Random, counters: dict[tuple[str, str
 
 
 def generate(out: Path, hours: float = 2.0, pods: int = 10, scrape_every: float = 5.0, profile_every: float = 300.0,
-             objects: int = 1000, seed: int = 7) -> Path:
+             objects: int = 1000, seed: int = 7, logs: bool = True) -> Path:
+    """Write the bundle to ``out`` (replacing it); ``logs=False`` leaves out the 20 300 synthetic log lines."""
     if out.exists():
         shutil.rmtree(out)
     rng = random.Random(seed)
@@ -120,21 +121,22 @@ def generate(out: Path, hours: float = 2.0, pods: int = 10, scrape_every: float 
             events.append(ObjectEvent(T0 + duration * 0.75 + rng.uniform(0, 1200), "clusters.cluster.x-k8s.io", ns,
                                       name, "deleted", uid=key, target=target))
     writer.add_objects(sorted(events, key=lambda e: e.ts))
-    logs = []
+    records = []
     for i in range(20_000):
         ts = T0 + rng.uniform(0, duration)
         pod = names[i % pods]
         line = json.dumps({"level": "info", "ts": ts, "msg": "Reconciling Cluster", "controller": "cluster",
                            "namespace": f"ns-{i % 20}", "name": f"cluster-{i % objects:04d}"})
-        logs.append(LogRecord(ts, target, pod, "Reconciling Cluster", "info", "controller", "cluster",
+        records.append(LogRecord(ts, target, pod, "Reconciling Cluster", "info", "controller", "cluster",
                               f"ns-{i % 20}/cluster-{i % objects:04d}", {}, line))
     for i in range(300):
         ts = T0 + 3600 + i * 10
         line = (f"I1124 10:{i % 60:02d}:00.000000       1 request.go:697] Waited for 1.{i % 9}s due to client-side "
                 f"throttling, not priority and fairness, request: GET:https://10.96.0.1:443/apis/cluster.x-k8s.io/"
                 f"v1beta1/namespaces/ns-1/clusters/cluster-{i:04d}")
-        logs.append(LogRecord(ts, target, names[0], line.split("] ", 1)[1], "info", "", "", "", {}, line))
-    writer.add_logs(sorted(logs, key=lambda r: r.ts))
+        records.append(LogRecord(ts, target, names[0], line.split("] ", 1)[1], "info", "", "", "", {}, line))
+    if logs:
+        writer.add_logs(sorted(records, key=lambda r: r.ts))
     writer.add_event(CaptureEvent(T0 + 3000, "restart", "container manager restarted (OOMKilled)", target, names[3], "kube"))
     writer.add_event(CaptureEvent(T0 + 5400, "rollout", "deployment rolled out revision 4", target, "", "kube"))
     writer.add_event(CaptureEvent(T0 + 4000, "gap", "API server unreachable for 40 s", target, "", "kube"))
@@ -153,8 +155,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--hours", type=float, default=2.0)
     parser.add_argument("--pods", type=int, default=10)
+    parser.add_argument("--no-logs", action="store_true", help="leave out the synthetic log lines")
     args = parser.parse_args()
-    path = generate(args.out, args.hours, args.pods)
+    path = generate(args.out, args.hours, args.pods, logs=not args.no_logs)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     print(f"{path} ({size / 2**20:.1f} MiB)")
     return 0
