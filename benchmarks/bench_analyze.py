@@ -200,13 +200,20 @@ def run_phase(args: argparse.Namespace) -> int:
 
 
 def measure(cmd: list[str], stdout: Path | None = None, shell: bool = False) -> dict[str, Any]:
-    """Wall, CPU (user + sys of the child and the children it waited for) and peak RSS of one command."""
+    """Wall, CPU (user + sys of the command and the children it waited for) and peak RSS of one command.
+
+    Through GNU time (``/usr/bin/time``) when present: a child forked from this (larger) process
+    would otherwise report this process's RSS as its own peak.
+    """
+    argv = ["bash", "-c", cmd[0]] if shell else cmd
+    gnu_time = Path("/usr/bin/time")
+    report = DATA / "analyze" / ".time"
+    if gnu_time.exists():
+        argv = [str(gnu_time), "-f", "%e %U %S %M", "-o", str(report)] + argv
     sink = open(stdout, "wb") if stdout is not None else subprocess.PIPE
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd if not shell else cmd[0], stdout=sink, shell=shell)
-    output = b""
-    if proc.stdout is not None:
-        output = proc.stdout.read()
+    proc = subprocess.Popen(argv, stdout=sink)
+    output = proc.stdout.read() if proc.stdout is not None else b""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -215,6 +222,9 @@ def measure(cmd: list[str], stdout: Path | None = None, shell: bool = False) -> 
     if proc.returncode != 0:
         raise SystemExit(f"{cmd}: exit {proc.returncode}")
     result: dict[str, Any] = {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
+    if gnu_time.exists():
+        elapsed, user, system, rss_kb = report.read_text().split()[-4:]
+        result.update(wall=float(elapsed), cpu=float(user) + float(system), rss_mb=int(rss_kb) / 1024)
     if output:
         result.update(json.loads(output))
     return result
