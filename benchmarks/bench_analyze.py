@@ -302,8 +302,11 @@ def main() -> int:
                  child("count-records", bundle=logs_bundle)))
 
     jq_counts = {name: int(n) for n, name in (line.split() for line in counts_out.read_text().splitlines())}
-    sql = rows[3][2]
-    print(f"jq: {len(jq_counts)} names; profkit: {sql['keys']} keys; top {sql['top']}", flush=True)
+    from profkit.bundle.reader import BundleView
+
+    ours = {key.rsplit("/", 1)[-1]: n for key, n in BundleView(logs_bundle).log_counts_by_object()}
+    same = "the same counts" if ours == jq_counts else "DIFFERENT counts"
+    print(f"jq: {len(jq_counts)} names; profkit: {len(ours)} keys; {same} per object", flush=True)
 
     # The analyze bundle: the metrics bundle plus the ingested lines (copied table to table).
     combined = work / "bundle"
