@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -38,11 +39,38 @@ def error_shape(text: str) -> str:
     return _VARIABLE.sub("…", text)[:200]
 
 
-def _error_logs(view: BundleView) -> dict[tuple[str, str], list[LogRecord]]:
+@dataclass
+class ErrorLines:
+    """What the "Reconciler error" lines of one (target, controller) say, summed as they are read
+    (a million error lines with stack traces are not kept in memory)."""
+
+    count: int = 0
+    rate_limiter: int = 0
+    shapes: Counter[str] = field(default_factory=Counter)
+    first_line: dict[str, str] = field(default_factory=dict)  # shape -> its first raw line
+    keys: Counter[str] = field(default_factory=Counter)
+    first_ts: float = 0.0
+    last_ts: float = 0.0
+
+    def add(self, r: LogRecord) -> None:
+        text = error_text(r)
+        shape = error_shape(text)
+        if not self.count:
+            self.first_ts = r.ts
+        self.count += 1
+        self.last_ts = r.ts
+        self.rate_limiter += RATE_LIMITER.search(text) is not None
+        self.shapes[shape] += 1
+        self.first_line.setdefault(shape, r.raw or r.message)
+        if r.object_key:
+            self.keys[r.object_key] += 1
+
+
+def _error_logs(view: BundleView) -> dict[tuple[str, str], ErrorLines]:
     """controller-runtime's "Reconciler error" lines by (target, controller)."""
-    out: dict[tuple[str, str], list[LogRecord]] = defaultdict(list)
+    out: dict[tuple[str, str], ErrorLines] = defaultdict(ErrorLines)
     for r in view.logs(contains="Reconciler error"):
-        out[(r.target, r.controller or r.logger or "?")].append(r)
+        out[(r.target, r.controller or r.logger or "?")].add(r)
     return out
 
 
@@ -65,8 +93,8 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     findings: list[Finding] = []
     for key in sorted(set(totals) | set(logs)):
         target, controller = key
-        lines = logs.get(key, [])
-        count = errors.get(key, 0.0) or float(len(lines))
+        lines = logs.get(key) or ErrorLines()
+        count = errors.get(key, 0.0) or float(lines.count)
         total = totals.get(key, 0.0)
         share = count / total if total > 0 else (1.0 if count else 0.0)
         panic = panics.get(key, 0.0)
@@ -79,15 +107,11 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             severity = "warning"
         else:
             severity = "info"
-        throttled = sum(1 for r in lines if RATE_LIMITER.search(error_text(r)))
-        if lines and throttled * 2 >= len(lines) and panic <= 0:
+        throttled = lines.rate_limiter
+        if lines.count and throttled * 2 >= lines.count and panic <= 0:
             severity = "info"  # the rate limiter's wait was cut short: client-side-throttling says why
-        shapes = Counter(error_shape(error_text(r)) for r in lines)
-        samples: list[str] = []
-        for shape, _ in shapes.most_common(MAX_SAMPLES):
-            first = next(r for r in lines if error_shape(error_text(r)) == shape)
-            samples.append(first.raw or first.message)
-        keys = Counter(r.object_key for r in lines if r.object_key)
+        shapes, keys = lines.shapes, lines.keys
+        samples = [lines.first_line[shape] for shape, _ in shapes.most_common(MAX_SAMPLES)]
         hints = [hint for needle, hint in _HINTS if any(needle in s.lower() for s in shapes)]
         evidence: dict[str, Any] = {
             "controller": controller,
@@ -102,8 +126,8 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             "top_objects": [{"key": k, "errors": n} for k, n in keys.most_common(MAX_SAMPLES)],
             "log_samples": samples,
         }
-        if lines:
-            evidence["window"] = [lines[0].ts, lines[-1].ts]
+        if lines.count:
+            evidence["window"] = [lines.first_ts, lines.last_ts]
         top = shapes.most_common(1)[0][0] if shapes else "see controller_runtime_reconcile_errors_total"
         findings.append(Finding(
             id=ID, severity=severity, target=target,
