@@ -63,11 +63,11 @@ def main(argv: list[str] | None = None) -> int:
 
         if isinstance(exc, click.exceptions.ClickException):
             exc.show()
-            return exc.exit_code
+            return int(exc.exit_code)
         if isinstance(exc, click.exceptions.Abort):
             return 130
         if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
+            return int(exc.exit_code)
         raise
     return result if isinstance(result, int) else 0
 
