@@ -41,18 +41,12 @@ def demo_command(port: int, log_file: Path, *, healthy: bool, lifetime: float) -
 
 def _analyze(out: Path) -> tuple[list[Any], str]:
     """Findings and the report path (or why there is none), through the same code as analyze/report."""
+    from profkit.analyze import run_analyzers
     from profkit.bundle.reader import open_bundle
+    from profkit.render.report_html import write_report
 
-    try:
-        from profkit.analyze import run_analyzers
-    except ImportError as exc:
-        return [], f"analysis is not available in this build ({exc})"
     view = open_bundle(out)
     findings = list(run_analyzers(view, None))
-    try:
-        from profkit.render.report_html import write_report
-    except ImportError as exc:
-        return findings, f"no report: HTML rendering is not available in this build ({exc})"
     path = out / "report.html"
     write_report(view, findings, path)
     return findings, str(path)

@@ -90,10 +90,7 @@ def test_capture_go_pprof_endpoint(tmp_path: Path, keygen_server: tuple[str, sub
             assert "crypto/rsa.GenerateKey" in cum and "main.newPrivateKey" in cum
     assert view.series("go_goroutines", target=target)
     assert view.series("controller_runtime_reconcile_total", target=target)
-    try:
-        from profkit.analyze import analyzer_ids, run_analyzers
-    except ImportError:
-        return
-    if "repeated-key-generation" in analyzer_ids():
-        findings = [f for f in run_analyzers(view, None) if f.id == "repeated-key-generation"]
-        assert findings and "main." in findings[0].title + str(findings[0].evidence), [(f.id, f.title) for f in run_analyzers(view, None)]
+    from profkit.analyze import run_analyzers
+
+    findings = [f for f in run_analyzers(view, None) if f.id == "repeated-key-generation"]
+    assert findings and "main." in findings[0].title + str(findings[0].evidence), [(f.id, f.title) for f in run_analyzers(view, None)]

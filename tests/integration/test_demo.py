@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from pathlib import Path
@@ -11,13 +10,6 @@ import pytest
 
 from profkit.bundle import open_bundle
 from tests.integration.capture_helpers import profkit
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +50,6 @@ def test_demo_exits_0_quickly_with_a_bundle(demo_run: tuple[Path, float, str]) -
 
 
 def test_demo_writes_the_report(demo_run: tuple[Path, float, str]) -> None:
-    if not _importable("profkit.render.report_html"):
-        pytest.skip("profkit.render.report_html is not in this tree yet")
     out, _, output = demo_run
     report = out / "report.html"
     assert report.is_file() and report.stat().st_size > 10_000
@@ -67,33 +57,20 @@ def test_demo_writes_the_report(demo_run: tuple[Path, float, str]) -> None:
 
 
 def test_demo_findings_list_repeated_key_generation(demo_run: tuple[Path, float, str]) -> None:
-    if not _importable("profkit.analyze"):
-        pytest.skip("profkit.analyze is not in this tree yet")
-    from profkit.analyze import analyzer_ids, run_analyzers
-
-    if "repeated-key-generation" not in analyzer_ids():
-        pytest.skip("the repeated-key-generation analyzer is not registered yet")
     out, _, output = demo_run
     view = open_bundle(out)
     if not view.profile_refs("demo-controller", "cpu"):
         pytest.skip("py-spy could not attach here, so there is no CPU profile to analyze")
-    if _importable("profkit.cli.analyze"):
-        result = profkit("analyze", str(out), "--json", timeout=120)
-        assert result.returncode in (0, 1), result.stderr
-        ids = [f["id"] for f in json.loads(result.stdout)["findings"]]
-    else:
-        ids = [f.id for f in run_analyzers(view, None)]
+    result = profkit("analyze", str(out), "--json", timeout=120)
+    assert result.returncode in (0, 1), result.stderr
+    ids = [f["id"] for f in json.loads(result.stdout)["findings"]]
     assert "repeated-key-generation" in ids
     assert "repeated-key-generation" in output  # the demo prints its findings summary
 
 
 def test_healthy_demo_has_no_key_generation_finding(tmp_path: Path) -> None:
-    if not _importable("profkit.analyze"):
-        pytest.skip("profkit.analyze is not in this tree yet")
-    from profkit.analyze import analyzer_ids, run_analyzers
+    from profkit.analyze import run_analyzers
 
-    if "repeated-key-generation" not in analyzer_ids():
-        pytest.skip("the repeated-key-generation analyzer is not registered yet")
     out = tmp_path / "healthy"
     result = profkit("demo", "--out", str(out), "--duration", "10s", "--healthy", timeout=120)
     assert result.returncode == 0, result.stderr

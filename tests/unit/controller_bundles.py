@@ -126,15 +126,9 @@ def zap(ts: float, msg: str, controller: str = "widget", key: str = "", level: s
 
 
 def record(line: str, target: str = "ctl", instance: str = "pod-0") -> LogRecord:
-    """A LogRecord the way the log collector makes it from a zap JSON line (formats.logs when present)."""
-    try:
-        from profkit.formats.logs import parse_line
-    except ImportError:  # pragma: no cover - the log parser lands separately
-        data = json.loads(line)
-        fields = {k: v for k, v in data.items() if k not in ("ts", "level", "logger", "msg")}
-        key = f"{data['namespace']}/{data['name']}" if "name" in data else ""
-        return LogRecord(float(data["ts"]), target, instance, data["msg"], data["level"], data.get("logger", ""),
-                         data.get("controller", ""), key, fields, line)
+    """A LogRecord the way the log collector makes it from a zap JSON line."""
+    from profkit.formats.logs import parse_line
+
     return parse_line(line, target=target, instance=instance)
 
 

@@ -62,8 +62,6 @@ def test_empty_bundle_passes_any_fail_on(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_healthy_real_profile_does_not_fail_on_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     healthy = FIXTURES / "go-cpu-healthy.pb.gz"
-    if not healthy.exists():
-        pytest.skip("real healthy Go profile not recorded yet")
     assert main(["analyze", str(bundle(tmp_path, healthy.read_bytes())), "--fail-on", "warning"]) == 0
 
 

@@ -224,7 +224,6 @@ def test_help_lists_examples_and_exit_codes(capsys: pytest.CaptureFixture[str]) 
     assert code == 0 and "--baseline-dir" in out and "Exit codes" in out
 
 
-@pytest.mark.skipif(not (FIXTURES / "go-cpu-keygen.pb.gz").exists(), reason="real Go fixtures not recorded")
 def test_html_report_embeds_the_differential_flame_graph(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_run(tmp_path / "a", RunSpec(), 1, profiles=[(FIXTURES / "go-cpu-healthy.pb.gz").read_bytes()])
     write_run(tmp_path / "b", RunSpec(), 2, profiles=[(FIXTURES / "go-cpu-keygen.pb.gz").read_bytes()])

@@ -136,7 +136,6 @@ def test_finding_changes_classify_new_grown_persisting_reduced_resolved() -> Non
     assert [c.status for c in finding_changes(base, new)][:2] == ["new", "grown"]
 
 
-@pytest.mark.skipif(not (FIXTURES / "go-cpu-keygen.pb.gz").exists(), reason="real Go fixtures not recorded")
 def test_real_profiles_top_grown_function_is_in_the_key_generation_path(tmp_path: Path) -> None:
     healthy = (FIXTURES / "go-cpu-healthy.pb.gz").read_bytes()
     keygen = (FIXTURES / "go-cpu-keygen.pb.gz").read_bytes()
@@ -154,7 +153,6 @@ def test_real_profiles_top_grown_function_is_in_the_key_generation_path(tmp_path
     assert top.growth == pytest.approx(top.new_self)
 
 
-@pytest.mark.skipif(not (FIXTURES / "go-cpu-keygen.pb.gz").exists(), reason="real Go fixtures not recorded")
 def test_the_same_profiles_in_both_runs_grow_nothing(tmp_path: Path) -> None:
     keygen = (FIXTURES / "go-cpu-keygen.pb.gz").read_bytes()
     base = write_run(tmp_path / "a", RunSpec(), seed=1, profiles=[keygen])
@@ -164,7 +162,6 @@ def test_the_same_profiles_in_both_runs_grow_nothing(tmp_path: Path) -> None:
     assert all(f.growth < 0.1 * f.new_self for f in c.targets[0].functions)
 
 
-@pytest.mark.skipif(not (FIXTURES / "go-cpu-keygen.pb.gz").exists(), reason="real Go fixtures not recorded")
 def test_analyzers_run_on_both_runs_and_the_keygen_finding_is_new(tmp_path: Path) -> None:
     healthy = (FIXTURES / "go-cpu-healthy.pb.gz").read_bytes()
     keygen = (FIXTURES / "go-cpu-keygen.pb.gz").read_bytes()

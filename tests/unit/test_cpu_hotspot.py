@@ -98,7 +98,6 @@ def test_key_generation_hotspot_defers_to_repeated_key_generation(tmp_path: Path
     assert "repeated-key-generation" in finding.recommendation
 
 
-@pytest.mark.skipif(not (FIXTURES / "go-cpu-healthy.pb.gz").exists(), reason="real Go fixture not recorded yet")
 def test_real_healthy_go_profile_names_its_own_hash_function_without_a_warning(tmp_path: Path) -> None:
     writer = BundleWriter(tmp_path / "bundle")
     writer.add_profile("ctl", "pod-1", "cpu", "pprof", (FIXTURES / "go-cpu-healthy.pb.gz").read_bytes(), T0, 10.0)

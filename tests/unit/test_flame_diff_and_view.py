@@ -81,7 +81,6 @@ def test_folded_diff_has_two_counts_per_stack() -> None:
     assert "main;reconcile;get 60 20" in lines and "main;reconcile;rsa.GenerateKey 0 140" in lines
 
 
-@pytest.mark.skipif(not (FIXTURES / "go-cpu-controller-keygen.pb.gz").exists(), reason="no recorded Go profiles")
 def test_flame_diff_command_on_real_profiles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base, new = FIXTURES / "go-cpu-controller-healthy.pb.gz", FIXTURES / "go-cpu-controller-keygen.pb.gz"
     out = tmp_path / "diff.svg"
