@@ -63,12 +63,10 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
           f"{__import__('os').cpu_count()} cpus")
     if args.bundle.is_dir():
-        from profkit.render.panel_data import open_shared
-
         out = Path("/tmp/profkit-bench-report.html")
         best: tuple[float, float, float, float] | None = None
         for _ in range(args.runs):  # as `profkit report` does it: one view shared by analyzers and panels
-            view = open_shared(args.bundle)
+            view = open_bundle(args.bundle)
             wall, cpu = time.perf_counter(), time.process_time()
             findings = run_analyzers(view)
             mid_wall, mid_cpu = time.perf_counter(), time.process_time()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
@@ -19,22 +18,13 @@ Points = list[tuple[float, float]]
 
 
 # -- reading series -------------------------------------------------------------
-_CACHE: weakref.WeakKeyDictionary[BundleView, dict[str, list[Series]]] = weakref.WeakKeyDictionary()
-
-
 def series_of(view: BundleView, metric: str, target: str | None = None, **labels: str) -> list[Series]:
-    """``view.series`` memoised per bundle view and metric, filtered by target and labels in Python.
+    """A metric's series filtered by target and labels, from one read of the metric for all targets.
 
-    Analyzers ask for the same series again and again (``controller_runtime_reconcile_total``
-    feeds six of them); reading each once keeps a 2 h x 10 pod bundle within seconds. Label
-    filters may use ``name`` (the workqueue's label), which ``BundleView.series`` cannot take.
-    The cache lives as long as the view; series are shared, so callers must not mutate them.
+    Label filters may use ``name`` (the workqueue's label), which ``BundleView.series`` cannot
+    take as a keyword. The view reads each metric once; series are shared, never mutate them.
     """
-    per_view = _CACHE.setdefault(view, {})
-    found = per_view.get(metric)
-    if found is None:
-        found = per_view[metric] = view.series(metric)  # every target at once: one read per metric
-    return [s for s in found if (target is None or s.target == target)
+    return [s for s in view.series(metric) if (target is None or s.target == target)
             and all(s.labels.get(k) == v for k, v in labels.items())]
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from profkit.bundle.schema import DB_NAME, SCHEMA_VERSION
 from profkit.errors import BadInput
 from profkit.model import CaptureEvent, LogRecord, ObjectEvent, Profile, ProfileRef, Series, Target, merge_profiles
+
+
+PROFILE_MEMO_BYTES = 64 * 2**20  # profile files (compressed) whose decoded form a view keeps
 
 
 def open_bundle(directory: Path | str) -> BundleView:
@@ -42,7 +44,11 @@ class BundleView:
         version = int(self._meta.get("schema_version", "0"))
         if version > SCHEMA_VERSION:
             raise BadInput(f"{directory}: bundle schema {version} is newer than this profkit ({SCHEMA_VERSION})")
-        self._load_profile = lru_cache(maxsize=64)(self._decode_profile)
+        # A view is a snapshot for one command: analyzers and renderers ask for the same series and
+        # profiles again and again, so each is read once. Series are shared; callers never mutate them.
+        self._series_memo: dict[tuple[str | None, str | None, str | None], list[Series]] = {}
+        self._profile_memo: dict[str, Profile] = {}
+        self._profile_memo_bytes = 0
 
     # -- meta --------------------------------------------------------------
     @property
@@ -95,8 +101,17 @@ class BundleView:
         return [ProfileRef(*row) for row in rows]
 
     def load_profile(self, ref: ProfileRef) -> Profile:
-        """Decode one stored profile (cached). Raises BadInput naming the file if it is damaged."""
-        return self._load_profile(ref.path, ref.target, ref.instance, ref.kind, ref.start, ref.duration)
+        """Decode one stored profile, kept for reuse up to PROFILE_MEMO_BYTES of files.
+
+        Raises BadInput naming the file if it is damaged.
+        """
+        found = self._profile_memo.get(ref.path)
+        if found is None:
+            found = self._decode_profile(ref.path, ref.target, ref.instance, ref.kind, ref.start, ref.duration)
+            if self._profile_memo_bytes + ref.size <= PROFILE_MEMO_BYTES:
+                self._profile_memo[ref.path] = found
+                self._profile_memo_bytes += ref.size
+        return found
 
     def _decode_profile(
         self, rel: str, target: str, instance: str, kind: str, start: float, duration: float
@@ -134,20 +149,24 @@ class BundleView:
         self, name: str | None = None, target: str | None = None, instance: str | None = None,
         **label_filter: str,
     ) -> list[Series]:
-        """Series matching a metric name, target, instance and exact label values."""
+        """Series matching a metric name, target, instance and exact label values (each read once)."""
+        key = (name, target, instance)
+        found = self._series_memo.get(key)
+        if found is None:
+            found = self._series_memo[key] = self._read_series(name, target, instance)
+        return [s for s in found if all(s.labels.get(k) == v for k, v in label_filter.items())]
+
+    def _read_series(self, name: str | None, target: str | None, instance: str | None) -> list[Series]:
         clauses, params = _where(name=name, target=target, instance=instance)
         rows = self._db.execute(
             "SELECT id, target, instance, name, labels FROM series" + clauses + " ORDER BY id", params
         ).fetchall()
         out: list[Series] = []
         for series_id, tgt, inst, metric, labels_json in rows:
-            labels = json.loads(labels_json)
-            if any(labels.get(k) != v for k, v in label_filter.items()):
-                continue
             points = self._db.execute(
                 "SELECT ts, value FROM points WHERE series_id=? ORDER BY ts", (series_id,)
             ).fetchall()
-            out.append(Series(metric, labels, [(float(t), float(v)) for t, v in points], tgt, inst))
+            out.append(Series(metric, json.loads(labels_json), [(float(t), float(v)) for t, v in points], tgt, inst))
         return out
 
     # -- logs, objects, events --------------------------------------------------

@@ -70,10 +70,10 @@ def report(
 
     from profkit.analyze import run_analyzers
     from profkit.cli.analyze import build_options
-    from profkit.render.panel_data import open_shared
+    from profkit.bundle.reader import open_bundle
     from profkit.render.report_html import write_report
 
-    view = open_shared(bundle)  # analyzers and panels read each series once
+    view = open_bundle(bundle)  # analyzers and panels share its reads
     target = output if output is not None else bundle / "report.html"
     if target.exists() and target.is_dir():
         raise BadInput(f"-o {target}: is a directory")

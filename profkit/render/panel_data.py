@@ -8,16 +8,14 @@ import re
 import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding, Profile, ProfileRef, Series
+from profkit.model import Finding, Series
 from profkit.render.dashboard_spec import SeriesSpec
 
-PROFILE_CACHE_BYTES = 64 * 2**20  # profile files (compressed) whose decoded form a shared view keeps
 MAX_POINTS = 1500  # per drawn line; more are reduced to min/max pairs per bucket
 RATE_WINDOW_SCRAPES = 4  # histogram quantiles over 4 scrape intervals, like Grafana's $__rate_interval
 SEVERITY_Y = {"info": 1, "warning": 2, "critical": 3}
@@ -85,61 +83,18 @@ def downsample(times: np.ndarray, values: np.ndarray, max_points: int = MAX_POIN
     return times[index], values[index]
 
 
-class SharedReadsView(BundleView):
-    """A BundleView that reads each series once: the report's analyzers and panels share the reads.
-
-    Series are read-only by convention (analyzers and renderers never change points), so the
-    same objects can be handed out again.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        super().__init__(directory)
-        self._series_cache: dict[tuple[str | None, str | None, str | None], list[Series]] = {}
-        self._profiles: dict[str, Profile] = {}
-        self._profile_bytes = 0
-
-    def load_profile(self, ref: ProfileRef) -> Profile:
-        """Decoded once for analyzers and flame panels, up to PROFILE_CACHE_BYTES of files."""
-        found = self._profiles.get(ref.path)
-        if found is None:
-            found = super().load_profile(ref)
-            if self._profile_bytes + ref.size <= PROFILE_CACHE_BYTES:
-                self._profiles[ref.path] = found
-                self._profile_bytes += ref.size
-        return found
-
-    def series(self, name: str | None = None, target: str | None = None, instance: str | None = None,
-               **label_filter: str) -> list[Series]:
-        key = (name, target, instance)
-        found = self._series_cache.get(key)
-        if found is None:
-            found = self._series_cache[key] = super().series(name, target, instance)
-        return [s for s in found if all(s.labels.get(k) == v for k, v in label_filter.items())]
-
-
-def open_shared(directory: Path) -> SharedReadsView:
-    """Open a bundle (one-line errors as ``open_bundle``) as a :class:`SharedReadsView`."""
-    from profkit.bundle.reader import open_bundle
-
-    return SharedReadsView(open_bundle(directory).directory)
-
-
-_CACHES: weakref.WeakKeyDictionary[BundleView, dict[tuple[str, str | None], list[Series]]] = \
-    weakref.WeakKeyDictionary()
 _ARRAYS: weakref.WeakKeyDictionary[BundleView, dict[int, tuple[np.ndarray, np.ndarray]]] = \
     weakref.WeakKeyDictionary()
 
 
 def cached_series(view: BundleView, name: str, target: str | None) -> list[Series]:
-    """``view.series(name, target=target)``, read from the bundle once per view, arrays made once."""
-    cache = _CACHES.setdefault(view, {})
-    key = (name, target)
-    if key not in cache:
-        cache[key] = view.series(name, target=target)
-        arrays = _ARRAYS.setdefault(view, {})
-        for s in cache[key]:
-            arrays.setdefault(id(s), _to_arrays(s.points))
-    return cache[key]
+    """``view.series(name, target=target)`` (the view reads it once), with numpy arrays made once."""
+    found = view.series(name, target=target)
+    arrays = _ARRAYS.setdefault(view, {})
+    for s in found:
+        if id(s) not in arrays:
+            arrays[id(s)] = _to_arrays(s.points)
+    return found
 
 
 def _to_arrays(points: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
