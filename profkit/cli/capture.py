@@ -34,18 +34,13 @@ Examples:
 def kube_factories(deployments: list[str], namespace: Optional[str], context: Optional[str],
                    kubeconfig: Optional[Path], options: Any, collector_files: Optional[list[Path]] = None,
                    token_file: Optional[Path] = None) -> list[Any]:
-    """Ask ``profkit.kube`` for the Deployment targets; a clear exit 2 when this build has no support."""
+    """The Deployment targets from ``profkit.kube``, checked now (a one-line exit 2 before any bundle exists)."""
     if not deployments:
         return []
-    import profkit.kube as kube
+    from profkit.kube.targets import deployment_targets
 
-    hook = getattr(kube, "deployment_targets", None)
-    if hook is None:
-        raise BadInput("--deployment: Kubernetes capture is not available in this build of profkit")
-    return list(hook(deployments=deployments, namespace=namespace, context=context,
-                     kubeconfig=str(kubeconfig) if kubeconfig else None, options=options,
-                     collector_files=[str(p) for p in collector_files or []],
-                     token_file=str(token_file) if token_file else None))
+    return list(deployment_targets(deployments, namespace, context, str(kubeconfig) if kubeconfig else None,
+                                   [str(p) for p in collector_files or []], str(token_file) if token_file else None))
 
 
 def print_rbac(deployments: list[str], collector_files: list[Path]) -> None:

@@ -13,6 +13,7 @@ from profkit.kube.usage import FALLBACK_SOURCE, SOURCE, PodUsageCollector, metri
 from profkit.kube.watch import ObjectWatchCollector
 from profkit.model import Target
 from profkit.sources.base import CaptureOptions, Collector, Sink, TargetPlan
+from profkit.sources.plan import PlanFactory
 
 
 def _plan(access: KubeAccess, deployment: ResolvedDeployment, usage_served: bool, sink: Sink,
@@ -50,9 +51,8 @@ def _python_collectors(access: KubeAccess, deployment: ResolvedDeployment, sink:
 
 
 def deployment_targets(deployments: Sequence[str], namespace: str | None = None, context: str | None = None,
-                       kubeconfig: str | None = None, options: CaptureOptions | None = None,
-                       collector_files: Sequence[str | Path] = (), token_file: str | None = None,
-                       **_: Any) -> list[Any]:
+                       kubeconfig: str | None = None, collector_files: Sequence[str | Path] = (),
+                       token_file: str | None = None) -> list[PlanFactory]:
     """Check every Deployment now (one-line BadInput, exit 2, before a bundle exists); return plan factories."""
     if not deployments:
         return []
