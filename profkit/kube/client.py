@@ -1,4 +1,4 @@
-"""Kubernetes API access: config loading (kubeconfig, context, in-cluster) and API errors as one-line BadInput."""
+"""Kubernetes API access: config loading (kubeconfig, context, in-cluster) and API server health across collectors."""
 
 from __future__ import annotations
 
@@ -10,24 +10,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from profkit.errors import BadInput
+from profkit.kube.errors import Unauthorized, api_call, from_status
 from profkit.model import CaptureEvent
 
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 CONNECT_TIMEOUT = 5.0
 POOL_SIZE = 64  # long-lived log follows, watches and CPU windows share one client; a full pool warns on stderr
 SETTLE = 3.0  # seconds without a failed request before an outage counts as over
-
-#: What each (resource, verb) needs, for 403 messages: the verbs profkit uses on that resource.
-NEEDS: dict[str, str] = {
-    "pods": "get/list/watch",
-    "pods/proxy": "get",
-    "pods/portforward": "create",
-    "pods/log": "get",
-    "pods/exec": "create",
-    "deployments": "get/list/watch",
-    "metrics.k8s.io pods": "get/list",
-}
-
 
 @dataclass
 class KubeAccess:
@@ -103,52 +92,6 @@ class ApiHealth:
         return self.down_since is not None
 
 
-# -- errors ----------------------------------------------------------------------------------
-def is_connection_error(exc: BaseException) -> bool:
-    """True for failures to reach the API server at all (as opposed to an HTTP answer)."""
-    import urllib3
-
-    if isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError, OSError)):
-        return True
-    status = getattr(exc, "status", None)
-    reason = str(getattr(exc, "reason", "") or "")
-    return status == 0 and ("SSLError" in reason or "Connection" in reason or "timed out" in reason)
-
-
-def connection_reason(exc: BaseException) -> str:
-    """A short reason for a connection failure: refused, timed out, reset, TLS."""
-    text = str(getattr(exc, "reason", None) or exc)
-    lowered = text.lower()
-    for needle, short in (("refused", "connection refused"), ("timed out", "timed out"),
-                          ("timeout", "timed out"), ("reset", "connection reset"),
-                          ("name or service not known", "unknown host"), ("certificate", "TLS certificate error"),
-                          ("ssl", "TLS error"), ("remotedisconnected", "connection closed"),
-                          ("protocol", "connection broken")):
-        if needle in lowered:
-            return short
-    return text.splitlines()[0][:120] if text else type(exc).__name__
-
-
-def api_error(exc: BaseException, *, verb: str, resource: str, namespace: str | None = None,
-              name: str | None = None, server: str = "") -> BadInput:
-    """One line for a failed API call: unreachable, 401, 403 naming the permission, 404, or the status."""
-    where = f" in namespace {namespace}" if namespace else ""
-    status = getattr(exc, "status", None)
-    if is_connection_error(exc) or status is None:
-        return BadInput(f"API server {server or '(unknown)'} unreachable: {connection_reason(exc)}")
-    if status == 401:
-        return BadInput(f"unauthorized: API server {server} rejected the kubeconfig's credentials "
-                        "(expired token or certificate?)")
-    if status == 403:
-        needs = NEEDS.get(resource, verb)
-        return BadInput(f"forbidden: cannot {verb} {resource}{where} (needs {needs} on {resource}); "
-                        "see profkit capture --print-rbac")
-    if status == 404:
-        what = f"{resource} {name}" if name else resource
-        return BadInput(f"{what} not found{where}")
-    return BadInput(f"{verb} {resource}{where}: HTTP {status} {getattr(exc, 'reason', '')}".rstrip())
-
-
 # -- config ------------------------------------------------------------------------------------
 def _kubeconfig_paths(kubeconfig: str | None) -> list[Path]:
     if kubeconfig:
@@ -222,12 +165,11 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> KubeAcces
 
 def check_reachable(access: KubeAccess) -> None:
     """GET /version with a short timeout: BadInput naming the server when it cannot be reached."""
-    try:
+    with api_call("get", "/version", server=access.server):
         request = access.api.param_serialize("GET", "/version", auth_settings=["BearerToken"])
         reply = access.api.call_api(*request, _request_timeout=(CONNECT_TIMEOUT, CONNECT_TIMEOUT))
         reply.read()
-    except Exception as exc:  # noqa: BLE001 - urllib3 / ApiException
-        raise api_error(exc, verb="get", resource="/version", server=access.server) from None
-    if reply.status == 401:
-        raise BadInput(f"unauthorized: API server {access.server} rejected the kubeconfig's credentials "
-                       "(expired token or certificate?)")
+    if reply.status >= 400:  # call_api hands back the answer; only credentials matter here
+        error = from_status(reply.status, verb="get", resource="/version", server=access.server)
+        if isinstance(error, Unauthorized):
+            raise error

@@ -6,21 +6,23 @@ import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
 from profkit.catalog import CollectorSpec
 from profkit.errors import BadInput
-from profkit.kube.client import KubeAccess, api_error, connection_reason, is_connection_error
+from profkit.kube.client import KubeAccess
+from profkit.kube.errors import Forbidden, NotFound, Unreachable, api_call
+from profkit.kube.listwatch import Changed, KubeListWatch, Listed, list_watch
 from profkit.kube.endpoints import PodEndpoint, container_args, pick_container, select_endpoints
 from profkit.kube.logs import PodLogCollector
 from profkit.kube.podhttp import PodProxyFetcher, PortForwardFetcher
 from profkit.model import CaptureEvent, Target
+from profkit.sources.backoff import Backoff
 from profkit.sources.base import CaptureOptions, Collector, Sink
 from profkit.sources.http import Fetcher
 from profkit.sources.metrics import MetricsCollector
 from profkit.sources.pprof import PprofCollector
 
-WATCH_SECONDS = 60
 MAX_BACKOFF = 10.0
 TEMPLATE_HASH = "pod-template-hash"
 DEFAULT_PPROF = "/debug/pprof"  # the path the pprof collector asks for
@@ -265,47 +267,27 @@ class PodFollower(Collector):
             self.start_pod(pod, mid_capture)
 
     # -- list and watch --------------------------------------------------------------------------
-    def relist(self, first: bool) -> None:
+    def source(self) -> KubeListWatch:
         from kubernetes import client
 
         d = self.deployment
-        core = client.CoreV1Api(self.access.api)
-        result = core.list_namespaced_pod(d.namespace, label_selector=d.selector, _request_timeout=30)
-        data = self.access.api.sanitize_for_serialization(result)
-        self.resource_version = str((data.get("metadata") or {}).get("resourceVersion") or "")
+        return KubeListWatch(client.CoreV1Api(self.access.api).list_namespaced_pod, (d.namespace,),
+                             {"label_selector": d.selector}, self.access.api.sanitize_for_serialization,
+                             ("list", "pods", d.namespace), self.access.server)
+
+    def relist(self, listed: Listed) -> None:
+        """Every pod there is now: start the new ones, stop those that went while we were not watching."""
+        d = self.deployment
+        self.resource_version = listed.resource_version
         seen = set()
-        for pod in data.get("items") or []:
+        for pod in listed.items:
             seen.add(pod["metadata"]["name"])
-            self.handle("MODIFIED", pod, mid_capture=not first)
+            self.handle("MODIFIED", pod, mid_capture=not listed.first)
         for name in [n for n in self.pods if n not in seen]:
             self.stop_pod(name, "was deleted")
-        if first and not self.pods:
+        if listed.first and not self.pods:
             self.info(f"deployment {d.namespace}/{d.name} has no running pod yet; waiting for one")
-
-    def _watch(self, stop: threading.Event) -> bool:
-        from kubernetes import client, watch
-
-        d = self.deployment
-        core = client.CoreV1Api(self.access.api)
-        watcher: Any = cast(Any, watch).Watch()
-        try:
-            for item in watcher.stream(core.list_namespaced_pod, d.namespace, label_selector=d.selector,
-                                       resource_version=self.resource_version, timeout_seconds=WATCH_SECONDS,
-                                       allow_watch_bookmarks=True, _request_timeout=(5.0, WATCH_SECONDS + 30.0)):
-                self.access.health.ok()
-                kind, raw = str(item.get("type")), item.get("raw_object") or {}
-                if kind == "ERROR":
-                    return False  # 410 Gone (or another watch error): re-list
-                meta = raw.get("metadata") or {}
-                if meta.get("resourceVersion"):
-                    self.resource_version = str(meta["resourceVersion"])
-                if kind != "BOOKMARK":
-                    self.handle(kind, raw)
-                if stop.is_set():
-                    break
-        finally:
-            watcher.stop()
-        return True
+        self.answered = True
 
     def _relay(self, stop: threading.Event) -> None:
         stop.wait()
@@ -315,31 +297,19 @@ class PodFollower(Collector):
 
     def run(self, stop: threading.Event) -> None:
         threading.Thread(target=self._relay, args=(stop,), daemon=True, name=f"pod-stop-relay:{self.target}").start()
-        backoff, listed, first = 1.0, False, True
-        while not stop.is_set():
-            try:
-                if not listed:
-                    self.relist(first)
-                    listed, first = True, False
-                    self.access.health.ok()
-                    self.answered = True
-                if not self._watch(stop):
-                    listed = False
-                backoff = 1.0
-            except Exception as exc:  # noqa: BLE001
-                if getattr(exc, "status", None) == 410:  # resourceVersion too old: re-list, at once
-                    listed = False
-                    continue
-                if is_connection_error(exc):
-                    self.access.health.failed(connection_reason(exc))
-                    listed = False
-                elif getattr(exc, "status", None) == 403:
-                    self.error(str(api_error(exc, verb="watch", resource="pods", namespace=self.deployment.namespace)))
-                else:
-                    self.error(f"watching pods: {getattr(exc, 'reason', None) or exc}")
-                    listed = False
-                stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+        d = self.deployment
+        for step in list_watch(self.source(), stop, what=("pods", d.namespace), health=self.access.health,
+                               backoff=Backoff(cap=MAX_BACKOFF)):
+            if isinstance(step, Listed):
+                self.relist(step)
+            elif isinstance(step, Changed):
+                self.resource_version = str((step.obj.get("metadata") or {}).get("resourceVersion")
+                                            or self.resource_version)
+                self.handle(step.kind, step.obj)
+            elif isinstance(step.error, Forbidden):
+                self.error(str(step.error))
+            elif not isinstance(step.error, Unreachable):  # an outage is one gap event, told by ApiHealth
+                self.error(f"watching pods: {step.error}")
 
 
 def resolve_deployment(access: KubeAccess, given: str, namespace: str | None, extra: list[CollectorSpec],
@@ -357,20 +327,17 @@ def resolve_deployment(access: KubeAccess, given: str, namespace: str | None, ex
     ns = explicit_ns or namespace or (spec.namespace if spec else access.namespace)
     apps = client.AppsV1Api(access.api)
     try:
-        found = apps.read_namespaced_deployment(name, ns, _request_timeout=(5, 15))
-    except Exception as exc:  # noqa: BLE001
-        if getattr(exc, "status", None) == 404:
-            hint = f" (catalog alias {spec.alias!r}; use -n if it runs elsewhere)" if spec else ""
-            raise BadInput(f"deployment {name} not found in namespace {ns}{hint}") from None
-        raise api_error(exc, verb="get", resource="deployments", namespace=ns, name=name, server=access.server) from None
+        with api_call("get", "deployments", ns, name, server=access.server):
+            found = apps.read_namespaced_deployment(name, ns, _request_timeout=(5, 15))
+    except NotFound as exc:
+        hint = f" (catalog alias {spec.alias!r}; use -n if it runs elsewhere)" if spec else ""
+        raise NotFound(f"deployment {name} not found in namespace {ns}{hint}", exc.status) from exc
     data = access.api.sanitize_for_serialization(found)
     selector = selector_text((data.get("spec") or {}).get("selector") or {})
     if not selector:
         raise BadInput(f"deployment {ns}/{name} has an empty selector")
-    try:
+    with api_call("list", "pods", ns, server=access.server):
         client.CoreV1Api(access.api).list_namespaced_pod(ns, label_selector=selector, limit=1, _request_timeout=(5, 15))
-    except Exception as exc:  # noqa: BLE001
-        raise api_error(exc, verb="list", resource="pods", namespace=ns, server=access.server) from None
     pod_spec = ((data.get("spec") or {}).get("template") or {}).get("spec") or {}
     container, endpoints = select_endpoints(spec, pod_spec)
     chosen = pick_container(pod_spec, container)

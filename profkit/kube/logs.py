@@ -9,14 +9,17 @@ import time
 from typing import Any
 
 from profkit.formats.logs import parse_line, parse_timestamp
-from profkit.kube.client import KubeAccess, connection_reason, is_connection_error
+from profkit.kube.client import KubeAccess
+from profkit.kube.errors import Forbidden, KubeError, NotFound, Unreachable, api_call, connection_reason, is_connection_error
 from profkit.model import LogRecord
+from profkit.sources.backoff import Backoff
 from profkit.sources.base import CaptureOptions, Collector, Sink
 
 READ_TIMEOUT = 300.0  # a quiet log stream is reopened after this long without a byte
 BATCH_LINES = 500
 BATCH_SECONDS = 0.5
 MAX_BACKOFF = 10.0
+CONTAINER_NOT_STARTED = 400  # what the log API answers for a container that has not started yet
 _END = object()
 
 
@@ -100,7 +103,8 @@ class PodLogCollector(Collector):
         since = self._since()
         if since is not None:
             kwargs["since_seconds"] = since
-        return core.read_namespaced_pod_log(self.pod, self.namespace, **kwargs)
+        with api_call("get", "pods/log", self.namespace, self.pod, server=self.access.server):
+            return core.read_namespaced_pod_log(self.pod, self.namespace, **kwargs)
 
     def _restart_count(self) -> int | None:
         from kubernetes import client
@@ -185,28 +189,25 @@ class PodLogCollector(Collector):
         self.flush()
 
     def run(self, stop: threading.Event) -> None:
-        backoff = 1.0
+        backoff = Backoff(cap=MAX_BACKOFF)
         self.restarts = self._restart_count()
         while not stop.is_set():
             try:
                 response = self._open()
-            except Exception as exc:  # noqa: BLE001
-                status = getattr(exc, "status", None)
-                if is_connection_error(exc):
-                    self.access.health.failed(connection_reason(exc))
-                elif status == 404:
-                    return  # the pod is gone; the deployment follower records that
-                elif status == 403:
-                    self.error(f"forbidden: cannot get pods/log in namespace {self.namespace} "
-                               "(needs get on pods/log)")
-                    return
-                elif status != 400 or not self.in_grace():  # 400: container not started yet
-                    self.error(f"log of {self.pod}: HTTP {status} {getattr(exc, 'reason', exc)}")
-                stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+            except NotFound:
+                return  # the pod is gone; the deployment follower records that
+            except Forbidden as exc:
+                self.error(str(exc))
+                return
+            except Unreachable as exc:
+                self.access.health.failed(exc.reason)
+            except KubeError as exc:
+                if exc.status != CONTAINER_NOT_STARTED or not self.in_grace():
+                    self.error(f"log of {self.pod}: {exc}")
+                backoff.wait(stop)
                 continue
             self.access.health.ok()
-            backoff = 1.0
+            backoff.reset()
             failure = self._follow(response, stop)
             if stop.is_set():
                 return
@@ -217,4 +218,7 @@ class PodLogCollector(Collector):
                 self._read_previous()
             if restarts is not None:
                 self.restarts = restarts
-            stop.wait(0.5 if failure is None else backoff)
+            if failure is None:
+                stop.wait(0.5)
+            else:
+                backoff.wait(stop)

@@ -12,11 +12,14 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from profkit.errors import BadInput
-from profkit.kube.client import CONNECT_TIMEOUT, KubeAccess, connection_reason, is_connection_error
+from profkit.kube.client import CONNECT_TIMEOUT, KubeAccess
+from profkit.kube.errors import NEEDS, Forbidden, connection_reason, from_status, is_connection_error, translate
 from profkit.sources.http import MAX_BODY, FetchError, first_line
 
 TOKEN_ENV = "PROFKIT_DIAGNOSTICS_TOKEN"
 _CHUNK = 64 * 1024
+#: What a controller's own authenticating endpoint means by 401 / 403 (its answer, not the API server's).
+TOKEN_REFUSALS = {401: "the token was rejected", 403: "the token needs get on nonResourceURLs /metrics and /debug/pprof/*"}
 
 
 def _read_body(stream: Any, deadline: float, what: str) -> bytes:
@@ -77,8 +80,9 @@ class PodProxyFetcher:
             raw.release_conn()
         if not 200 <= reply.status < 300:
             detail = _status_detail(body)
-            if reply.status == 403 and "pods/proxy" not in detail and "proxy" in detail:
-                detail += " (needs get on pods/proxy)"
+            denied = from_status(reply.status, verb="get", resource="pods/proxy", namespace=self.namespace)
+            if isinstance(denied, Forbidden) and "pods/proxy" not in detail and "proxy" in detail:
+                detail += f" (needs {NEEDS['pods/proxy']} on pods/proxy)"  # the API server's RBAC, not the pod's answer
             raise FetchError(f"GET {what}: HTTP {reply.status}" + (f": {detail}" if detail else ""), reply.status)
         return body
 
@@ -145,11 +149,10 @@ class PortForwardFetcher:
             forward = portforward(core.connect_get_namespaced_pod_portforward, self.pod, self.namespace,
                                   ports=str(self.port))
         except Exception as exc:  # noqa: BLE001 - ApiException from the websocket handshake
-            text = str(getattr(exc, "reason", "") or exc)
-            if "403" in text or getattr(exc, "status", None) == 403:
-                raise FetchError(f"port-forward to {self.namespace}/{self.pod}: forbidden (needs create on "
-                                 f"pods/portforward in namespace {self.namespace})", 403) from None
-            if is_connection_error(exc) or "refused" in text.lower():
+            error = translate(exc, verb="create", resource="pods/portforward", namespace=self.namespace)
+            if isinstance(error, Forbidden):
+                raise FetchError(f"port-forward to {self.namespace}/{self.pod}: {error}", error.status) from None
+            if is_connection_error(exc) or "refused" in str(getattr(exc, "reason", "") or exc).lower():
                 self.access.health.failed(connection_reason(exc))
             raise FetchError(f"port-forward to {self.namespace}/{self.pod}:{self.port}: "
                              f"{connection_reason(exc)}") from None
@@ -184,10 +187,9 @@ class PortForwardFetcher:
             body = _read_body(reply, deadline, what)
             if not 200 <= reply.status < 300:
                 detail = first_line(body)
-                if reply.status in (401, 403):
-                    detail = (detail + "; " if detail else "") + (
-                        "the token needs get on nonResourceURLs /metrics and /debug/pprof/*"
-                        if reply.status == 403 else "the token was rejected")
+                refusal = TOKEN_REFUSALS.get(reply.status)
+                if refusal:
+                    detail = (detail + "; " if detail else "") + refusal
                 raise FetchError(f"GET {what}: HTTP {reply.status}" + (f": {detail}" if detail else ""), reply.status)
             return body
         finally:

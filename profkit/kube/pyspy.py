@@ -17,6 +17,7 @@ from types import FrameType
 from typing import Any, Callable, cast
 
 from profkit.errors import BadInput, ProfkitError
+from profkit.kube.errors import Forbidden, NotFound, translate
 
 log = logging.getLogger(__name__)
 
@@ -199,16 +200,6 @@ def first_error_line(stderr: str) -> str:
     return useful[-1] if useful else "no output"
 
 
-def _forbidden(exc: BaseException) -> bool:
-    status = getattr(exc, "status", None)
-    return status == 403 or "403 Forbidden" in str(getattr(exc, "reason", "") or exc)
-
-
-def _not_found(exc: BaseException) -> bool:
-    status = getattr(exc, "status", None)
-    return status == 404 or "404 Not Found" in str(getattr(exc, "reason", "") or exc)
-
-
 # -- exec over the API server ---------------------------------------------------------------------
 @dataclass
 class ExecResult:
@@ -361,7 +352,7 @@ class NodeAgent:
                 self.name, self.namespace, grace_period_seconds=0, propagation_policy="Background",
                 _request_timeout=10)
         except Exception as exc:  # noqa: BLE001
-            if not _not_found(exc):
+            if not isinstance(translate(exc, verb="delete", resource="pods", namespace=self.namespace), NotFound):
                 with _LIVE_LOCK:
                     _LIVE[(self.namespace, self.name)] = self.delete  # try again at exit
                 raise
@@ -436,10 +427,11 @@ class PodPySpy:
             except PySpyError:
                 raise
             except Exception as exc:  # noqa: BLE001 - ApiException / websocket errors
-                if _not_found(exc):
-                    raise PySpyError(f"pod {self.namespace}/{self.pod} not found") from None
-                if not _forbidden(exc):
-                    raise PySpyError(f"exec into {self.where} failed: {getattr(exc, 'reason', exc)}") from None
+                error = translate(exc, verb="create", resource="pods/exec", namespace=self.namespace)
+                if isinstance(error, NotFound):
+                    raise PySpyError(f"pod {self.namespace}/{self.pod} not found") from exc
+                if not isinstance(error, Forbidden):
+                    raise PySpyError(f"exec into {self.where} failed: {getattr(exc, 'reason', exc)}") from exc
                 exec_forbidden = True
                 probe = None
             if probe is not None:
@@ -475,7 +467,7 @@ class PodPySpy:
         try:
             self.agent = NodeAgent(self.api, manifest)
         except Exception as exc:  # noqa: BLE001
-            if _forbidden(exc):
+            if isinstance(translate(exc, verb="create", resource="pods", namespace=agent_ns), Forbidden):
                 text = str(getattr(exc, "body", "") or getattr(exc, "reason", ""))
                 if "PodSecurity" in text:
                     raise PySpyNotAllowed(
@@ -515,8 +507,8 @@ class PodPySpy:
         except PySpyError:
             raise
         except Exception as exc:  # noqa: BLE001
-            if _not_found(exc):
-                raise PySpyError(f"pod {namespace}/{pod} is gone") from None
+            if isinstance(translate(exc, verb="create", resource="pods/exec", namespace=namespace), NotFound):
+                raise PySpyError(f"pod {namespace}/{pod} is gone") from exc
             raise PySpyError(f"exec into {namespace}/{pod} failed: {getattr(exc, 'reason', exc)}") from None
         self.last_window = (start, min(time.time() - start, float(max(1, round(seconds)))))
         if result.exit_code != 0:
@@ -534,8 +526,8 @@ class PodPySpy:
         try:
             pod = client.CoreV1Api(self.api).read_namespaced_pod(self.pod, self.namespace)
         except Exception as exc:  # noqa: BLE001
-            if _not_found(exc):
-                raise PySpyError(f"pod {self.namespace}/{self.pod} is gone") from None
+            if isinstance(translate(exc, verb="get", resource="pods", namespace=self.namespace), NotFound):
+                raise PySpyError(f"pod {self.namespace}/{self.pod} is gone") from exc
             return  # keep the last known id; the window's own error will say more
         self._container_id = container_id(
             cast(dict[str, Any], self.api.sanitize_for_serialization(pod)), self.container)

@@ -6,6 +6,7 @@ import threading
 import time
 
 from profkit.kube.client import KubeAccess
+from profkit.sources.backoff import Backoff
 from profkit.sources.base import CaptureOptions, Collector, Sink
 
 MIN_WINDOW = 1.0
@@ -31,7 +32,7 @@ class PodPySpyCollector(Collector):
         # Its own client: exec goes through kubernetes.stream, which must not share one with other threads.
         spy = PodPySpy(self.access.websocket_client(), self.namespace, self.pod, self.container,
                        PySpyOptions(rate=self.options.pyspy_rate))
-        backoff = 1.0
+        backoff = Backoff()
         try:
             while not stop.is_set():
                 window = self.window(stop)
@@ -44,15 +45,14 @@ class PodPySpyCollector(Collector):
                     self.expected_done = None
                     if not stop.is_set():
                         self.error(str(exc))
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, max(window, 1.0))
+                    backoff.wait(stop, cap=max(window, 1.0))
                     continue
                 except Exception as exc:  # noqa: BLE001 - PySpyNotAllowed (BadInput) and API errors
                     self.expected_done = None
                     self.error(f"py-spy on {self.namespace}/{self.pod}: {exc}")
                     return
                 self.expected_done = None
-                backoff = 1.0
+                backoff.reset()
                 self.answered = True
                 start, duration = spy.last_window
                 if self.sink.add_profile(self.target, self.instance, "cpu", "speedscope", data, start,

@@ -92,11 +92,10 @@ def required_permissions(endpoint_vias: Sequence[str]) -> list[tuple[str, str, s
 
 def missing_permission_message(verb: str, resource: str, subresource: str, namespace: str) -> str:
     """The one line for a permission the user lacks, naming what to grant."""
-    from profkit.kube.client import NEEDS
+    from profkit.kube.errors import RBAC_HINT, forbidden_text
 
     full = f"{resource}/{subresource}" if subresource else resource
-    return (f"forbidden: cannot {verb} {full} in namespace {namespace} (needs {NEEDS.get(full, verb)} on {full}); "
-            "see profkit capture --print-rbac")
+    return f"{forbidden_text(verb, full, namespace)}; {RBAC_HINT}"
 
 
 def first_missing(api: Any, namespace: str, needed: Sequence[tuple[str, str, str]]) -> str | None:

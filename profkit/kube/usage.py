@@ -6,7 +6,8 @@ import threading
 import time
 from typing import Any, cast
 
-from profkit.kube.client import KubeAccess, connection_reason, is_connection_error
+from profkit.kube.client import KubeAccess
+from profkit.kube.errors import Forbidden, Unreachable, api_call
 from profkit.sources.base import CaptureOptions, Collector, Sink
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
@@ -67,8 +68,9 @@ class PodUsageCollector(Collector):
         from kubernetes import client
 
         api = client.CustomObjectsApi(self.access.api)
-        data = cast(dict[str, Any], api.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, "pods", label_selector=self.selector, _request_timeout=15))
+        with api_call("list", f"pods.{GROUP}", self.namespace, server=self.access.server):
+            data = cast(dict[str, Any], api.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "pods", label_selector=self.selector, _request_timeout=15))
         stored = 0
         for item in data.get("items") or []:
             pod = str((item.get("metadata") or {}).get("name") or "")
@@ -86,14 +88,11 @@ class PodUsageCollector(Collector):
                 self.stats.scrapes += 1
                 self.answered = True
                 self.access.health.ok()
-            except Exception as exc:  # noqa: BLE001
-                status = getattr(exc, "status", None)
-                if is_connection_error(exc):
-                    self.access.health.failed(connection_reason(exc))
-                elif status == 403:
-                    self.error(f"forbidden: cannot list pods.metrics.k8s.io in namespace {self.namespace} "
-                               "(needs get/list on metrics.k8s.io pods)")
-                    return
-                else:
-                    self.error(f"{GROUP}: {getattr(exc, 'reason', None) or exc}")
+            except Unreachable as exc:
+                self.access.health.failed(exc.reason)
+            except Forbidden as exc:
+                self.error(str(exc))
+                return
+            except Exception as exc:  # noqa: BLE001 - any other answer: reported, sampled again next interval
+                self.error(f"{GROUP}: {exc}")
             stop.wait(max(0.5, interval - (time.time() - started)))

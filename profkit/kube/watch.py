@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, cast
+from typing import Any
 
 from profkit.formats.logs import parse_timestamp
-from profkit.kube.client import KubeAccess, connection_reason, is_connection_error
+from profkit.kube.client import KubeAccess
+from profkit.kube.errors import ALL_NAMESPACES, Forbidden, KubeError, Unreachable, api_call
+from profkit.kube.listwatch import Changed, KubeListWatch, Listed, ListWatchSource, list_watch
 from profkit.model import ObjectEvent
+from profkit.sources.backoff import Backoff
 from profkit.sources.base import CaptureOptions, Collector, Sink
 
-WATCH_SECONDS = 60  # server-side timeout of one watch request; then it is renewed from the last resourceVersion
 DISCOVERY_RETRY = 30.0
 MAX_BACKOFF = 10.0
 
@@ -95,25 +97,27 @@ class ObjectWatchCollector(Collector):
         return None
 
     # -- list and watch ----------------------------------------------------------------------
-    def _list(self) -> dict[str, Any]:
+    def source(self) -> ListWatchSource:
+        """The list call of this resource, cluster-wide or in ``self.namespace``."""
         from kubernetes import client
 
         api = client.CustomObjectsApi(self.access.api)
+        version = self.version or ""
         if self.namespace is None:
-            result: Any = api.list_cluster_custom_object(self.group, self.version or "", self.plural, _request_timeout=30)
-        else:
-            result = api.list_namespaced_custom_object(self.group, self.version or "", self.namespace, self.plural,
-                                                       _request_timeout=30)
-        return cast(dict[str, Any], result)
+            return KubeListWatch(api.list_cluster_custom_object, (self.group, version, self.plural),
+                                 verb_resource_namespace=("list", self.resource, ALL_NAMESPACES),
+                                 server=self.access.server)
+        return KubeListWatch(api.list_namespaced_custom_object, (self.group, version, self.namespace, self.plural),
+                             verb_resource_namespace=("list", self.resource, self.namespace), server=self.access.server)
 
-    def relist(self, first: bool) -> None:
-        """List, and turn the difference from what we knew into events (a 410 or a reconnect loses none)."""
-        data = self._list()
+    def relist(self, listed: Listed) -> None:
+        """Turn the difference between a list and what we knew into events (a 410 or a reconnect loses none)."""
+        first = listed.first and not self.known
         now = time.time()
-        self.resource_version = str((data.get("metadata") or {}).get("resourceVersion") or "")
+        self.resource_version = listed.resource_version
         present: dict[str, str] = {}
         events: list[ObjectEvent] = []
-        for obj in data.get("items") or []:
+        for obj in listed.items:
             meta = obj.get("metadata") or {}
             uid, rv = str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
             present[uid] = rv
@@ -131,92 +135,66 @@ class ObjectWatchCollector(Collector):
         self.known = present
         self.sink.add_objects(sorted(events, key=lambda e: e.ts))
 
-    def _watch(self, stop: threading.Event) -> bool:
-        """One watch request; False when the resourceVersion is too old (410) and a re-list is needed."""
-        from kubernetes import client, watch
-
-        api = client.CustomObjectsApi(self.access.api)
-        watcher: Any = cast(Any, watch).Watch()
-        kwargs: dict[str, Any] = {"resource_version": self.resource_version, "timeout_seconds": WATCH_SECONDS,
-                                  "allow_watch_bookmarks": True, "_request_timeout": (5.0, WATCH_SECONDS + 30.0)}
-        if self.namespace is None:
-            stream = watcher.stream(api.list_cluster_custom_object, self.group, self.version, self.plural, **kwargs)
+    def changed(self, step: Changed) -> None:
+        """One watch event: remembered (for the next re-list's diff) and recorded."""
+        meta = step.obj.get("metadata") or {}
+        uid = str(meta.get("uid") or "")
+        self.resource_version = str(meta.get("resourceVersion") or self.resource_version)
+        if step.kind == "DELETED":
+            self.known.pop(uid, None)
+            self.keys.pop(uid, None)
         else:
-            stream = watcher.stream(api.list_namespaced_custom_object, self.group, self.version, self.namespace,
-                                    self.plural, **kwargs)
-        try:
-            for item in stream:
-                self.access.health.ok()
-                kind, obj = str(item.get("type")), item.get("raw_object") or item.get("object") or {}
-                if kind == "ERROR":
-                    if int(obj.get("code") or 0) == 410:
-                        return False
-                    self.error(f"watch {self.resource}: {obj.get('message', obj)}")
-                    return False
-                meta = obj.get("metadata") or {}
-                if meta.get("resourceVersion"):
-                    self.resource_version = str(meta["resourceVersion"])
-                if kind == "BOOKMARK":
-                    continue
-                uid = str(meta.get("uid") or "")
-                event = {"ADDED": "added", "MODIFIED": "modified", "DELETED": "deleted"}.get(kind)
-                if event is None:
-                    continue
-                if event == "deleted":
-                    self.known.pop(uid, None)
-                    self.keys.pop(uid, None)
-                else:
-                    self.known[uid] = str(meta.get("resourceVersion") or "")
-                    self.keys[uid] = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-                self.sink.add_objects([object_event(obj, event, self.resource, self.target)])
-                self.answered = True
-                if stop.is_set():
-                    break
-        finally:
-            watcher.stop()
-        return True
+            self.known[uid] = str(meta.get("resourceVersion") or "")
+            self.keys[uid] = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        self.sink.add_objects([object_event(step.obj, step.kind.lower(), self.resource, self.target)])
+        self.answered = True
 
-    def run(self, stop: threading.Event) -> None:
-        backoff = 1.0
-        listed = False
-        reported_missing = False
+    def _discovered(self, stop: threading.Event) -> bool:
+        """Find the served version, looking again while the CRD is not installed; False when stopped first."""
+        backoff, reported_missing = Backoff(cap=MAX_BACKOFF), False
         while not stop.is_set():
             try:
-                if self.version is None:
+                with api_call("get", f"/apis/{self.group}", server=self.access.server):
                     self.version = self.discover()
-                    if self.version is None:
-                        if not reported_missing:
-                            self.info(f"{self.resource} is not served by the API server (CRD not installed?); "
-                                      f"looking again every {DISCOVERY_RETRY:.0f}s")
-                            reported_missing = True
-                        stop.wait(DISCOVERY_RETRY)
-                        continue
-                if not listed:
-                    self.relist(first=not self.known and not self.resource_version)
-                    listed = True
-                    self.access.health.ok()
-                if not self._watch(stop):
-                    listed = False  # 410 Gone: re-list, diffing against what we knew
-                backoff = 1.0
-            except Exception as exc:  # noqa: BLE001
-                status = getattr(exc, "status", None)
-                if status == 410:  # resourceVersion too old: re-list (the diff turns into events)
-                    listed = False
-                    continue
-                if status == 403 and self.namespace is None and self.fallback_namespace:
-                    self.info(f"cannot list {self.resource} in all namespaces; watching namespace "
-                              f"{self.fallback_namespace} only")
-                    self.namespace = self.fallback_namespace
-                    continue
-                if status == 403:
-                    where = f"namespace {self.namespace}" if self.namespace else "all namespaces"
-                    self.error(f"forbidden: cannot list {self.resource} in {where} "
-                               f"(needs get/list/watch on {self.resource})")
-                    return
-                if is_connection_error(exc):
-                    self.access.health.failed(connection_reason(exc))
-                    listed = False  # events during the outage come from the re-list diff
-                else:
-                    self.error(f"watch {self.resource}: {getattr(exc, 'reason', None) or exc}")
-                stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+            except Unreachable as exc:
+                self.access.health.failed(exc.reason)
+                backoff.wait(stop)
+                continue
+            except KubeError as exc:
+                self.error(f"discovering {self.resource}: {exc}")
+                backoff.wait(stop)
+                continue
+            if self.version is not None:
+                return True
+            if not reported_missing:
+                self.info(f"{self.resource} is not served by the API server (CRD not installed?); "
+                          f"looking again every {DISCOVERY_RETRY:.0f}s")
+                reported_missing = True
+            stop.wait(DISCOVERY_RETRY)
+        return False
+
+    def run(self, stop: threading.Event) -> None:
+        if not self._discovered(stop):
+            return
+        while not stop.is_set():
+            where = self.namespace or ALL_NAMESPACES
+            for step in list_watch(self.source(), stop, what=(self.resource, where), health=self.access.health,
+                                   backoff=Backoff(cap=MAX_BACKOFF)):
+                if isinstance(step, Listed):
+                    self.relist(step)
+                elif isinstance(step, Changed):
+                    self.changed(step)
+                elif isinstance(step.error, Forbidden):
+                    denied = step.error
+                    break
+                elif not isinstance(step.error, Unreachable):  # an outage is one gap event, told by ApiHealth
+                    self.error(f"watch {self.resource}: {step.error}")
+            else:
+                return  # stopped
+            if self.namespace is None and self.fallback_namespace:
+                self.info(f"cannot list {self.resource} in all namespaces; watching namespace "
+                          f"{self.fallback_namespace} only")
+                self.namespace = self.fallback_namespace
+                continue
+            self.error(str(denied))
+            return

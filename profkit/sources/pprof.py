@@ -7,6 +7,7 @@ import threading
 import time
 import zlib
 
+from profkit.sources.backoff import Backoff
 from profkit.sources.base import CaptureOptions, Collector, Sink
 from profkit.sources.http import Fetcher, FetchError, first_line
 
@@ -59,7 +60,7 @@ class PprofCollector(Collector):
         return f"pprof {self.fetcher.describe()}"
 
     def run(self, stop: threading.Event) -> None:
-        backoff = 1.0
+        backoff = Backoff()
         while not stop.is_set():
             window = self.window(stop)
             if window < MIN_WINDOW:
@@ -80,13 +81,12 @@ class PprofCollector(Collector):
                                    start, float(seconds), stop) and ok
             self.expected_done = None
             if ok:
-                backoff = 1.0
+                backoff.reset()
             elif self.in_grace():
                 stop.wait(0.5)  # the endpoint may still be starting
             elif time.time() - start < seconds / 2:
                 # Failed fast (refused, 404): wait before trying again, up to one window.
-                stop.wait(min(backoff, window))
-                backoff = min(backoff * 2, max(window, 1.0))
+                backoff.wait(stop, cap=max(window, 1.0))
 
     def _fetch_store(
         self, kind: str, path: str, timeout: float, start: float, duration: float, stop: threading.Event

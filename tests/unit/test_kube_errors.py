@@ -13,7 +13,9 @@ from kubernetes.client.exceptions import ApiException
 from profkit.catalog import resolve
 from profkit.errors import BadInput
 from profkit.kube import client as kclient
-from profkit.kube.client import ApiHealth, api_error, connection_reason, is_connection_error, load
+from profkit.kube.client import ApiHealth, load
+from profkit.kube.errors import (ApiFailed, Forbidden, Gone, KubeError, NotFound, Unauthorized, Unreachable,
+                                 api_call, connection_reason, is_connection_error, status_of, translate)
 from profkit.kube.rbac import rbac_documents, rbac_yaml
 from profkit.model import CaptureEvent
 
@@ -23,22 +25,47 @@ REFUSED = urllib3.exceptions.MaxRetryError(
 
 
 def test_forbidden_names_the_verb_resource_namespace_and_permission() -> None:
-    error = api_error(ApiException(status=403, reason="Forbidden"), verb="list", resource="pods",
+    error = translate(ApiException(status=403, reason="Forbidden"), verb="list", resource="pods",
                       namespace="capi-system")
-    assert isinstance(error, BadInput) and error.exit_code == 2
+    assert isinstance(error, Forbidden) and isinstance(error, BadInput) and error.exit_code == 2
     assert str(error).startswith("forbidden: cannot list pods in namespace capi-system (needs get/list/watch on pods)")
     assert "\n" not in str(error)
 
 
 def test_unreachable_unauthorized_not_found_and_other_statuses() -> None:
-    assert str(api_error(REFUSED, verb="get", resource="deployments", server="https://10.0.0.1:6443")) == \
+    assert str(translate(REFUSED, verb="get", resource="deployments", server="https://10.0.0.1:6443")) == \
         "API server https://10.0.0.1:6443 unreachable: connection refused"
-    assert str(api_error(ApiException(status=401, reason="Unauthorized"), verb="get", resource="deployments",
+    assert str(translate(ApiException(status=401, reason="Unauthorized"), verb="get", resource="deployments",
                          server="https://s")).startswith("unauthorized: API server https://s rejected")
-    assert str(api_error(ApiException(status=404, reason="Not Found"), verb="get", resource="deployments",
+    assert str(translate(ApiException(status=404, reason="Not Found"), verb="get", resource="deployments",
                          namespace="ns", name="kcp")) == "deployments kcp not found in namespace ns"
-    assert str(api_error(ApiException(status=500, reason="Internal Server Error"), verb="get",
+    assert str(translate(ApiException(status=500, reason="Internal Server Error"), verb="get",
                          resource="deployments")) == "get deployments: HTTP 500 Internal Server Error"
+
+
+def test_each_status_is_its_own_type_chained_from_the_api_exception() -> None:
+    kinds = {401: Unauthorized, 403: Forbidden, 404: NotFound, 410: Gone, 500: ApiFailed}
+    for status, kind in kinds.items():
+        original = ApiException(status=status, reason="x")
+        with pytest.raises(kind) as caught:
+            with api_call("watch", "pods", "ns"):
+                raise original
+        assert caught.value.__cause__ is original and caught.value.status == status
+        assert caught.value.exit_code == 2
+    with pytest.raises(Unreachable) as unreachable:
+        with api_call("list", "pods", "ns", server="https://s"):
+            raise REFUSED
+    assert unreachable.value.reason == "connection refused" and isinstance(unreachable.value, KubeError)
+
+
+def test_a_websocket_handshake_status_counts_like_an_api_status() -> None:
+    """exec and port-forward fail in the websocket handshake: the status is only in the text."""
+    handshake = ApiException(status=0, reason="Handshake status 403 Forbidden -+-+- {'content-type': ...}")
+    assert status_of(handshake) == 403
+    assert isinstance(translate(handshake, verb="create", resource="pods/exec", namespace="ns"), Forbidden)
+    assert status_of(ApiException(status=0, reason="Handshake status 404 Not Found")) == 404
+    assert str(translate(handshake, verb="create", resource="pods/exec", namespace="ns")).startswith(
+        "forbidden: cannot create pods/exec in namespace ns (needs create on pods/exec)")
 
 
 def test_connection_errors_are_told_apart_from_http_answers() -> None:

@@ -15,6 +15,8 @@ from profkit.kube.client import KubeAccess
 from profkit.kube.deployment import PodFollower, PodScoped, ResolvedDeployment
 from profkit.kube.endpoints import select_endpoints
 from profkit.kube.logs import PodLogCollector, split_timestamp
+from profkit.kube.errors import Forbidden, KubeError
+from profkit.kube.listwatch import Listed
 from profkit.kube.watch import ObjectWatchCollector, is_ready, object_event
 from profkit.model import Target
 from profkit.sources.base import CaptureOptions, Collector, Sink
@@ -144,11 +146,8 @@ def test_a_relist_turns_differences_into_events(sink: Sink) -> None:
         return {"metadata": {"name": name, "namespace": "ns", "uid": f"u-{name}", "resourceVersion": rv,
                              "creationTimestamp": created}}
 
-    listings = [{"metadata": {"resourceVersion": "10"}, "items": [item("old", "1"), item("kept", "2")]},
-                {"metadata": {"resourceVersion": "20"}, "items": [item("kept", "3"), item("new", "4")]}]
-    watcher._list = lambda: listings.pop(0)  # type: ignore[method-assign]
-    watcher.relist(first=True)
-    watcher.relist(first=False)
+    watcher.relist(Listed([item("old", "1"), item("kept", "2")], "10", first=True))
+    watcher.relist(Listed([item("kept", "3"), item("new", "4")], "20", first=False))
     events = rows(sink, "SELECT event, name FROM objects ORDER BY id")
     assert events[:2] == [("added", "old"), ("added", "kept")]  # created after the capture started (100.0)
     assert sorted(events[2:]) == [("added", "new"), ("deleted", "old"), ("modified", "kept")]
@@ -264,3 +263,52 @@ def test_logs_reconnect_after_a_drop_and_read_the_previous_container_after_a_res
     assert [bool(c.get("previous")) for c in calls] == [False, True, False, False]
     assert all("since_seconds" in c for c in calls[1:])  # reconnects start from the last line read
     assert rows(sink, "SELECT kind FROM events") == []
+
+
+class ScriptedSource:
+    """A fake list/watch API: one list answer (or error), then the scripted watch events, then quiet."""
+
+    def __init__(self, listing: dict[str, Any] | KubeError, events: list[dict[str, Any]],
+                 stop_after: threading.Event | None = None) -> None:
+        self.listing, self.events, self.stop_after = listing, events, stop_after
+
+    def list(self) -> dict[str, Any]:
+        if isinstance(self.listing, KubeError):
+            raise self.listing
+        return self.listing
+
+    def watch(self, resource_version: str) -> Iterator[dict[str, Any]]:
+        events, self.events = self.events, []
+        yield from events
+        if self.stop_after is not None:
+            self.stop_after.set()  # the capture ends after the scripted events
+
+
+def test_a_forbidden_cluster_wide_watch_falls_back_to_the_namespace(sink: Sink) -> None:
+    access = KubeAccess(api=None, server="https://s", context="c", namespace="ns")
+    watcher = ObjectWatchCollector(sink, "example", CaptureOptions(started=0.0), access, "widgets.scale.profkit.dev",
+                                   fallback_namespace="ns")
+    watcher.version = "v1"
+    watcher._discovered = lambda stop: True  # type: ignore[method-assign]
+    stop = threading.Event()
+    widget = {"metadata": {"name": "w1", "namespace": "ns", "uid": "u1", "resourceVersion": "6"}}
+    sources = {None: ScriptedSource(Forbidden("forbidden: cannot list widgets in all namespaces", 403), []),
+               "ns": ScriptedSource({"metadata": {"resourceVersion": "5"}, "items": []},
+                                    [{"type": "ADDED", "object": widget}], stop)}
+    watcher.source = lambda: sources[watcher.namespace]  # type: ignore[method-assign,assignment,return-value]
+    watcher.run(stop)
+    assert watcher.namespace == "ns" and watcher.resource_version == "6"
+    assert rows(sink, "SELECT event, name FROM objects") == [("added", "w1")]
+    assert rows(sink, "SELECT kind FROM events WHERE kind='error'") == []
+
+
+def test_the_pod_follower_starts_listed_pods_and_stops_deleted_ones(sink: Sink) -> None:
+    f, started = follower(sink)
+    stop = threading.Event()
+    source = ScriptedSource({"metadata": {"resourceVersion": "1"}, "items": [pod("a")]},
+                            [{"type": "ADDED", "object": pod("b")}, {"type": "DELETED", "object": pod("a")}], stop)
+    f.source = lambda: source  # type: ignore[method-assign,assignment,return-value]
+    f.run(stop)
+    assert set(f.pods) == {"a", "b"} and f.pods["a"].stop.is_set() and f.answered
+    kinds = rows(sink, "SELECT kind, instance FROM events WHERE kind LIKE 'pod-%' ORDER BY id")
+    assert kinds == [("pod-added", "a"), ("pod-added", "b"), ("pod-removed", "a")]
