@@ -60,6 +60,7 @@ class CpuHotspotRules:
     info_share: float = 0.20  # one own function carrying 20 % of CPU is worth showing
     warning_share: float = 0.50  # ... half of all CPU is a hotspot ...
     warning_min_cores: float = 0.25  # ... when the process burns at least this many cores meanwhile
+    min_cores: float = 0.01  # below this many cores (its share x the process's) a function is no hotspot
     pass_through_share: float = 0.80  # an own frame passing 80 % of its CPU on to own callees is boilerplate
     min_samples: int = 50
     top_functions: int = 10

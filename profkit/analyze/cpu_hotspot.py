@@ -32,7 +32,8 @@ KEYGEN_EXPLAINS = 0.5  # a hotspot at least half key generation is left to repea
 class OwnCodeProfile:
     """Cumulative and flat weight of each own function, its own callees and the leaves under it."""
 
-    total: float
+    total: float  # weight of the stacks that are CPU (idle waits left out)
+    idle_weight: float = 0.0  # weight of stacks whose leaf is a wait (select, Condition.wait, gopark)
     own_weight: float = 0.0  # weight of the stacks that run any own code
     cumulative: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     flat: dict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -44,12 +45,19 @@ class OwnCodeProfile:
 
 
 def own_code_profile(profile: Profile, own_code: tuple[str, ...] = ()) -> OwnCodeProfile:
-    """Aggregate a profile over the controller's own functions (recursion counted once per stack)."""
+    """Aggregate a profile over the controller's own functions (recursion counted once per stack).
+
+    Stacks that end in an idle wait are not CPU: they count in neither the own code nor the total.
+    """
     classifier = FrameClassifier(profile, own_code)
     names = [display_name(f, profile.language) for f in profile.frames]
     keygen = keygen_mask(profile)
     out = OwnCodeProfile(profile.total)
     for stack, weight, is_keygen in zip(profile.stacks, profile.weights, keygen):
+        if classifier.is_idle(stack):
+            out.idle_weight += weight
+            out.total -= weight
+            continue
         own = [names[i] for i in stack if classifier.is_own(i)]
         if not own:
             continue
@@ -149,13 +157,18 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             continue
         own = own_code_profile(cpu.profile, options.own_code)
         ranked = hot_functions(own, rules)
-        if not ranked:
+        if not ranked or own.total <= 0:
             continue
         top = ranked[0]
         share = own.cumulative[top] / own.total
         if share < rules.info_share:
             continue
         cores, cores_source = cores_during(view, cpu)
+        # The profile's CPU share of the process's cores (idle samples, when recorded, are no CPU).
+        cpu_fraction = own.total / cpu.profile.total if cpu.profile.total else 0.0
+        function_cores = share * cores * (cpu_fraction if cores_source == "profile" else 1.0)
+        if function_cores < rules.min_cores:
+            continue  # nothing at 0.00 cores is a hotspot
         functions = [_function_evidence(own, name, cpu, rules) for name in ranked[: rules.top_functions]]
         keygen_share = functions[0]["key_generation_share"]
         severity = "info"
@@ -168,7 +181,9 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             "profile_cpu_seconds": round(cpu.cpu_seconds, 3),
             "cpu_seconds_estimated_from_samples": cpu.seconds_estimated,
             "cores": round(cores, 3),
+            "function_cores": round(function_cores, 3),
             "cores_source": cores_source,
+            "idle_share_left_out": _share(own.idle_weight, cpu.profile.total),
             "own_code_share": _share(own.own_weight, own.total),
             "hot_path": functions[0]["called_from"],
             "functions": functions,
@@ -177,7 +192,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         }
         evidence.update(cpu_per_reconcile(view, cpu))
         per = evidence.get("process_cpu_seconds_per_reconcile", evidence.get("profile_cpu_seconds_per_reconcile"))
-        title = (f"{top} carries {share:.0%} of CPU ({cores:.2f} cores)"
+        title = (f"{top} carries {share:.0%} of CPU ({function_cores:.2f} of {cores:.2f} cores)"
                  + (f", {per * 1000:.0f} ms CPU per reconcile" if per is not None else ""))
         findings.append(Finding(ID, severity, cpu.target, title, evidence,
                                 _recommendation(top, functions[0]["leaves"], keygen_share, functions[0]["called_from"])))

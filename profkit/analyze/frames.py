@@ -16,14 +16,24 @@ outside ``site-packages`` are the stdlib; files under ``site-packages``/``dist-p
 libraries, unless their top-level package is the controller's own (named in ``own_code``, or
 inferred: the first non-stdlib, non-library frame nearest the root of the stacks, so that a
 controller installed with pip - profkit's own demo included - still counts as own code);
-everything else (a checkout, ``/app/...``) is own code.
+a console script in a ``bin/`` directory (``.venv/bin/kopf``, pip's entry-point launcher) is the
+library it launches; everything else (a checkout, ``/app/...``) is own code.
+
+Idle waiting is not CPU: a stack whose leaf is a wait (``selectors.EpollSelector.select``,
+``threading.Condition.wait``, ``time.sleep``; Go's ``runtime.gopark``, ``runtime.futex``...) is a
+thread parked, not work (:func:`is_idle_leaf`).
+
+Python module names are the module as Python knows it: the file's path relative to the
+process's ``sys.path`` entries when the capture recorded them, else relative to the
+``site-packages``/stdlib directory it sits in, else the file name's stem (a script run as
+``python operator.py`` is module ``operator``); never a package guessed from directory names.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from profkit.model import Frame, Profile
 
@@ -54,10 +64,30 @@ PYTHON_LIBRARIES: frozenset[str] = frozenset({
     "jsonschema", "attrs", "attr", "multidict", "yarl", "frozenlist", "aiosignal", "pykube",
 })
 
+# Leaf functions that wait rather than work: a stack ending in one is a parked thread, not CPU.
+# Python: (module, function) of the stdlib's blocking calls; py-spy may still sample them (its
+# idle detection is a heuristic). Go: the scheduler's park/sleep paths.
+PYTHON_IDLE: frozenset[tuple[str, str]] = frozenset({
+    ("selectors", "select"), ("select", "select"), ("select", "poll"), ("select", "epoll"),
+    ("threading", "wait"), ("threading", "_wait_for_tstate_lock"), ("threading", "join"),
+    ("time", "sleep"), ("asyncio.tasks", "sleep"), ("queue", "get"), ("socket", "accept"),
+    ("socket", "recv"), ("socket", "recv_into"), ("socket", "readinto"), ("ssl", "read"), ("ssl", "recv_into"),
+    ("multiprocessing.connection", "_recv"), ("concurrent.futures._base", "wait"),
+})
+PYTHON_IDLE_FUNCTIONS = frozenset({"sleep", "select", "poll", "epoll_wait", "wait", "acquire"})
+GO_IDLE: frozenset[str] = frozenset({
+    "runtime.gopark", "runtime.goparkunlock", "runtime.futex", "runtime.futexsleep", "runtime.notesleep",
+    "runtime.notetsleep", "runtime.notetsleepg", "runtime.semasleep", "runtime.usleep", "runtime.epollwait",
+    "runtime.netpoll", "runtime.netpollblock", "runtime.selectgo", "runtime.park_m", "runtime.mPark",
+    "runtime.stopm", "time.Sleep", "syscall.EpollWait", "internal/runtime/syscall.EpollWait",
+})
+
 _GO_CLOSURE = re.compile(r"(\.func\d+|\.gowrap\d+|\.\d+)+$")
 _PY_STDLIB = re.compile(r"(^<frozen |^<string>|/lib/python\d+(\.\d+)?/(?!.*(site|dist)-packages/))")
 _PY_PACKAGES = re.compile(r"(?:site|dist)-packages/([A-Za-z0-9_]+)")
 _PY_STDLIB_ROOT = re.compile(r"/lib/python\d+(?:\.\d+)?/([A-Za-z0-9_]+)")
+_PY_CONSOLE_SCRIPT = re.compile(r"/bin/[^/]+$")
+_PY_FROZEN = re.compile(r"^<frozen ([A-Za-z0-9_.]+)>$")
 _PY_NAME_SUFFIX = re.compile(r"^(?P<name>.+?) \((?P<file>[^()]+?)(?::(?P<line>\d+))?\)$")
 
 
@@ -90,24 +120,61 @@ def python_location(frame: Frame) -> tuple[str, str]:
     return (match.group("name") if match else frame.name), frame.file
 
 
-def python_module(file: str) -> str:
-    """Dotted module of a Python file as best seen from its path: ``.../rsa/prime.py`` -> ``rsa.prime``."""
+def is_console_script(file: str) -> bool:
+    """A pip entry-point launcher (``.venv/bin/kopf``): a file in a ``bin/`` directory, not a ``.py`` file."""
     path = file.replace("\\", "/")
+    return bool(_PY_CONSOLE_SCRIPT.search(path)) and not path.endswith(".py")
+
+
+def _dotted(relative: str) -> str:
+    parts = [p for p in relative.split("/") if p and p != "."]
+    if parts and parts[-1].endswith((".py", ".pyc")):
+        parts[-1] = parts[-1].rsplit(".", 1)[0]
+    if len(parts) > 1 and parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def python_module(file: str, sys_path: Sequence[str] = ()) -> str:
+    """The module Python knows a file as: ``.../site-packages/rsa/prime.py`` -> ``rsa.prime``.
+
+    ``sys_path``: the process's import roots, when the capture recorded them (the longest root
+    that holds the file wins). Otherwise the site-packages or stdlib directory the file sits in;
+    otherwise the file name's stem (``/src/widgetop/operator.py`` -> ``operator``).
+    """
+    path = file.replace("\\", "/")
+    frozen = _PY_FROZEN.match(path)
+    if frozen:
+        return frozen.group(1)
+    roots = sorted((r.replace("\\", "/").rstrip("/") for r in sys_path if r), key=len, reverse=True)
+    for root in roots:
+        if path.startswith(root + "/"):
+            return _dotted(path[len(root) + 1:])
     match = _PY_PACKAGES.search(path) or _PY_STDLIB_ROOT.search(path)
     if match:
-        path = path[match.end(0) - len(match.group(1)):]
-    parts = [p for p in path.split("/") if p and p != "."]
-    if parts and parts[-1].endswith(".py"):
-        parts[-1] = parts[-1][:-3]
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts[-3:])
+        return _dotted(path[match.end(0) - len(match.group(1)):])
+    name = path.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if name.endswith((".py", ".pyc")) else name
 
 
 def python_top_package(file: str) -> str:
     """The top-level package of a site-packages file (``cryptography``), else ``""``."""
     match = _PY_PACKAGES.search(file.replace("\\", "/"))
     return match.group(1) if match else ""
+
+
+def is_idle_leaf(frame: Frame, language: str) -> bool:
+    """Whether a stack's leaf frame is a wait (event loop select, lock or condition wait, sleep, park)."""
+    if language != "python":
+        return frame.name in GO_IDLE
+    function, file = python_location(frame)
+    function = function.rsplit(".", 1)[-1]
+    if not file:  # a native frame py-spy named without a file (``select``, ``epoll_wait``)
+        return function in PYTHON_IDLE_FUNCTIONS
+    path = file.replace("\\", "/")
+    if not _PY_STDLIB.search(path):
+        return False
+    return (python_module(path), function) in PYTHON_IDLE
 
 
 def classify_go(function: str, own_prefixes: Iterable[str] = ()) -> str:
@@ -134,6 +201,8 @@ def classify_python(frame: Frame, own_packages: Iterable[str] = ()) -> str:
         return STDLIB if frame.name.startswith("<") else OWN
     if _PY_STDLIB.search(path):
         return STDLIB
+    if is_console_script(path):
+        return LIBRARY
     top = python_top_package(path)
     if top:
         return OWN if top in set(own_packages) else LIBRARY
@@ -162,6 +231,10 @@ class FrameClassifier:
     def is_own(self, index: int) -> bool:
         return self._origins[index] == OWN
 
+    def is_idle(self, stack: Sequence[int]) -> bool:
+        """Whether a stack is a thread waiting (its leaf is an idle wait): not CPU."""
+        return bool(stack) and is_idle_leaf(self.profile.frames[stack[-1]], self.profile.language)
+
 
 def _inferred_python_packages(profile: Profile) -> set[str]:
     """Top-level site-packages packages that sit first under the stdlib entry frames of the stacks.
@@ -177,7 +250,7 @@ def _inferred_python_packages(profile: Profile) -> set[str]:
                 break
             frame = profile.frames[index]
             _, file = python_location(frame)
-            if _PY_STDLIB.search(file.replace("\\", "/")) or not file:
+            if _PY_STDLIB.search(file.replace("\\", "/")) or not file or is_console_script(file):
                 continue
             seen_roots.add(index)
             top = python_top_package(file)

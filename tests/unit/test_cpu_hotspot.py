@@ -106,3 +106,84 @@ def test_real_healthy_go_profile_names_its_own_hash_function_without_a_warning(t
     assert all(f.severity == "info" for f in findings)
     for finding in findings:
         assert finding.evidence["function"].startswith("main.")
+
+
+def py_profile(stacks: list[tuple[list[tuple[str, str]], int]]) -> Profile:
+    """A py-spy-like profile: frames are (function, file); weights are samples at 100 Hz."""
+    index: dict[tuple[str, str], int] = {}
+    for frames, _ in stacks:
+        for frame in frames:
+            index.setdefault(frame, len(index))
+    return Profile([Frame(name, file) for name, file in index], [tuple(index[f] for f in frames) for frames, _ in stacks],
+                   [float(count) for _, count in stacks], sample_type="samples", unit="count", language="python",
+                   duration=30.0, period=0.01)
+
+
+def speedscope_bundle(tmp_path: Path, profile: Profile, cpu_per_scrape: float) -> Path:
+    from profkit.formats.speedscope import write_speedscope
+
+    writer = BundleWriter(tmp_path / "bundle")
+    writer.add_profile("op", "pod-1", "cpu", "speedscope", write_speedscope(profile).encode(), T0, 30.0)
+    for step in range(7):
+        writer.add_points("op", "pod-1", T0 + step * 5, [("process_cpu_seconds_total", {}, step * cpu_per_scrape)])
+    writer.close()
+    return tmp_path / "bundle"
+
+
+VENV = "/srv/op/.venv"
+SITE = f"{VENV}/lib/python3.11/site-packages"
+STDLIB = "/usr/lib/python3.11"
+KOPF_ENTRY = [("<module>", f"{VENV}/bin/kopf"), ("main", f"{SITE}/click/core.py"), ("run", f"{SITE}/kopf/cli.py"),
+              ("run", f"{STDLIB}/asyncio/runners.py"), ("_run_once", f"{STDLIB}/asyncio/base_events.py")]
+IDLE_LOOP = [*KOPF_ENTRY, ("EpollSelector.select", f"{STDLIB}/selectors.py")]
+HANDLER = [*KOPF_ENTRY, ("_run", f"{STDLIB}/asyncio/events.py"), ("invoke", f"{SITE}/kopf/_core/actions/invocation.py"),
+           ("refresh_widget", "/src/kopf/widgetop/operator.py"),
+           ("render_widget_report", "/src/kopf/widgetop/operator.py"), ("openssl_sha256", f"{STDLIB}/hashlib.py")]
+
+
+def test_kopf_entry_point_and_idle_event_loop_are_neither_own_code_nor_cpu(tmp_path: Path) -> None:
+    profile = py_profile([(IDLE_LOOP, 2400), (HANDLER, 600)])
+    own = own_code_profile(profile)
+    assert own.idle_weight == 2400 and own.total == 600
+    assert "kopf.<module>" not in own.cumulative and "<module>" not in own.cumulative
+    [finding] = run_analyzers(open_bundle(speedscope_bundle(tmp_path, profile, cpu_per_scrape=2.5)), ONLY)
+    # A script outside any package is its file's module, not the last three directories (kopf.widgetop.operator).
+    assert finding.evidence["function"] == "operator.render_widget_report"
+    assert finding.evidence["cpu_share"] == 1.0
+    assert finding.evidence["idle_share_left_out"] == 0.8
+    assert "select" not in finding.recommendation
+
+
+def test_an_idle_kopf_replica_gets_no_hotspot(tmp_path: Path) -> None:
+    profile = py_profile([(IDLE_LOOP, 2900), (HANDLER, 100)])
+    assert run_analyzers(open_bundle(speedscope_bundle(tmp_path, profile, cpu_per_scrape=0.01)), ONLY) == []
+
+
+def test_nothing_at_zero_cores_is_a_hotspot(tmp_path: Path) -> None:
+    # 0.004 cores in all: 60 % of it is 0.0024 cores, under CpuHotspotRules.min_cores.
+    assert run_analyzers(open_bundle(bundle_with(tmp_path, HOT, cpu_per_scrape=0.02)), ONLY) == []
+
+
+@pytest.mark.parametrize(("file", "sys_path", "module"), [
+    ("/src/kopf/widgetop/operator.py", (), "operator"),
+    ("/src/kopf/widgetop/operator.py", ("/src/kopf",), "widgetop.operator"),
+    ("/src/kopf/widgetop/__init__.py", ("/src/kopf", "/src"), "widgetop"),
+    (f"{SITE}/kopf/_core/engines/peering.py", (), "kopf._core.engines.peering"),
+    (f"{STDLIB}/selectors.py", (), "selectors"),
+    ("<frozen importlib._bootstrap>", (), "importlib._bootstrap"),
+    (f"{VENV}/bin/kopf", (), "kopf"),
+])
+def test_python_module_is_the_module_python_knows(file: str, sys_path: tuple[str, ...], module: str) -> None:
+    from profkit.analyze.frames import python_module
+
+    assert python_module(file, sys_path) == module
+
+
+def test_idle_leaves_are_waits_in_the_stdlib_or_go_runtime_only() -> None:
+    from profkit.analyze.frames import is_idle_leaf
+
+    assert is_idle_leaf(Frame("select", f"{STDLIB}/selectors.py"), "python")
+    assert is_idle_leaf(Frame("Condition.wait", f"{STDLIB}/threading.py"), "python")
+    assert not is_idle_leaf(Frame("select", "/src/app/select.py"), "python")  # the user's own select()
+    assert not is_idle_leaf(Frame("openssl_sha256", f"{STDLIB}/hashlib.py"), "python")
+    assert is_idle_leaf(Frame("runtime.gopark"), "go") and not is_idle_leaf(Frame("runtime.mallocgc"), "go")
