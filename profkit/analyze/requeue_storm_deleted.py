@@ -1,4 +1,13 @@
-"""requeue-storm-deleted: objects reconciled again and again after they were deleted (or after NotFound)."""
+"""requeue-storm-deleted: objects reconciled again and again after they were deleted, NotFound, or stuck Terminating.
+
+Three variants of one pathology, one finding id (the same fix area, so ``compare`` pairs them):
+``deleted`` (the watcher saw the object go, the logs go on about it), ``notfound`` (no watcher:
+the controller's own NotFound lines repeat) and ``stuck-terminating`` (deletion was requested,
+the object never went away because its finalizer is never removed, and the controller keeps
+retrying its deletion: log lines about it, or the watcher's modified events while it carries a
+deletionTimestamp). The last is the same bug one step earlier, in Go and Python (kopf's
+``TemporaryError`` in a deletion handler whose backing object is gone) alike.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +23,7 @@ from profkit.analyze.metrics_math import average_rate, series_of, total_increase
 from profkit.analyze.rules import RequeueStormRules, rules_from
 from profkit.bundle.reader import BundleView
 from profkit.formats.logs import object_key_of
-from profkit.model import Finding, LogRecord, Series
+from profkit.model import Finding, LogRecord, ObjectEvent, Series
 
 ID = "requeue-storm-deleted"
 
@@ -28,6 +37,8 @@ NOT_FOUND_NEEDLES = ("not found", "notfound", "could not get", "no longer exists
 REQUEUE_RESULTS = ("requeue", "requeue_after", "error")
 MAX_SAMPLES = 5
 MAX_LISTED = 20
+# kopf's handler lines name the handler: "Handler 'delete_widget' failed temporarily: ...".
+KOPF_HANDLER = re.compile(r"Handler '([^']+)'")
 
 
 @dataclass
@@ -134,6 +145,132 @@ def _scan_logs(view: BundleView, lives: dict[str, KeyLife], rules: RequeueStormR
     return trails
 
 
+@dataclass
+class _Terminating:
+    """One object whose deletion was requested and that was still there when the capture ended."""
+
+    key: str
+    resource: str
+    requested: float
+    finalizers: list[str] = field(default_factory=list)
+    target: str = ""
+    modified: list[float] = field(default_factory=list)  # watcher updates while it carried a deletionTimestamp
+    lines: list[LogRecord] = field(default_factory=list)
+
+
+def _terminating(events: list[ObjectEvent], lives: dict[str, KeyLife]) -> dict[str, _Terminating]:
+    """Objects with a deletionTimestamp that never got their deleted event, with their updates meanwhile."""
+    out: dict[str, _Terminating] = {}
+    for e in events:
+        life = lives.get(e.key)
+        if e.deletion_ts is None or life is None or not life.intervals or life.intervals[-1][1] is not None:
+            continue
+        created = life.intervals[-1][0]
+        if created is not None and e.ts < created:
+            continue  # an earlier incarnation
+        item = out.get(e.key)
+        if item is None:
+            item = out[e.key] = _Terminating(e.key, e.resource, e.deletion_ts, target=e.target)
+        item.finalizers = list(e.finalizers)
+        if e.event == "modified":
+            item.modified.append(e.ts)
+    return out
+
+
+def _stuck_entries(view: BundleView, events: list[ObjectEvent], lives: dict[str, KeyLife],
+                   rules: RequeueStormRules) -> dict[tuple[str, str], list[tuple[dict[str, Any], list[LogRecord]]]]:
+    """Objects stuck Terminating for ``stuck_min_seconds`` while something keeps retrying them, per controller."""
+    end = view.time_range()[1]
+    stuck = {k: t for k, t in _terminating(events, lives).items() if end - t.requested >= rules.stuck_min_seconds}
+    if not stuck:
+        return {}
+    since = min(t.requested for t in stuck.values()) + rules.grace_seconds
+    for r in logs_about(view, set(stuck), since):
+        item = stuck.get(record_key(r))
+        if item is not None and r.ts > item.requested + rules.grace_seconds:
+            item.lines.append(r)
+    out: dict[tuple[str, str], list[tuple[dict[str, Any], list[LogRecord]]]] = defaultdict(list)
+    for key, item in sorted(stuck.items()):
+        by_controller: dict[tuple[str, str], list[LogRecord]] = defaultdict(list)
+        for r in item.lines:
+            by_controller[(r.target, _controller(r))].append(r)
+        updates = [ts for ts in item.modified if ts > item.requested + rules.grace_seconds]
+        if not by_controller and len(updates) >= rules.min_reconciles_after_delete:
+            by_controller[(item.target, item.resource)] = []  # no logs: the watcher's updates are the retries
+        for (target, controller), lines in by_controller.items():
+            retries = group_reconciles(lines) if lines else sorted(updates)
+            if len(retries) < rules.min_reconciles_after_delete:
+                continue
+            entry: dict[str, Any] = {
+                "key": key, "state": "terminating", "deletion_requested_at": item.requested,
+                "stuck_seconds": round(end - item.requested, 1), "finalizers": item.finalizers,
+                "source": "objects+logs" if lines else "objects (updates while terminating)",
+                "retries": len(retries), "updates_while_terminating": len(updates),
+                "first": retries[0], "last": retries[-1], "per_minute": round(per_minute(retries), 2),
+            }
+            handlers = sorted({m.group(1) for r in lines for m in [KOPF_HANDLER.search(r.message)] if m})
+            if handlers:
+                entry["handlers"] = handlers
+            out[(target, controller)].append((entry, lines))
+    return out
+
+
+def _stuck_findings(view: BundleView, events: list[ObjectEvent], lives: dict[str, KeyLife],
+                    rules: RequeueStormRules) -> list[Finding]:
+    findings: list[Finding] = []
+    for (target, controller), pairs in sorted(_stuck_entries(view, events, lives, rules).items()):
+        entries = sorted((e for e, _ in pairs), key=lambda e: -e["retries"])
+        samples: list[str] = []
+        for _, lines in pairs:
+            for r in lines[:1]:
+                if len(samples) < MAX_SAMPLES and (r.raw or r.message) not in samples:
+                    samples.append(r.raw or r.message)
+        rate = sum(e["per_minute"] for e in entries)
+        handlers = sorted({h for e in entries for h in e.get("handlers", [])})
+        evidence: dict[str, Any] = {
+            "variant": "stuck-terminating",
+            "controller": controller,
+            "objects_stuck_terminating": len(entries),
+            "longest_stuck_seconds": max(e["stuck_seconds"] for e in entries),
+            "retries": sum(e["retries"] for e in entries),
+            "retries_per_minute": round(rate, 2),
+            "window": [min(e["first"] for e in entries), max(e["last"] for e in entries)],
+            "objects": entries[:MAX_LISTED],
+            "log_samples": samples,
+        }
+        if handlers:
+            evidence["handlers"] = handlers
+        critical = len(entries) >= rules.critical_objects or rate >= rules.critical_per_minute
+        findings.append(_stuck_finding(target, controller, "critical" if critical else "warning", evidence))
+    return findings
+
+
+def _stuck_finding(target: str, controller: str, severity: str, evidence: dict[str, Any]) -> Finding:
+    count = evidence["objects_stuck_terminating"]
+    handlers = evidence.get("handlers", [])
+    keys = ", ".join(e["key"] for e in evidence["objects"][:3])
+    finalizers = sorted({f for e in evidence["objects"] for f in e["finalizers"]})
+    kopf = controller.startswith("kopf") or any(f.startswith("kopf.") for f in finalizers)
+    title = (f"{controller}: {count} object(s) stuck Terminating (up to {evidence['longest_stuck_seconds']:.0f} s), "
+             f"deletion retried {evidence['retries_per_minute']:g} times/min"
+             + (f" by handler {', '.join(handlers)}" if handlers else ""))
+    if kopf:
+        fix = (f"In the deletion handler ({', '.join(handlers) or '@kopf.on.delete'}), treat a backing object that is "
+               "already gone (NotFound) as cleaned up and return normally, so kopf removes its finalizer; raise "
+               "`kopf.TemporaryError` only for failures that can heal, and `kopf.PermanentError` (or a retry limit "
+               "with `retries=`/`timeout=` on the handler) for the rest")
+    else:
+        fix = (f"In the {controller} reconciler's deletion path, when what the finalizer cleans up is already gone "
+               "(NotFound), count the cleanup as done and remove the finalizer (`controllerutil.RemoveFinalizer` "
+               "and Update) instead of returning an error or `Requeue`; the object then goes away (the same bug as "
+               "baremetal-operator issue 1190, one step earlier)")
+    return Finding(
+        id=ID, severity=severity, target=target, title=title, evidence=evidence,
+        recommendation=fix + (f". Finalizers held: {', '.join(finalizers)}" if finalizers else "")
+        + (f". Stuck keys include {keys}." if keys else "."),
+    )
+
+
 def _metric_storm(view: BundleView, controller: str, target: str, quiet_from: float | None) -> dict[str, Any]:
     """Requeue/error reconcile rate and retries after ``quiet_from`` (no live object), and before it."""
     evidence: dict[str, Any] = {}
@@ -144,7 +281,9 @@ def _metric_storm(view: BundleView, controller: str, target: str, quiet_from: fl
     retries = queue_series(view, "workqueue_retries_total", target, controller)
     if not requeues:
         return evidence
-    evidence["series"] = [{"name": s.name, "labels": s.labels, "instance": s.instance} for s in requeues + retries]
+    # Only the series that show the signal: a flat-zero retries counter proves nothing.
+    evidence["series"] = [{"name": s.name, "labels": s.labels, "instance": s.instance}
+                          for s in requeues + retries if s.increase() > 0]
     end = max((s.points[-1][0] for s in requeues if s.points), default=0.0)
     evidence["requeue_rate_per_s"] = round(average_rate(requeues), 4)
     if quiet_from is not None and end - quiet_from > 0:
@@ -168,7 +307,8 @@ def _all_gone_since(view: BundleView, grace: float) -> float | None:
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag controllers that keep reconciling objects that are gone."""
     rules = rules_from(options).requeue_storm_deleted
-    lives = key_lives(view.objects())
+    events = view.objects()
+    lives = key_lives(events)
     trails = _scan_logs(view, lives, rules)
 
     storms: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -177,15 +317,15 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         entry: dict[str, Any] | None = None
         if len(group_reconciles(trail.after_delete)) >= rules.min_reconciles_after_delete:
             times = group_reconciles(trail.after_delete)
-            entry = {"key": key, "deleted_at": trail.deleted_at, "source": "objects+logs",
+            entry = {"key": key, "state": "deleted", "deleted_at": trail.deleted_at, "source": "objects+logs",
                      "reconciles_after_delete": len(times), "first": times[0], "last": times[-1],
                      "per_minute": round(per_minute(times), 2)}
             lines = trail.after_delete
         else:
             times = group_reconciles(trail.not_found)
             if len(times) >= rules.notfound_min_repeats and times[-1] - times[0] >= rules.notfound_min_span_seconds:
-                entry = {"key": key, "deleted_at": lives[key].last_deleted if key in lives else None,
-                         "source": "NotFound log lines", "reconciles_after_delete": len(times),
+                entry = {"key": key, "state": "gone (NotFound)", "source": "NotFound log lines",
+                         "reconciles_after_delete": len(times),
                          "first": times[0], "last": times[-1], "per_minute": round(per_minute(times), 2)}
                 lines = trail.not_found
         if entry is None:
@@ -193,10 +333,10 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         storms[(target, controller)].append(entry)
         bucket = samples[(target, controller)]
         for r in lines[:2]:
-            if len(bucket) < MAX_SAMPLES:
+            if len(bucket) < MAX_SAMPLES and (r.raw or r.message) not in bucket:
                 bucket.append(r.raw or r.message)
 
-    findings: list[Finding] = []
+    findings: list[Finding] = _stuck_findings(view, events, lives, rules)
     quiet_from = _all_gone_since(view, rules.grace_seconds) if lives else None
     for (target, controller), entries in sorted(storms.items()):
         entries.sort(key=lambda e: -e["reconciles_after_delete"])

@@ -11,7 +11,9 @@ requeue-storm-deleted        a deleted (or NotFound) key is reconciled          
                              ``grace_seconds`` (log lines: ``notfound_min_repeats``
                              over ``notfound_min_span_seconds``); or, from metrics
                              alone, requeues go on at ``metric_min_rate`` /s with no
-                             live object left
+                             live object left; or an object stuck Terminating for
+                             ``stuck_min_seconds`` is retried ``min_reconciles_after_delete``
+                             times (log lines or watcher updates) after ``grace_seconds``
 client-side-throttling       any throttling log line (client-go logs waits over 50 ms    a wait over ``critical_wait_seconds``, or the rate
                              at V(3), over 1 s at V(0)); rate limiter histogram mean     limiter histogram p99 over it
                              over ``warning_mean_wait_seconds``; inferred: requests
@@ -37,8 +39,9 @@ gc-pressure                  GC share of CPU samples over ``warning_share`` (or 
                              least ``min_samples`` CPU samples
 repeated-key-generation      key generation over ``warning_share`` of CPU samples        ... over ``critical_share`` (thresholds:
                              (``KeyGenerationRules`` in ``profkit.analyze``)              ``KeyGenerationRules``)
-cpu-hotspot                  one own function over ``warning_share`` of CPU while the    info from ``info_share``; never critical
-                             process burns ``warning_min_cores`` (``CpuHotspotRules``)
+cpu-hotspot                  one own function over ``warning_share`` of CPU while the    info from ``info_share``; never critical; nothing
+                             process burns ``warning_min_cores`` (``CpuHotspotRules``)    when the function uses under ``min_cores`` cores
+                             (idle waits - select, Condition.wait, gopark - are no CPU)
 ===========================  ==========================================================  ======================================================
 
 Sizing and noise knobs (they shape recommendations and ignore short runs, not severities):
@@ -80,6 +83,7 @@ class RequeueStormRules:
     critical_objects: int = 10
     critical_per_minute: float = 60.0
     metric_min_rate: float = 0.05  # requeues per second with no live object left
+    stuck_min_seconds: float = 30.0  # deletion requested this long ago and the object still there: stuck
 
 
 @dataclass(frozen=True)

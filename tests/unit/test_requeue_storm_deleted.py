@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from profkit.model import LogRecord, ObjectEvent
+
 from controller_bundles import (
     HEALTHY_DURATION, T0, Bundle, ControllerLoad, analyze, at_least, const, healthy, zap,
 )
@@ -121,3 +123,97 @@ def test_own_notfound_error_repeated_without_watcher_is_a_storm(tmp_path: Path) 
     [finding] = analyze(b.view(HEALTHY_DURATION), ID)
     assert "gone (NotFound)" in finding.title
     assert finding.evidence["objects"][0]["per_minute"] == 30.0
+
+
+KOPF_LINE = ("[2026-12-02 01:32:48,498] kopf.objects         [ERROR   ] [{key}] Handler 'delete_widget' failed "
+             'temporarily: configmaps "{name}" not found')
+
+
+def terminating(b: Bundle, keys: list[str], requested: float, until: float, every: float,
+                resource: str = "widgets.profkit.example", finalizer: str = "profkit.example/cleanup") -> None:
+    """The watcher's view of objects whose deletion was requested at ``requested`` and that never go away."""
+    events = []
+    for key in keys:
+        ns, name = key.split("/")
+        events.append(ObjectEvent(T0, resource, ns, name, "added", uid=key, finalizers=[finalizer]))
+        t = requested
+        while t < until:
+            events.append(ObjectEvent(T0 + t, resource, ns, name, "modified", uid=key, deletion_ts=T0 + requested,
+                                      finalizers=[finalizer]))
+            t += every
+    b.writer.add_objects(sorted(events, key=lambda e: e.ts))
+
+
+def kopf_records(keys: list[str], start: float, end: float, every: float) -> list[LogRecord]:
+    """kopf's deletion-handler retry lines as the log reader stores them (level, logger, object key)."""
+    out = []
+    for key in keys:
+        t = start
+        while t < end:
+            line = KOPF_LINE.format(key=key, name=key.split("/")[1])
+            out.append(LogRecord(T0 + t, "widget-operator", "pod-0", line.split("] ", 3)[-1], level="error",
+                                 logger="kopf.objects", object_key=key, raw=line))
+            t += every
+    return sorted(out, key=lambda r: r.ts)
+
+
+def test_kopf_deletion_handler_retrying_forever_is_stuck_terminating_with_handler_and_duration(tmp_path: Path) -> None:
+    """kopf's TemporaryError(delay=1) in @kopf.on.delete while the backing ConfigMap is gone: finalizer never removed."""
+    b = Bundle(tmp_path / "b", target="widget-operator")
+    keys = [f"ns/w-{i:03d}" for i in range(10)]
+    terminating(b, keys, requested=20.0, until=120.0, every=1.0)
+    b.writer.add_logs(kopf_records(keys, 21.0, 120.0, 1.0))
+    [finding] = analyze(b.view(120.0), ID)
+    ev = finding.evidence
+    assert ev["variant"] == "stuck-terminating"
+    assert finding.severity == "critical"  # 10 objects
+    assert ev["objects_stuck_terminating"] == 10
+    assert ev["handlers"] == ["delete_widget"]
+    assert ev["longest_stuck_seconds"] == 100.0
+    assert {o["key"] for o in ev["objects"]} == set(keys)
+    first = ev["objects"][0]
+    assert first["state"] == "terminating" and first["finalizers"] == ["profkit.example/cleanup"]
+    assert 55 <= first["per_minute"] <= 65  # delay=1 s
+    assert first["retries"] >= 80  # lines after the grace period
+    assert "stuck Terminating" in finding.title and "delete_widget" in finding.title
+    assert "kopf.TemporaryError" in finding.recommendation and "finalizer" in finding.recommendation
+    assert len(ev["log_samples"]) == len(set(ev["log_samples"]))
+
+
+def test_go_finalizer_never_removed_is_stuck_terminating_from_reconciler_errors(tmp_path: Path) -> None:
+    b = Bundle(tmp_path / "b")
+    key = "default/w-1"
+    terminating(b, [key], requested=10.0, until=300.0, every=20.0, resource="widgets.scale.profkit.dev",
+                finalizer="scale.profkit.dev/cleanup")
+    err = 'deleting backing secret: secrets "w-1-data" not found'
+    b.logs([(float(t), zap(T0 + t, "Reconciler error", key=key, level="error", error=err))
+            for t in range(30, 300, 5)])
+    [finding] = analyze(b.view(300.0), ID)
+    assert finding.severity == "warning"
+    assert finding.evidence["objects_stuck_terminating"] == 1
+    assert finding.evidence["controller"] == "widget"
+    assert "controllerutil.RemoveFinalizer" in finding.recommendation
+
+
+def test_watcher_updates_alone_show_a_stuck_object_being_retried(tmp_path: Path) -> None:
+    b = Bundle(tmp_path / "b", target="op")
+    terminating(b, ["ns/w-1"], requested=10.0, until=200.0, every=2.0)
+    [finding] = analyze(b.view(200.0), ID)
+    assert finding.evidence["objects"][0]["source"].startswith("objects")
+    assert finding.evidence["objects"][0]["updates_while_terminating"] > 80
+
+
+def test_deletion_that_completes_or_is_recent_is_not_stuck(tmp_path: Path) -> None:
+    b = Bundle(tmp_path / "b", target="op")
+    terminating(b, ["ns/recent"], requested=100.0, until=120.0, every=1.0)  # 20 s < stuck_min_seconds
+    terminating(b, ["ns/done"], requested=10.0, until=14.0, every=1.0)
+    b.writer.add_objects([ObjectEvent(T0 + 15.0, "widgets.profkit.example", "ns", "done", "deleted", uid="ns/done")])
+    b.writer.add_logs(kopf_records(["ns/recent"], 101.0, 120.0, 1.0))
+    assert analyze(b.view(120.0), ID) == []
+
+
+def test_notfound_evidence_has_no_empty_deleted_at_and_each_log_line_once(tmp_path: Path) -> None:
+    view = storm_bundle(tmp_path / "b", hosts=4, watcher=False).view(HEALTHY_DURATION)
+    [finding] = analyze(view, ID)
+    assert all("deleted_at" not in o for o in finding.evidence["objects"])
+    assert len(finding.evidence["log_samples"]) == len(set(finding.evidence["log_samples"]))
