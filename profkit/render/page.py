@@ -124,7 +124,8 @@ def findings_html(findings: Sequence[Finding], links: Sequence[str] = ()) -> str
             f'<span class="id">{esc(f.id)}</span><span class="target">{esc(f.target or "-")}</span>'
             + (f'<div class="fix">{rich_text(f.recommendation)}</div>' if f.recommendation else "")
             + (f'<div class="links">{link}</div>' if link else "")
-            + f"<details><summary>evidence</summary>{evidence_html(evidence).replace('</dl>', logs + '</dl>')}"
+            # The log samples go into the outer list only (nested lists, e.g. series labels, end in </dl> too).
+            + f"<details><summary>evidence</summary>{evidence_html(evidence).removesuffix('</dl>') + logs + '</dl>'}"
             "</details></div>"
         )
     return "\n".join(parts)

@@ -29,7 +29,7 @@ FINDING_METRICS = {
     "client-side-throttling": ("rest_client_requests_total", "rest_client_rate_limiter_duration_seconds", "logs"),
     "concurrency-saturation": ("controller_runtime_active_workers", "workqueue_depth",
                                "workqueue_queue_duration_seconds"),
-    "requeue-storm-deleted": ("controller_runtime_reconcile_total", "workqueue_retries_total"),
+    "requeue-storm-deleted": ("controller_runtime_reconcile_total",),  # retries only when its evidence names them
     "sync-budget-exhausted": ("controller_runtime_reconcile_total", "workqueue_depth"),
     "reconcile-errors": ("controller_runtime_reconcile_errors_total", "controller_runtime_reconcile_total"),
     "slow-reconcile": ("controller_runtime_reconcile_time_seconds", "workqueue_work_duration_seconds"),

@@ -188,3 +188,15 @@ def test_report_of_a_real_profile_is_small_apart_from_plotly(tmp_path: Path) -> 
     assert path.stat().st_size - len(get_plotlyjs()) < 200_000
     assert "repeated-key-generation" in path.read_text()
 
+
+
+def test_finding_log_samples_appear_once_even_with_nested_evidence_tables() -> None:
+    from profkit.model import Finding
+    from profkit.render.page import findings_html
+
+    finding = Finding("requeue-storm-deleted", "warning", "ctl", "t", {
+        "metrics": {"series": [{"name": "controller_runtime_reconcile_total", "labels": {"result": "error"}},
+                               {"name": "controller_runtime_reconcile_total", "labels": {"result": "requeue"}}]},
+        "log_samples": ["line one", "line two"]})
+    html = findings_html([finding])
+    assert html.count('id="finding-0-log0"') == 1 and html.count("line two") == 1
