@@ -175,6 +175,30 @@ def _cell(panel: PanelSpec, anchor: str, div: str, note: str = "") -> str:
             f'<div class="ptitle">{esc(panel.title)} {unit}{note}</div><div class="plot" id="{div}"></div></section>')
 
 
+GO_ONLY_PROFILES = ("heap", "allocs", "goroutine", "mutex", "block")  # py-spy records CPU (wall) only
+
+
+def target_language(view: BundleView, target: str | None) -> str:
+    """python when the target's profiles are py-spy's (or its spec says so), else go."""
+    if target is None:
+        return "go"
+    spec = next((t.spec for t in view.targets() if t.name == target), {})
+    if spec.get("language") in ("go", "python"):
+        return str(spec["language"])
+    refs = view.profile_refs(target)
+    return "python" if refs and all(r.format == "speedscope" for r in refs) else "go"
+
+
+def applies_to(panel: PanelSpec, language: str) -> bool:
+    """Whether a panel can have data for a target in ``language``: no Go runtime panels for Python."""
+    if language != "python":
+        return True
+    if panel.type == "flamegraph":
+        return panel.profile not in GO_ONLY_PROFILES
+    metrics = [m for spec in panel.series for m in spec.metrics]
+    return not metrics or not all(m.startswith("go_") for m in metrics)
+
+
 def render_dashboard(view: BundleView, dashboard: DashboardSpec, target: str | None, number: int,
                      findings: Sequence[Finding], t0: float, findings_block: Callable[[], str],
                      link_base: str = "") -> DashboardHtml:
@@ -183,10 +207,13 @@ def render_dashboard(view: BundleView, dashboard: DashboardSpec, target: str | N
     out = DashboardHtml("")
     parts: list[str] = []
     missing: list[str] = []
+    language = target_language(view, target)
     for row in dashboard.rows:
         cells: list[str] = []
         for panel in row.panels:
             anchor = f"{prefix}-{slug(panel.title)}"
+            if not applies_to(panel, language):
+                continue  # a Go runtime panel for a Python target is not "missing data"
             if panel.type == "findings":
                 cells.append(f'<section class="panel findings" id="{anchor}" style="grid-column: span {panel.width}">'
                              f'<div class="ptitle">{esc(panel.title)}</div>{findings_block()}</section>')

@@ -200,3 +200,20 @@ def test_finding_log_samples_appear_once_even_with_nested_evidence_tables() -> N
         "log_samples": ["line one", "line two"]})
     html = findings_html([finding])
     assert html.count('id="finding-0-log0"') == 1 and html.count("line two") == 1
+
+
+def test_python_target_does_not_list_go_runtime_panels_as_missing(tmp_path: Path) -> None:
+    from profkit.render.report_html import write_report
+
+    writer = BundleWriter(tmp_path / "b")
+    writer.add_target(Target("op", "pid", {}))
+    data = (Path(__file__).parent.parent / "fixtures" / "pyspy-keygen.speedscope.json").read_bytes()
+    writer.add_profile("op", "pid-1", "cpu", "speedscope", data, 1_700_000_000.0, 10.0)
+    writer.add_points("op", "pid-1", 1_700_000_000.0, [("process_cpu_seconds_total", {}, 1.0)])
+    writer.close()
+    html = write_report(open_bundle(tmp_path / "b"), [], tmp_path / "r.html").read_text()
+    missing = " ".join(part.split("</div>", 1)[0] for part in html.split('class="missing">')[1:])
+    assert "Workqueue depth" in missing  # what a Python target could have but did not record is still listed
+    for title in ("Goroutines", "Go memory", "Heap flame graph", "Goroutines flame graph"):
+        assert title not in missing, missing
+    assert "CPU flame graph" in html
