@@ -268,13 +268,48 @@ def metric_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> list
     return lines
 
 
+NAMESPACE_FLAGS = ("--namespace", "-n", "--watch-namespace", "--namespaces")
+ALL_NAMESPACES_FLAGS = ("--all-namespaces", "-A")
+
+
+def namespaces_from_args(args: Sequence[str]) -> set[str] | None:
+    """The namespaces a controller's command line restricts it to (kopf/controller-runtime style), or None (all)."""
+    found: set[str] = set()
+    for i, arg in enumerate(args):
+        if arg in ALL_NAMESPACES_FLAGS:
+            return None
+        flag, _, value = arg.partition("=")
+        if flag in NAMESPACE_FLAGS:
+            value = value or (args[i + 1] if i + 1 < len(args) else "")
+            found.update(v for v in value.split(",") if v and not v.startswith("-") and "$(" not in v)
+    return found or None
+
+
+def watched_namespaces(view: BundleView, target: str | None) -> set[str] | None:
+    """Namespaces the target's controller watches, from its container's args; None when unknown or all.
+
+    For the whole capture (``target`` None): the union over targets, when every Deployment target says.
+    """
+    scopes: list[set[str] | None] = []
+    for t in view.targets():
+        if (target is None or t.name == target) and t.kind == "deployment":
+            args = t.spec.get("args")
+            scopes.append(namespaces_from_args([str(a) for a in args]) if isinstance(args, list) else None)
+    if not scopes or any(s is None for s in scopes):
+        return None
+    return set().union(*(s for s in scopes if s is not None))
+
+
 def _object_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> list[Line]:
     created: dict[tuple[str, str], float] = {}
     ready: dict[tuple[str, str], float] = {}
     deleted: dict[tuple[str, str], float] = {}
     resource_of: dict[tuple[str, str], str] = {}
+    namespaces = watched_namespaces(view, target)  # objects the controller cannot see are not its load
     for event in view.objects():
         if target is not None and event.target and event.target != target:
+            continue
+        if namespaces is not None and event.namespace and event.namespace not in namespaces:
             continue
         key = (event.resource, event.uid or event.key)
         resource_of[key] = event.resource
