@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
 
 import typer
 
@@ -31,11 +33,20 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_debug = {"on": False}  # set by --debug / PROFKIT_DEBUG=1 before the command runs
+
+
+def _debug_requested() -> bool:
+    return _debug["on"] or os.environ.get("PROFKIT_DEBUG", "") not in ("", "0")
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an internal error (or PROFKIT_DEBUG=1)."),
 ) -> None:
     """Profile and diagnose Kubernetes controllers during scale tests."""
+    _debug["on"] = debug
 
 
 for _name in COMMANDS:
@@ -46,30 +57,50 @@ for _info in app.registered_commands:
         _info.short_help = _info.help.strip().split("\n")[0].split(" Examples:")[0]
 
 
+INTERNAL_ERROR_EXIT = 70  # sysexits' EX_SOFTWARE: a profkit bug, not a finding (1) nor bad input (2)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; ProfkitError becomes one line on stderr and its exit code."""
+    """Run the CLI: every error ends as one line on stderr and the exit code README's table documents."""
+    _debug["on"] = False
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = app(args=argv, prog_name="profkit", standalone_mode=False)
     except ProfkitError as exc:
-        print(f"profkit: {exc}", file=sys.stderr)
+        print(f"profkit: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         print("profkit: interrupted", file=sys.stderr)
         return 130
-    except SystemExit as exc:  # typer.Exit inside commands
+    except typer.Exit as exc:  # raised by commands to set their exit code
+        return int(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: unknown command or flag, missing or bad value
+        return _usage_error(exc)
+    except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0
-    except Exception as exc:  # click usage errors and friends
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return int(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        if isinstance(exc, click.exceptions.Exit):
-            return int(exc.exit_code)
-        raise
+    except Exception as exc:  # a profkit bug: one line, the traceback only on request
+        if _debug_requested():
+            traceback.print_exc()
+        print(f"profkit: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+              "(please report; run with --debug for the traceback)", file=sys.stderr)
+        return INTERNAL_ERROR_EXIT
     return result if isinstance(result, int) else 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "(no message)"
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """``profkit: <what was wrong> (see '<command> --help')`` on stderr; a command run without its
+    required arguments prints its help instead, as typer does."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        sys.stderr.write(exc.format_message().rstrip("\n") + "\n")
+        return int(exc.exit_code)
+    path = getattr(ctx, "command_path", None)
+    hint = f" (see '{path} --help')" if isinstance(path, str) and path else ""
+    print(f"profkit: {_one_line(exc.format_message())}{hint}", file=sys.stderr)
+    return int(exc.exit_code)
 
 
 if __name__ == "__main__":
