@@ -8,15 +8,15 @@ import threading
 import time
 from typing import Any
 
-from profkit.formats.logs import parse_line, parse_timestamp
+from profkit.formats.logs import parse_timestamp
 from profkit.kube.client import KubeAccess
 from profkit.kube.errors import Forbidden, KubeError, NotFound, Unreachable, api_call, connection_reason, is_connection_error
-from profkit.model import LogRecord
 from profkit.sources.backoff import Backoff
 from profkit.sources.base import CaptureOptions, Collector, Sink
+from profkit.sources.logfile import LogBatcher
 
 READ_TIMEOUT = 300.0  # a quiet log stream is reopened after this long without a byte
-BATCH_LINES = 500
+BATCH_LINES = 500  # many pods' logs share the writer: smaller batches than a single log file's
 BATCH_SECONDS = 0.5
 MAX_BACKOFF = 10.0
 CONTAINER_NOT_STARTED = 400  # what the log API answers for a container that has not started yet
@@ -46,8 +46,7 @@ class PodLogCollector(Collector):
         self.last_ts = 0.0
         self._at_last_ts: set[str] = set()
         self.restarts: int | None = None
-        self._pending: list[LogRecord] = []
-        self._flushed = time.monotonic()
+        self.batch = LogBatcher(self, max_lines=BATCH_LINES)
 
     def describe(self) -> str:
         return f"logs {self.namespace}/{self.pod}" + (f" [{self.container}]" if self.container else "")
@@ -64,21 +63,7 @@ class PodLogCollector(Collector):
             if ts > self.last_ts:
                 self.last_ts, self._at_last_ts = ts, set()
             self._at_last_ts.add(text)
-        record = parse_line(text, target=self.target, instance=self.instance, read_time=ts)
-        if ts is not None and (not record.ts or abs(record.ts - ts) < 2.0):
-            record.ts = ts  # the API's nanosecond stamp over a line's own (often whole-second) one
-        if self.container:
-            record.fields.setdefault("container", self.container)
-        self._pending.append(record)
-        if len(self._pending) >= BATCH_LINES:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._pending:
-            self.sink.add_logs(self._pending)
-            self.stats.log_lines += len(self._pending)
-            self._pending = []
-        self._flushed = time.monotonic()
+        self.batch.add(text, stamp=ts, fields={"container": self.container} if self.container else None)
 
     # -- the API -------------------------------------------------------------------------------
     def _since(self) -> int | None:
@@ -147,7 +132,7 @@ class PodLogCollector(Collector):
                 try:
                     item = lines.get(timeout=BATCH_SECONDS)
                 except queue.Empty:
-                    self.flush()
+                    self.batch.flush()
                     continue
                 if item is _END:
                     return None
@@ -155,8 +140,8 @@ class PodLogCollector(Collector):
                     return item
                 self.answered = True
                 self.add_line(str(item))
-                if time.monotonic() - self._flushed >= BATCH_SECONDS:
-                    self.flush()
+                if self.batch.due():
+                    self.batch.flush()
             return None
         finally:
             try:
@@ -173,7 +158,7 @@ class PodLogCollector(Collector):
                     break
                 if isinstance(item, str):
                     self.add_line(item)
-            self.flush()
+            self.batch.flush()
 
     def _read_previous(self) -> None:
         """After a restart: what the terminated container wrote after the last line we have."""
@@ -186,7 +171,7 @@ class PodLogCollector(Collector):
             return
         for line in bytes(data).decode("utf-8", errors="replace").splitlines():
             self.add_line(line)
-        self.flush()
+        self.batch.flush()
 
     def run(self, stop: threading.Event) -> None:
         backoff = Backoff(cap=MAX_BACKOFF)

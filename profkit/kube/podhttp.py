@@ -14,33 +14,11 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from profkit.errors import BadInput
 from profkit.kube.client import CONNECT_TIMEOUT, KubeAccess
 from profkit.kube.errors import NEEDS, Forbidden, connection_reason, from_status, is_connection_error, translate
-from profkit.sources.http import MAX_BODY, FetchError, first_line
+from profkit.sources.http import FetchError, first_line, read_body
 
 TOKEN_ENV = "PROFKIT_DIAGNOSTICS_TOKEN"
-_CHUNK = 64 * 1024
 #: What a controller's own authenticating endpoint means by 401 / 403 (its answer, not the API server's).
 TOKEN_REFUSALS = {401: "the token was rejected", 403: "the token needs get on nonResourceURLs /metrics and /debug/pprof/*"}
-
-
-def _read_body(stream: Any, deadline: float, what: str) -> bytes:
-    """Read a urllib3 / http.client body in chunks until EOF, giving up at ``deadline``."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        if time.monotonic() > deadline:
-            raise FetchError(f"GET {what}: body not complete before the timeout")
-        try:
-            chunk = stream.read(_CHUNK)
-        except (socket.timeout, TimeoutError):
-            raise FetchError(f"GET {what}: timed out reading the body") from None
-        except Exception as exc:  # noqa: BLE001 - urllib3 ReadTimeoutError / ProtocolError
-            raise FetchError(f"GET {what}: {connection_reason(exc)}") from None
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(bytes(chunk))
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise FetchError(f"GET {what}: body larger than {MAX_BODY // (1024 * 1024)} MiB")
 
 
 class PodProxyFetcher:
@@ -75,7 +53,7 @@ class PodProxyFetcher:
         self.access.health.ok()
         raw = reply.response
         try:
-            body = _read_body(raw, deadline, what)
+            body = read_body(raw, deadline, what, connection_reason)
         finally:
             raw.release_conn()
         if not 200 <= reply.status < 300:
@@ -184,7 +162,7 @@ class PortForwardFetcher:
                 reply = connection.getresponse()
             except (OSError, http.client.HTTPException) as exc:
                 raise FetchError(f"GET {what}: {connection_reason(exc)}") from None
-            body = _read_body(reply, deadline, what)
+            body = read_body(reply, deadline, what, connection_reason)
             if not 200 <= reply.status < 300:
                 detail = first_line(body)
                 refusal = TOKEN_REFUSALS.get(reply.status)

@@ -8,7 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Mapping, Protocol
+from typing import Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
 _CHUNK = 64 * 1024
@@ -55,7 +55,7 @@ def get(
     try:
         reply = urllib.request.urlopen(request, timeout=timeout, context=context)  # noqa: S310
     except urllib.error.HTTPError as exc:
-        body = _read(exc, deadline, url) if exc.fp is not None else b""
+        body = read_body(exc, deadline, url) if exc.fp is not None else b""
         return Response(exc.code, body, exc.headers.get("Content-Type", "") if exc.headers else "")
     except urllib.error.URLError as exc:
         raise FetchError(f"GET {url}: {_reason(exc.reason)}") from None
@@ -64,7 +64,7 @@ def get(
     except (OSError, ValueError) as exc:
         raise FetchError(f"GET {url}: {exc}") from None
     with reply:
-        body = _read(reply, deadline, url)
+        body = read_body(reply, deadline, url)
         return Response(reply.status, body, reply.headers.get("Content-Type", ""))
 
 
@@ -76,26 +76,31 @@ def _reason(reason: object) -> str:
     return str(reason)
 
 
-def _read(stream: object, deadline: float, url: str) -> bytes:
-    """Read a body in chunks, giving up at the deadline even if the server trickles bytes."""
+def read_body(stream: object, deadline: float, what: str,
+              reason: Callable[[BaseException], str] = str) -> bytes:
+    """Read a body in chunks until EOF, giving up at the deadline even if the server trickles bytes.
+
+    Any file-like ``read(n)`` (urllib, http.client, urllib3); ``reason`` turns a read failure into the
+    short text after ``GET what:`` (the Kubernetes fetchers name connection failures their way).
+    """
     chunks: list[bytes] = []
     size = 0
     read = getattr(stream, "read")
     while True:
         if time.monotonic() > deadline:
-            raise FetchError(f"GET {url}: body not complete before the timeout")
+            raise FetchError(f"GET {what}: body not complete before the timeout")
         try:
             chunk = read(_CHUNK)
         except (socket.timeout, TimeoutError):
-            raise FetchError(f"GET {url}: timed out reading the body") from None
-        except OSError as exc:
-            raise FetchError(f"GET {url}: {exc}") from None
+            raise FetchError(f"GET {what}: timed out reading the body") from None
+        except Exception as exc:  # noqa: BLE001 - OSError, http.client.IncompleteRead, urllib3 ProtocolError
+            raise FetchError(f"GET {what}: {reason(exc)}") from None
         if not chunk:
             return b"".join(chunks)
-        chunks.append(chunk)
+        chunks.append(bytes(chunk))
         size += len(chunk)
         if size > MAX_BODY:
-            raise FetchError(f"GET {url}: body larger than {MAX_BODY // (1024 * 1024)} MiB")
+            raise FetchError(f"GET {what}: body larger than {MAX_BODY // (1024 * 1024)} MiB")
 
 
 def first_line(body: bytes, limit: int = 160) -> str:

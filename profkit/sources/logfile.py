@@ -18,19 +18,30 @@ BATCH_SECONDS = 0.5
 
 
 class LogBatcher:
-    """Parses lines and writes them in batches (one transaction per batch, not per line)."""
+    """Parses lines and writes them in batches (one transaction per batch, not per line); every log source uses it."""
 
-    def __init__(self, collector: Collector) -> None:
+    def __init__(self, collector: Collector, max_lines: int = BATCH_LINES) -> None:
         self.collector = collector
+        self.max_lines = max_lines
         self.pending: list[LogRecord] = []
         self.flushed_at = time.monotonic()
 
-    def add(self, line: str) -> None:
+    def add(self, line: str, *, stamp: float | None = None, fields: dict[str, str] | None = None) -> None:
+        """One line; ``stamp`` is when the reader says it was written (the log API's nanosecond time).
+
+        The reader's stamp wins over the line's own (often whole-second) one when they are within 2 s of
+        each other; ``fields`` are added where the line has none of its own (e.g. the container).
+        """
         if not line.strip():
             return
         c = self.collector
-        self.pending.append(parse_line(line, target=c.target, instance=c.instance))
-        if len(self.pending) >= BATCH_LINES:
+        record = parse_line(line, target=c.target, instance=c.instance, read_time=stamp)
+        if stamp is not None and (not record.ts or abs(record.ts - stamp) < 2.0):
+            record.ts = stamp
+        for key, value in (fields or {}).items():
+            record.fields.setdefault(key, value)
+        self.pending.append(record)
+        if len(self.pending) >= self.max_lines:
             self.flush()
 
     def due(self) -> bool:

@@ -121,7 +121,7 @@ def test_log_lines_keep_api_timestamps_and_drop_what_a_reconnect_reads_again(sin
     second = "2026-11-24T09:03:52.000000001Z I1124 09:03:52.000000       1 request.go:700] Waited for 1.2s"
     for line in (first, second, first, second, ""):
         logs.add_line(line)
-    logs.flush()
+    logs.batch.flush()
     stored = rows(sink, "SELECT ts, instance, controller, object_key, message FROM logs ORDER BY ts")
     assert len(stored) == 2 and logs.stats.log_lines == 2
     assert stored[0][0] == pytest.approx(1795511031.2387443) and stored[0][1:4] == ("pod-a", "widget", "w/a")
