@@ -38,8 +38,14 @@ class NameTable:
             label = OTHER if name.startswith(OTHER + " (") else short_name(name)
             colour = origin_colour(name, origin) if origin != OTHER else "hsl(0,0%,32%)"
             index = self._index[name] = len(self.names)
-            self.names.append([esc(name), esc(label), colour])  # plotly draws entities as text, tags as markup
+            self.names.append([plotly_text(name), plotly_text(label), colour])
         return index
+
+
+def plotly_text(text: str) -> str:
+    """Escaped for plotly's text: tags neutralised; only entities plotly decodes (not ``&quot;``, which
+    it would show as is: a label ``healthz"`` read ``healthz&quot;``)."""
+    return esc(text).replace("&quot;", "&#34;")
 
 
 def by_display_name(profile: Profile, own_code: tuple[str, ...] = ()) -> tuple[Profile, list[str]]:

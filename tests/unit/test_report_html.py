@@ -217,3 +217,14 @@ def test_python_target_does_not_list_go_runtime_panels_as_missing(tmp_path: Path
     for title in ("Goroutines", "Go memory", "Heap flame graph", "Goroutines flame graph"):
         assert title not in missing, missing
     assert "CPU flame graph" in html
+
+
+def test_flame_names_use_only_entities_plotly_decodes() -> None:
+    """plotly's convertEntities knows &amp; &lt; &gt; and numeric ones, not &quot;: it would print it."""
+    from profkit.render.icicle import NameTable
+
+    names = NameTable()
+    names.add('process 7:"kopf run --liveness http://0.0.0.0:8080/healthz"', "root")
+    full, label, _ = names.names[0]
+    assert "&quot;" not in full and 'healthz&#34;' in full
+    assert "<" not in full and "&#34;" in label
