@@ -10,8 +10,10 @@ python -m pip install -q --upgrade pip
 python -m pip install -q -e '.[test]'
 # The Python example controller, which the e2e tests run for real, has its own dependencies.
 python -m pip install -q -r examples/python-controller/requirements.txt
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-        || echo "warning: could not install chromium; browser tests will be skipped" >&2
+if { ! command -v chromium || ! command -v promtool; } >/dev/null 2>&1 && [ "$(id -u)" = 0 ] \
+        && command -v apt-get >/dev/null; then
+    # Debian's prometheus brings promtool too; the Prometheus tests start their own server on 127.0.0.1.
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium prometheus >/dev/null) \
+        || echo "warning: could not install chromium/prometheus; browser and Prometheus tests will be skipped" >&2
 fi
 python -m pytest "$@"
