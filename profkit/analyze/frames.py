@@ -99,8 +99,13 @@ def go_package(function: str) -> str:
 
 
 def short_name(function: str) -> str:
-    """The last path element of a function name, for tight displays: ``internal.(*M).Get``."""
-    slash = function.rfind("/", 0, function.find("(") if "(" in function else len(function))
+    """The last path element of a function name, for tight displays: ``internal.(*M).Get``.
+
+    Only the import path counts: a slash after a space, quote or parenthesis (py-spy's
+    ``process 7:"kopf run http://…/healthz"``) is text, not a path.
+    """
+    stops = [i for i in (function.find(c) for c in '( "') if i >= 0]
+    slash = function.rfind("/", 0, min(stops) if stops else len(function))
     return function[slash + 1:]
 
 

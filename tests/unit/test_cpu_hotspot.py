@@ -187,3 +187,12 @@ def test_idle_leaves_are_waits_in_the_stdlib_or_go_runtime_only() -> None:
     assert not is_idle_leaf(Frame("select", "/src/app/select.py"), "python")  # the user's own select()
     assert not is_idle_leaf(Frame("openssl_sha256", f"{STDLIB}/hashlib.py"), "python")
     assert is_idle_leaf(Frame("runtime.gopark"), "go") and not is_idle_leaf(Frame("runtime.mallocgc"), "go")
+
+
+def test_short_name_cuts_import_paths_only() -> None:
+    from profkit.analyze.frames import short_name
+
+    assert short_name("sigs.k8s.io/cluster-api/internal.(*M).Get") == "internal.(*M).Get"
+    assert short_name("k8s.io/client-go/rest.(*Request).Do") == "rest.(*Request).Do"
+    assert short_name('process 7:"kopf run --liveness http://0.0.0.0:8080/healthz"') == \
+        'process 7:"kopf run --liveness http://0.0.0.0:8080/healthz"'
