@@ -121,30 +121,40 @@ class BundleWriter:
     def add_points(
         self, target: str, instance: str, ts: float, samples: Iterable[tuple[str, dict[str, str], float]]
     ) -> int:
-        """Store one scrape: ``(name, labels, value)`` samples all at time ``ts``."""
-        rows: list[tuple[int, float, float]] = []
+        """Store one scrape: ``(name, labels, value)`` samples all at time ``ts``; the number stored.
+
+        ±Inf is stored as it is. NaN cannot be (SQLite turns it into NULL), so a NaN sample is skipped
+        and the rest of the scrape kept; callers count the NaN samples they pass. A scrape is stored
+        whole or, on a database error, not at all.
+        """
         with self._lock:
-            for name, labels, value in samples:
-                label_json = json.dumps(labels, sort_keys=True)
-                key = (target, instance, name, label_json)
-                series_id = self._series_ids.get(key)
-                if series_id is None:
-                    cur = self._db.execute(
-                        "INSERT OR IGNORE INTO series (target, instance, name, labels) VALUES (?, ?, ?, ?)",
-                        key,
-                    )
-                    if cur.lastrowid and cur.rowcount:
-                        series_id = cur.lastrowid
-                    else:
-                        row = self._db.execute(
-                            "SELECT id FROM series WHERE target=? AND instance=? AND name=? AND labels=?", key
-                        ).fetchone()
-                        series_id = int(row[0])
-                    self._series_ids[key] = series_id
-                rows.append((series_id, ts, value))
-            self._db.executemany("INSERT INTO points (series_id, ts, value) VALUES (?, ?, ?)", rows)
-            self._db.commit()
+            try:
+                rows = [(self._series_id(target, instance, name, labels), ts, value)
+                        for name, labels, value in samples if value == value]  # NaN != NaN
+                self._db.executemany("INSERT INTO points (series_id, ts, value) VALUES (?, ?, ?)", rows)
+                self._db.commit()
+            except sqlite3.Error:
+                self._db.rollback()
+                self._series_ids.clear()  # ids of series rolled back with the scrape are gone
+                raise
         return len(rows)
+
+    def _series_id(self, target: str, instance: str, name: str, labels: dict[str, str]) -> int:
+        key = (target, instance, name, json.dumps(labels, sort_keys=True))
+        series_id = self._series_ids.get(key)
+        if series_id is None:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO series (target, instance, name, labels) VALUES (?, ?, ?, ?)", key
+            )
+            if cur.lastrowid and cur.rowcount:
+                series_id = cur.lastrowid
+            else:
+                row = self._db.execute(
+                    "SELECT id FROM series WHERE target=? AND instance=? AND name=? AND labels=?", key
+                ).fetchone()
+                series_id = int(row[0])
+            self._series_ids[key] = series_id
+        return series_id
 
     # -- logs, objects, events -------------------------------------------
     def add_logs(self, records: Sequence[LogRecord]) -> None:

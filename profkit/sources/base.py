@@ -36,6 +36,7 @@ class Stats:
     profiles: int = 0
     scrapes: int = 0
     points: int = 0
+    points_skipped: int = 0  # NaN samples not stored (SQLite holds no NaN)
     log_lines: int = 0
     errors: int = 0
     last_error: str = ""

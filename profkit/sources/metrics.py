@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -26,6 +27,8 @@ class MetricsCollector(Collector):
         self.path = path
         self.types: dict[str, str] = {}  # family -> TYPE, kept across scrapes (stored once in target meta)
         self._last_malformed: tuple[int, ...] = ()
+        self._last_nan: tuple[str, ...] = ()
+        self.nan_skipped = 0  # NaN samples seen and not stored (SQLite cannot hold NaN), over the capture
 
     def describe(self) -> str:
         return f"metrics {self.fetcher.describe()}{self.path}"
@@ -53,9 +56,19 @@ class MetricsCollector(Collector):
             self.types.update(new_types)
             self.sink.touch_instance(self.target, self.instance, {"metric_types": dict(self.types)})
         self.answered = True
+        nan = tuple(sorted({name for name, _, value in parsed.samples if math.isnan(value)}))
         stored = self.sink.add_points(self.target, self.instance, ts, parsed.samples)
         self.stats.scrapes += 1
         self.stats.points += stored
+        if nan:
+            count = sum(1 for _, _, value in parsed.samples if math.isnan(value))
+            self.nan_skipped += count
+            self.stats.points_skipped += count
+            if nan != self._last_nan:
+                self.info(f"{self.fetcher.describe()}{self.path}: {count} NaN samples not stored (NaN has no "
+                          f"value to plot or rate; +Inf/-Inf are stored): {', '.join(nan[:5])}"
+                          + (f" and {len(nan) - 5} more" if len(nan) > 5 else ""))
+        self._last_nan = nan
         return True
 
     def run(self, stop: threading.Event) -> None:
@@ -64,10 +77,16 @@ class MetricsCollector(Collector):
         ok = False
         while not stop.is_set():
             last = time.time()
-            ok = self.scrape_once(stop)
+            try:
+                ok = self.scrape_once(stop)
+            except Exception as exc:  # one bad scrape (a store error, a parser bug) must not end the run
+                self.error(f"{self.describe()}: scrape not stored: {type(exc).__name__}: {exc}")
+                ok = False
             next_at = max(next_at + interval, last + min(interval, 1.0))
             if not ok and self.in_grace():
                 next_at = last + 0.5  # the endpoint may still be starting
             stop.wait(max(0.0, next_at - time.time()))
         if ok and time.time() - last > 1.0:
             self.scrape_once(None, quiet=True)  # a last scrape as the capture ends, so counters cover all of it
+        if self.nan_skipped:
+            self.info(f"{self.describe()}: {self.nan_skipped} NaN samples not stored over {self.stats.scrapes} scrapes")

@@ -80,6 +80,7 @@ def _total(stats: Sequence[Stats]) -> Stats:
         out.profiles += s.profiles
         out.scrapes += s.scrapes
         out.points += s.points
+        out.points_skipped += s.points_skipped
         out.log_lines += s.log_lines
         out.errors += s.errors
         out.last_error = s.last_error or out.last_error
@@ -277,7 +278,8 @@ def print_summary(result: CaptureResult, out: IO[str] | None = None) -> None:
           + (f" ({result.stop_reason})" if result.stop_reason else "") + f"; bundle: {result.directory}", file=stream)
     for t in result.targets:
         s = t.stats
-        line = (f"  {t.name}: {s.profiles} profiles, {s.scrapes} scrapes ({s.points} points), "
+        skipped = f", {s.points_skipped} NaN skipped" if s.points_skipped else ""
+        line = (f"  {t.name}: {s.profiles} profiles, {s.scrapes} scrapes ({s.points} points{skipped}), "
                 f"{s.log_lines} log lines, {s.errors} errors")
         print(line, file=stream)
         for error in t.errors[:3]:
