@@ -12,7 +12,7 @@ import typer
 from profkit import __version__
 from profkit.errors import ProfkitError
 
-COMMANDS = ("capture", "analyze", "report", "flame", "view", "compare", "plan", "demo", "targets", "rules")
+COMMANDS = ("capture", "analyze", "report", "flame", "view", "compare", "plan", "demo", "targets", "rules", "export")
 
 app = typer.Typer(
     name="profkit",
