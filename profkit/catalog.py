@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import yaml
 
@@ -13,6 +13,8 @@ from profkit.errors import BadInput
 
 AUTH_MODES = ("none", "bearer")
 SCHEMES = ("http", "https")
+Language = Literal["go", "python"]  # which profiler a controller gets: pprof or py-spy
+LANGUAGES: tuple[Language, ...] = ("go", "python")
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class CollectorSpec:
     namespace: str
     description: str = ""
     container: str | None = None
-    language: str = "go"
+    language: Language = "go"
     log_format: str = "json"
     endpoints: tuple[EndpointSpec, ...] = ()
     resources: tuple[str, ...] = ()
@@ -53,6 +55,12 @@ class CollectorSpec:
         """The controller's flag for a tuning knob (qps, burst, sync_period), e.g. ``--kube-api-qps``."""
         value = self.flags.get(knob, default)
         return value if isinstance(value, str) else (value[0] if value else default)
+
+
+def _language(raw: Any, where: str) -> Language:
+    if raw not in LANGUAGES:
+        raise BadInput(f"{where}: language must be one of {', '.join(LANGUAGES)} (got {raw!r})")
+    return cast(Language, raw)
 
 
 def _endpoint(raw: Any, where: str) -> EndpointSpec:
@@ -94,7 +102,7 @@ def parse_collector(text: str, source: str) -> CollectorSpec:
         namespace=str(raw["namespace"]),
         description=str(raw.get("description", "")),
         container=raw.get("container"),
-        language=str(raw.get("language", "go")),
+        language=_language(raw.get("language", "go"), source),
         log_format=str(raw.get("log_format", "json")),
         endpoints=tuple(_endpoint(e, source) for e in raw.get("endpoints") or []),
         resources=tuple(str(r) for r in raw.get("resources") or []),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,11 +12,14 @@ from typing import Any, Callable
 from profkit.catalog import CollectorSpec
 from profkit.errors import BadInput
 from profkit.kube.client import KubeAccess
-from profkit.kube.errors import Forbidden, NotFound, Unreachable, api_call
+from profkit.kube.errors import Forbidden, NotFound, Unreachable, api_call, translate
 from profkit.kube.listwatch import Changed, KubeListWatch, Listed, list_watch
-from profkit.kube.endpoints import PodEndpoint, container_args, pick_container, select_endpoints
+from profkit.kube.endpoints import PodEndpoint, container_args, for_language, pick_container, select_endpoints, skipped_ports
+from profkit.kube.language import LanguageChoice, detect
 from profkit.kube.logs import PodLogCollector
 from profkit.kube.podhttp import PodProxyFetcher, PortForwardFetcher
+from profkit.kube.portprobe import ProbedMetricsCollector
+from profkit.kube.pyspy_collector import PodPySpyCollector
 from profkit.model import CaptureEvent, Target
 from profkit.sources.backoff import Backoff
 from profkit.sources.base import CaptureOptions, Collector, Sink
@@ -26,6 +30,7 @@ from profkit.sources.pprof import PprofCollector
 MAX_BACKOFF = 10.0
 TEMPLATE_HASH = "pod-template-hash"
 DEFAULT_PPROF = "/debug/pprof"  # the path the pprof collector asks for
+PROBE_TIMEOUT = 15.0  # seconds the exec probe of a pod's language may take
 POD_STARTUP_GRACE = 30.0  # seconds a pod that appeared mid-capture may take before its endpoints answer
 
 
@@ -43,14 +48,26 @@ class ResolvedDeployment:
     args: list[str]
     token: str | None = None
     resources: tuple[str, ...] = ()
+    language: LanguageChoice = LanguageChoice("go", "default", "not looked at")
+    skipped_ports: tuple[str, ...] = ()
 
     def target_spec(self) -> dict[str, Any]:
         return {
             "alias": self.spec.alias if self.spec else None, "deployment": self.name, "namespace": self.namespace,
             "selector": self.selector, "container": self.container, "args": self.args,
             "endpoints": [e.as_dict() for e in self.endpoints], "resources": list(self.resources),
-            "language": self.spec.language if self.spec else "go", "pods": [],
+            "language": self.language.language, "language_reason": self.language.as_dict(),
+            "skipped_ports": list(self.skipped_ports), "pods": [],
         }
+
+    def plan_text(self) -> str:
+        """One line for the terminal: which profiler each pod gets and why, and which ports are left alone."""
+        how = ("py-spy through exec where allowed, else a node agent" if self.language.language == "python"
+               else "pprof " + (", ".join(f"from port {e.label}" for e in self.endpoints if e.role == "pprof")
+                                or "(no pprof port: none)"))
+        skipped = f"; ports skipped: {'; '.join(self.skipped_ports)}" if self.skipped_ports else ""
+        return (f"deployment {self.namespace}/{self.name}: each pod gets {how} (language {self.language.language}: "
+                f"{self.language.reason}){skipped}")
 
 
 def selector_text(selector: dict[str, Any]) -> str:
@@ -143,8 +160,7 @@ class PodFollower(Collector):
     kind = "pods"
 
     def __init__(self, sink: Sink, options: CaptureOptions, access: KubeAccess, deployment: ResolvedDeployment,
-                 target: Target, extra_pod_collectors: Callable[[dict[str, Any], str | None], list[Collector]]
-                 | None = None) -> None:
+                 target: Target) -> None:
         super().__init__(sink, deployment.target, "", options)
         self.access = access
         self.deployment = deployment
@@ -152,7 +168,6 @@ class PodFollower(Collector):
         self.pods: dict[str, _Pod] = {}
         self.hashes: set[str] = set()
         self.resource_version = ""
-        self.extra_pod_collectors = extra_pod_collectors
         self._lock = threading.Lock()
 
     def describe(self) -> str:
@@ -178,22 +193,39 @@ class PodFollower(Collector):
         if mid_capture:  # a new pod's controller may take a while to serve: no errors while it starts
             options = dataclasses.replace(self.options, started=time.time(), startup_grace=POD_STARTUP_GRACE)
         out: list[Collector] = []
-        for endpoint in endpoints:
+        candidates: list[tuple[PodEndpoint, Fetcher]] = []
+        for endpoint in for_language(endpoints, d.language.language):
             fetcher = self.fetcher(name, endpoint)
             if endpoint.role == "pprof":
                 if endpoint.path.rstrip("/") != DEFAULT_PPROF:
                     fetcher = PrefixedFetcher(fetcher, endpoint.path)
                 out.append(PprofCollector(self.sink, d.target, name, options, fetcher))
-            else:
+            elif endpoint.confirmed:
                 out.append(MetricsCollector(self.sink, d.target, name, options, fetcher, endpoint.path))
+            else:
+                candidates.append((endpoint, fetcher))
+        if candidates:
+            out.append(ProbedMetricsCollector(self.sink, d.target, name, options, candidates))
         containers: list[str | None] = [container] if d.spec is not None and container else [
             str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
         for each in list(containers) or [None]:
             out.append(PodLogCollector(self.sink, d.target, name, options, self.access, d.namespace, name,
                                        each, from_start=mid_capture))
-        if self.extra_pod_collectors is not None:
-            out.extend(self.extra_pod_collectors(pod, container))
+        if d.language.language == "python":
+            out.append(PodPySpyCollector(self.sink, d.target, name, options, self.access, d.namespace, name, container,
+                                         on_path=functools.partial(self.profiled_through, name)))
         return out
+
+    def profiled_through(self, pod: str, path: str) -> None:
+        """Record (bundle target spec, capture summary) which path py-spy took into ``pod``: exec or node agent."""
+        with self._lock:
+            entry = self.pods.get(pod)
+            if entry is None:
+                return
+            entry.info["profiler"] = f"py-spy via {path}"
+        self.stats.notes.append(f"{pod}: py-spy via {path}")
+        self.event("info", f"py-spy profiles pod {pod} via {path}", pod)
+        self._save_target()
 
     def start_pod(self, pod: dict[str, Any], mid_capture: bool) -> None:
         meta, status = pod["metadata"], pod.get("status") or {}
@@ -337,12 +369,19 @@ def resolve_deployment(access: KubeAccess, given: str, namespace: str | None, ex
     if not selector:
         raise BadInput(f"deployment {ns}/{name} has an empty selector")
     with api_call("list", "pods", ns, server=access.server):
-        client.CoreV1Api(access.api).list_namespaced_pod(ns, label_selector=selector, limit=1, _request_timeout=(5, 15))
+        pods = client.CoreV1Api(access.api).list_namespaced_pod(ns, label_selector=selector, limit=5,
+                                                                _request_timeout=(5, 15))
     pod_spec = ((data.get("spec") or {}).get("template") or {}).get("spec") or {}
     container, endpoints = select_endpoints(spec, pod_spec)
     chosen = pick_container(pod_spec, container)
+    language = detect(chosen, spec)
+    if language.evidence == "default":
+        running = [p for p in access.api.sanitize_for_serialization(pods).get("items") or [] if pod_ready_for_capture(p)]
+        language = probe_language(access, ns, running[0], container, language) if running else language
+    endpoints = for_language(endpoints, language.language)
     resolved = ResolvedDeployment(spec.alias if spec else name, name, ns, selector, spec, container, endpoints,
-                                  container_args(chosen) if chosen else [], resources=spec.resources if spec else ())
+                                  container_args(chosen) if chosen else [], resources=spec.resources if spec else (),
+                                  language=language, skipped_ports=tuple(skipped_ports(chosen, endpoints, language.language)))
     missing = first_missing(access.api, ns, required_permissions([e.via for e in endpoints]))
     if missing:
         raise BadInput(missing)
@@ -355,3 +394,22 @@ def resolve_deployment(access: KubeAccess, given: str, namespace: str | None, ex
                            f"kubeconfig user has none; pass --token-file FILE or set {TOKEN_ENV} (a token allowed "
                            "to get nonResourceURLs /metrics and /debug/pprof/*)")
     return resolved
+
+
+def probe_language(access: KubeAccess, namespace: str, pod: dict[str, Any], container: str | None,
+                   fallback: LanguageChoice) -> LanguageChoice:
+    """Ask a running pod through exec which executable its process runs; ``fallback`` when exec is not possible."""
+    from profkit.kube.language import from_probe, probe_command
+    from profkit.kube.pyspy import run_exec
+
+    name = str(pod["metadata"]["name"])
+    try:
+        result = run_exec(access.websocket_client(), namespace, name, container, probe_command(), PROBE_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - forbidden, no shell in the image, the pod went away
+        reason = str(translate(exc, verb="create", resource="pods/exec", namespace=namespace)).split(";")[0]
+        return LanguageChoice(fallback.language, fallback.evidence, f"{fallback.reason}; exec probe of {name}: {reason}")
+    found = from_probe(result.stdout.decode(errors="replace")) if result.exit_code == 0 else None
+    if found is None:
+        return LanguageChoice(fallback.language, fallback.evidence,
+                              f"{fallback.reason}; exec probe of {name} could not tell ({result.error or 'no answer'})")
+    return found

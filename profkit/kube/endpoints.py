@@ -3,34 +3,50 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, cast
 
 from profkit.catalog import CollectorSpec, EndpointSpec
 
+Role = Literal["metrics", "pprof"]
+Scheme = Literal["http", "https"]
+Auth = Literal["none", "bearer"]  # bearer: port-forward with the user's token
+Via = Literal["proxy", "port-forward"]
 METRICS_NAMES = ("metrics", "http-metrics")
 PPROF_NAMES = ("pprof", "profiler", "debug")
 SECURE_NAMES = ("diagnostics", "https", "https-metrics")
+#: Port names that say what else a port serves: never scraped as /metrics (kopf's liveness port is ``healthz``).
+NOT_METRICS_NAMES = ("health", "healthz", "healthcheck", "readyz", "livez", "probes", "liveness", "readiness",
+                     "webhook", "webhook-server", "webhooks", "grpc", "dns", "dns-tcp")
 METRICS_PORT, PPROF_PORT, SECURE_PORT = 8080, 6060, 8443
 
 
 @dataclass(frozen=True)
 class PodEndpoint:
-    """One chosen endpoint of a pod container: what it serves, on which port number, and how to reach it."""
+    """One chosen endpoint of a pod container: what it serves, on which port number, and how to reach it.
 
-    role: str  # metrics | pprof
+    ``confirmed`` is False for a port chosen by neither name nor catalog: the capture probes it once
+    and scrapes it only when it answers Prometheus text.
+    """
+
+    role: Role
     port: int
-    scheme: str = "http"
-    auth: str = "none"  # none | bearer (port-forward with the user's token)
+    scheme: Scheme = "http"
+    auth: Auth = "none"
     path: str = "/metrics"  # metrics path, or pprof base path
     name: str = ""
+    confirmed: bool = True
 
     @property
-    def via(self) -> str:
+    def via(self) -> Via:
         return "port-forward" if self.auth == "bearer" else "proxy"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.port})" if self.name and self.name != str(self.port) else str(self.port)
 
     def as_dict(self) -> dict[str, Any]:
         return {"role": self.role, "port": self.port, "scheme": self.scheme, "auth": self.auth,
-                "path": self.path, "name": self.name, "via": self.via}
+                "path": self.path, "name": self.name, "via": self.via, "confirmed": self.confirmed}
 
 
 def container_args(container: dict[str, Any]) -> list[str]:
@@ -75,7 +91,7 @@ def from_catalog(spec: CollectorSpec, container: dict[str, Any]) -> list[PodEndp
     """
     args = container_args(container)
     insecure = has_arg(args, "--insecure-diagnostics")
-    chosen: dict[str, PodEndpoint] = {}
+    chosen: dict[Role, PodEndpoint] = {}
     for endpoint in spec.endpoints:
         if endpoint.when_arg and not has_arg(args, endpoint.when_arg):
             continue
@@ -84,15 +100,15 @@ def from_catalog(spec: CollectorSpec, container: dict[str, Any]) -> list[PodEndp
             continue
         for role, path in _roles(endpoint, insecure):
             if role not in chosen:
-                scheme, auth = endpoint.scheme, endpoint.auth
+                scheme, auth = cast(Scheme, endpoint.scheme), cast(Auth, endpoint.auth)
                 if insecure and endpoint.auth == "bearer":
                     scheme, auth = "http", "none"
                 chosen[role] = PodEndpoint(role, number, scheme, auth, path, endpoint.name)
     return [chosen[r] for r in ("metrics", "pprof") if r in chosen]
 
 
-def _roles(endpoint: EndpointSpec, insecure: bool) -> list[tuple[str, str]]:
-    roles: list[tuple[str, str]] = []
+def _roles(endpoint: EndpointSpec, insecure: bool) -> list[tuple[Role, str]]:
+    roles: list[tuple[Role, str]] = []
     if endpoint.metrics:
         roles.append(("metrics", endpoint.metrics))
     if endpoint.pprof and not (insecure and endpoint.auth == "bearer"):
@@ -101,32 +117,64 @@ def _roles(endpoint: EndpointSpec, insecure: bool) -> list[tuple[str, str]]:
 
 
 def from_ports(container: dict[str, Any]) -> list[PodEndpoint]:
-    """Guess from declared container ports: metrics/8080 plain, pprof/6060 plain, 8443 HTTPS with a bearer token.
+    """Choose from declared container ports: metrics by name, pprof by name or 6060, the secure port by name or 8443.
 
-    Plain ports win over the secure one (no token needed); the secure port serves what is left.
+    Plain ports win over the secure one (no token needed); the secure port serves what is left. With
+    no port named for metrics, the other TCP ports (8080 first, none named for something else such as
+    ``healthz``) are unconfirmed candidates the capture probes once.
     """
     plain_metrics = plain_pprof = secure = None
+    candidates: list[PodEndpoint] = []
     for entry in container.get("ports") or []:
         if str(entry.get("protocol", "TCP")).upper() != "TCP":
             continue
         number, name = int(entry.get("containerPort", 0)), str(entry.get("name") or "")
-        if plain_metrics is None and (name in METRICS_NAMES
-                                      or (number == METRICS_PORT and name not in PPROF_NAMES + SECURE_NAMES)):
-            plain_metrics = PodEndpoint("metrics", number, name=name or str(number))
+        if plain_metrics is None and name in METRICS_NAMES:
+            plain_metrics = PodEndpoint("metrics", number, name=name)
         elif plain_pprof is None and (name in PPROF_NAMES
                                       or (number == PPROF_PORT and name not in METRICS_NAMES + SECURE_NAMES)):
             plain_pprof = PodEndpoint("pprof", number, path="/debug/pprof", name=name or str(number))
         elif secure is None and (name in SECURE_NAMES or number == SECURE_PORT):
             secure = (number, name or str(number))
+        elif name not in NOT_METRICS_NAMES + METRICS_NAMES + PPROF_NAMES + SECURE_NAMES:
+            candidates.append(PodEndpoint("metrics", number, name=name or str(number), confirmed=False))
     out: list[PodEndpoint] = []
     if plain_metrics is not None:
         out.append(plain_metrics)
+    elif candidates:
+        out += sorted(candidates, key=lambda e: e.port != METRICS_PORT)
     elif secure is not None:
         out.append(PodEndpoint("metrics", secure[0], "https", "bearer", "/metrics", secure[1]))
     if plain_pprof is not None:
         out.append(plain_pprof)
     elif secure is not None:
         out.append(PodEndpoint("pprof", secure[0], "https", "bearer", "/debug/pprof", secure[1]))
+    return out
+
+
+def for_language(endpoints: Sequence[PodEndpoint], language: str) -> list[PodEndpoint]:
+    """A Python container is profiled with py-spy: its ports are not asked for Go's /debug/pprof."""
+    return [e for e in endpoints if language != "python" or e.role != "pprof"]
+
+
+def skipped_ports(container: dict[str, Any] | None, endpoints: Sequence[PodEndpoint],
+                  language: str = "go") -> list[str]:
+    """The container's declared ports profkit does not scrape or profile, each with why (for the terminal)."""
+    used = {e.port for e in endpoints}
+    out: list[str] = []
+    for entry in (container or {}).get("ports") or []:
+        number, name = int(entry.get("containerPort", 0)), str(entry.get("name") or "")
+        if number in used:
+            continue
+        label = f"{name} ({number})" if name else str(number)
+        if str(entry.get("protocol", "TCP")).upper() != "TCP":
+            out.append(f"{label}: {entry.get('protocol')}, not HTTP")
+        elif name in NOT_METRICS_NAMES:
+            out.append(f"{label}: named for something else than metrics")
+        elif language == "python" and (name in PPROF_NAMES or number == PPROF_PORT):
+            out.append(f"{label}: Go's pprof port, and this is a Python container (py-spy profiles it)")
+        else:
+            out.append(f"{label}: not a metrics or pprof port")
     return out
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 
 from profkit.kube.client import KubeAccess
 from profkit.sources.backoff import Backoff
 from profkit.sources.base import CaptureOptions, Collector, Sink
 
 MIN_WINDOW = 1.0
+PATHS = {"exec": "exec", "agent": "node agent"}  # PodPySpy.mode -> the words of the summary
 
 
 class PodPySpyCollector(Collector):
@@ -18,13 +20,23 @@ class PodPySpyCollector(Collector):
     kind = "py-spy"
 
     def __init__(self, sink: Sink, target: str, instance: str, options: CaptureOptions, access: KubeAccess,
-                 namespace: str, pod: str, container: str | None) -> None:
+                 namespace: str, pod: str, container: str | None,
+                 on_path: Callable[[str], None] | None = None) -> None:
         super().__init__(sink, target, instance, options)
         self.access = access
         self.namespace, self.pod, self.container = namespace, pod, container
+        self.on_path = on_path  # told once which path py-spy took: "exec" or "node agent"
+        self.path: str | None = None
 
     def describe(self) -> str:
         return f"py-spy {self.namespace}/{self.pod}"
+
+    def _tell_path(self, mode: str | None) -> None:
+        path = PATHS.get(mode or "")
+        if path is not None and path != self.path:
+            self.path = path
+            if self.on_path is not None:
+                self.on_path(path)
 
     def run(self, stop: threading.Event) -> None:
         from profkit.kube.pyspy import PodPySpy, PySpyError, PySpyOptions
@@ -54,6 +66,7 @@ class PodPySpyCollector(Collector):
                 self.expected_done = None
                 backoff.reset()
                 self.answered = True
+                self._tell_path(spy.mode)
                 start, duration = spy.last_window
                 if self.sink.add_profile(self.target, self.instance, "cpu", "speedscope", data, start,
                                          duration) is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,8 +25,7 @@ def _plan(access: KubeAccess, deployment: ResolvedDeployment, usage_served: bool
     spec = deployment.target_spec()
     spec["usage_source"] = SOURCE if usage_served else FALLBACK_SOURCE
     target = Target(deployment.target, "deployment", spec)
-    follower = PodFollower(sink, options, access, deployment, target, _python_collectors(access, deployment, sink,
-                                                                                           options))
+    follower = PodFollower(sink, options, access, deployment, target)
     collectors: list[Collector] = [follower]
     for resource in deployment.resources:
         collectors.append(ObjectWatchCollector(sink, deployment.target, options, access, resource,
@@ -34,20 +34,6 @@ def _plan(access: KubeAccess, deployment: ResolvedDeployment, usage_served: bool
         collectors.append(PodUsageCollector(sink, deployment.target, options, access, deployment.namespace,
                                             deployment.selector, deployment.container))
     return TargetPlan(target, collectors)
-
-
-def _python_collectors(access: KubeAccess, deployment: ResolvedDeployment, sink: Sink, options: CaptureOptions) -> Any:
-    """py-spy per pod for Python controllers (catalog language: python), else nothing."""
-    if deployment.spec is None or deployment.spec.language != "python":
-        return None
-    from profkit.kube.pyspy_collector import PodPySpyCollector
-
-    def build(pod: dict[str, Any], container: str | None) -> list[Collector]:
-        name = str(pod["metadata"]["name"])
-        return [PodPySpyCollector(sink, deployment.target, name, options, access, deployment.namespace, name,
-                                  container)]
-
-    return build
 
 
 def deployment_targets(deployments: Sequence[str], namespace: str | None = None, context: str | None = None,
@@ -65,4 +51,6 @@ def deployment_targets(deployments: Sequence[str], namespace: str | None = None,
         if names.count(deployment.target) > 1:
             deployment.target = f"{deployment.namespace}/{deployment.target}"
     usage_served = metrics_api_served(access)
+    for deployment in resolved:
+        sys.stderr.write(f"profkit: {deployment.plan_text()}\n")
     return [functools.partial(_plan, access, deployment, usage_served) for deployment in resolved]

@@ -40,6 +40,7 @@ class Stats:
     log_lines: int = 0
     errors: int = 0
     last_error: str = ""
+    notes: list[str] = field(default_factory=list)  # facts for the summary, e.g. which path profiled a pod
 
 
 class Sink:

@@ -84,6 +84,7 @@ def _total(stats: Sequence[Stats]) -> Stats:
         out.log_lines += s.log_lines
         out.errors += s.errors
         out.last_error = s.last_error or out.last_error
+        out.notes += s.notes
     return out
 
 
@@ -282,6 +283,8 @@ def print_summary(result: CaptureResult, out: IO[str] | None = None) -> None:
         line = (f"  {t.name}: {s.profiles} profiles, {s.scrapes} scrapes ({s.points} points{skipped}), "
                 f"{s.log_lines} log lines, {s.errors} errors")
         print(line, file=stream)
+        for note in t.stats.notes:
+            print(f"    {note}", file=stream)
         for error in t.errors[:3]:
             print(f"    error: {error[:200]}", file=stream)
     if result.command_exit_code is not None:

@@ -202,6 +202,39 @@ def test_profkit_capture_deployment_gets_py_spy_profiles_from_every_replica(
     assert _agent_pods(control_plane, dep.namespace) == []
 
 
+def test_plain_deployment_command_detects_python_and_profiles_every_replica_with_py_spy(
+        control_plane: ControlPlane, deploy: Any, tmp_path: Any) -> None:
+    """Issue 15: the documented command, no collector file: py-spy for a Python container, and it says so."""
+    pyspy_exec.ensure_exec_enabled(control_plane)
+    dep = deploy("py-plain", "py-plain", replicas=2, objects=6,
+                 controller_args=["--keygen-per-reconcile", "2", "--sync-period", "1s"])
+    for r in dep.replicas:
+        pid = pyspy_exec.child_pid(control_plane.procs.recorded()[r.process], "widgetctl")
+        pyspy_exec.map_exec(control_plane, dep.namespace, r.pod, pid)
+    time.sleep(2)  # kwok picks up the Exec objects asynchronously
+    out = tmp_path / "bundle"
+    cli = [sys.executable, "-m", "profkit.cli.main"]
+    proc = subprocess.run([*cli, "capture", "--deployment", dep.name, "-n", dep.namespace,
+                           "--kubeconfig", str(control_plane.kubeconfig), "--duration", "16s",
+                           "--profile-window", "5s", "--out", str(out)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (f"deployment {dep.namespace}/{dep.name}: each pod gets py-spy through exec where allowed"
+            in proc.stderr), proc.stderr[-2000:]
+    for r in dep.replicas:
+        windows = list((out / "profiles" / dep.name / r.pod).glob("cpu-*.speedscope.json"))
+        assert len(windows) >= 2, (r.pod, proc.stderr[-2000:])
+        assert f"{r.pod}: py-spy via exec" in proc.stderr, proc.stderr[-2000:]
+    import sqlite3
+
+    with sqlite3.connect(out / "profkit.db") as db:
+        spec = json.loads(db.execute("SELECT spec FROM targets WHERE name=?", (dep.name,)).fetchone()[0])
+        pprof = db.execute("SELECT count(*) FROM profiles WHERE kind != 'cpu'").fetchone()[0]
+    assert spec["language"] == "python" and spec["language_reason"]["evidence"] == "image", spec
+    assert {p["name"]: p.get("profiler") for p in spec["pods"]} == {r.pod: "py-spy via exec" for r in dep.replicas}
+    assert pprof == 0  # no Go heap/goroutine requests to a Python container
+
+
 def test_requeue_deleted_keeps_requeueing_after_deletion(control_plane: ControlPlane, deploy: Any) -> None:
     dep = deploy("py-requeue", "py-requeue", objects=3, delete=2,
                  controller_args=["--requeue-deleted", "--requeue-deleted-after", "500ms"])

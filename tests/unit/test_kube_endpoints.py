@@ -69,7 +69,12 @@ def test_plain_deployment_with_only_8443_is_https_with_bearer_and_plain_ports_wi
         "metrics": (8443, "https", "bearer"), "pprof": (8443, "https", "bearer")}
     mixed = roles(from_ports({"ports": [{"containerPort": 8443}, {"containerPort": 8080}]}))
     assert mixed == {"metrics": (8080, "http", "none"), "pprof": (8443, "https", "bearer")}
-    assert from_ports({"ports": [{"containerPort": 9000, "name": "web"}]}) == []
+    # A port named for neither is probed once before it is scraped (issue 15: kopf's healthz was scraped).
+    assert [(e.port, e.confirmed) for e in from_ports({"ports": [{"containerPort": 9000, "name": "web"}]})] == \
+        [(9000, False)]
+    assert from_ports({"ports": [{"containerPort": 8080, "name": "healthz"}]}) == []
+    named_wins = from_ports({"ports": [{"containerPort": 8080}, {"name": "metrics", "containerPort": 9090}]})
+    assert [(e.port, e.confirmed) for e in named_wins] == [(9090, True)]
     assert from_ports({"ports": [{"containerPort": 8080, "protocol": "UDP"}]}) == []
 
 
