@@ -43,17 +43,13 @@ def kube_factories(deployments: list[str], namespace: Optional[str], context: Op
                                    [str(p) for p in collector_files or []], str(token_file) if token_file else None))
 
 
-def print_rbac(deployments: list[str], collector_files: list[Path]) -> None:
-    """``--print-rbac``: the minimal ClusterRole for the given deployments (default: the whole catalog)."""
-    from profkit.catalog import builtin_catalog, load_collector_file, resolve
-    from profkit.kube.rbac import rbac_yaml
+def print_rbac(deployments: list[str], collector_files: list[Path], namespace: Optional[str] = None) -> None:
+    """``--print-rbac``: the minimal Role(s) for the given deployments (default: the whole catalog)."""
+    from profkit.catalog import load_collector_file
+    from profkit.kube.rbac import rbac_targets, rbac_yaml
 
     extra = [load_collector_file(p) for p in collector_files]
-    if deployments:
-        specs = [s for s in (resolve(d, extra) for d in deployments) if s is not None]
-    else:
-        specs = list(builtin_catalog().values()) + extra
-    sys.stdout.write(rbac_yaml(specs))
+    sys.stdout.write(rbac_yaml(rbac_targets(deployments, extra, namespace)))
 
 
 def capture(
@@ -86,7 +82,7 @@ def capture(
     from profkit.units import parse_duration
 
     if print_rbac_only:
-        print_rbac(deployment, collector)
+        print_rbac(deployment, collector, namespace)
         return
     if out is None:
         raise BadInput("--out DIR is required")

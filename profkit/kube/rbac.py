@@ -1,29 +1,76 @@
-"""The minimal RBAC a profkit capture needs, as ClusterRole (+ Role) YAML for ``profkit capture --print-rbac``."""
+"""The minimal RBAC a profkit capture needs, for ``profkit capture --print-rbac``: a Role per known namespace."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
-from profkit.catalog import CollectorSpec
+from profkit.catalog import CollectorSpec, Language, builtin_catalog, resolve
 from profkit.kube.watch import split_resource
 
 ROLE_NAME = "profkit-capture"
 WATCH = ["get", "list", "watch"]
+RBAC_API = "rbac.authorization.k8s.io/v1"
+DEFAULT_USER = "REPLACE-WITH-USER"
 
 
-def namespaced_rules() -> list[dict[str, Any]]:
-    """What capture does in the controllers' namespaces: pods, their proxy, port-forward, logs, exec; deployments."""
-    return [
-        {"apiGroups": [""], "resources": ["pods"], "verbs": list(WATCH)},
+@dataclass(frozen=True)
+class RbacTarget:
+    """What one ``--deployment`` needs: its namespace (None: not known offline), language, watched resources."""
+
+    name: str
+    namespace: str | None
+    language: Language | None  # None: no catalog entry, detected at capture time (maybe Python)
+    resources: tuple[str, ...] = ()
+    secure: bool = True  # reaches a bearer-token diagnostics port (port-forward + nonResourceURLs)
+
+    @property
+    def may_be_python(self) -> bool:
+        return self.language != "go"
+
+
+def from_spec(spec: CollectorSpec, namespace: str | None = None) -> RbacTarget:
+    return RbacTarget(spec.alias, namespace or spec.namespace, spec.language, spec.resources,
+                      any(e.auth == "bearer" for e in spec.endpoints))
+
+
+def rbac_targets(deployments: Sequence[str], extra: Sequence[CollectorSpec] = (),
+                 namespace: str | None = None) -> list[RbacTarget]:
+    """The targets of ``--deployment`` values as capture resolves them (NS/NAME, -n, catalog); all entries if none."""
+    if not deployments:
+        return [from_spec(spec, namespace) for spec in list(builtin_catalog().values()) + list(extra)]
+    out: list[RbacTarget] = []
+    for value in deployments:
+        explicit_ns, _, given = value.rpartition("/")
+        spec = resolve(given, list(extra))
+        ns = explicit_ns or namespace
+        out.append(from_spec(spec, ns) if spec is not None else RbacTarget(given, ns, None))
+    return out
+
+
+def pod_rules(targets: Sequence[RbacTarget]) -> list[dict[str, Any]]:
+    """What capture does in the controllers' namespaces: pods, their proxy and logs, deployments, pod metrics.
+
+    Python controllers (or ones whose language is only known at capture time) add ``pods/exec`` (py-spy in
+    the container) and creating/deleting the py-spy node-agent pod; secure diagnostics add port-forward.
+    """
+    python = any(t.may_be_python for t in targets)
+    pods = list(WATCH) + (["create", "delete"] if python else [])
+    rules: list[dict[str, Any]] = [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": pods},
         {"apiGroups": [""], "resources": ["pods/proxy"], "verbs": ["get"]},
-        {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
-        {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]},  # py-spy in Python controllers
-        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": list(WATCH)},
-        {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": ["get", "list"]},
     ]
+    if any(t.secure for t in targets):
+        rules.append({"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]})
+    if python:
+        rules.append({"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]})
+    rules += [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": list(WATCH)},
+              {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": ["get", "list"]}]
+    return rules + watched_rules(sorted({r for t in targets for r in t.resources}))
 
 
 def watched_rules(resources: Sequence[str]) -> list[dict[str, Any]]:
@@ -43,40 +90,55 @@ def diagnostics_rule() -> dict[str, Any]:
     return {"nonResourceURLs": ["/metrics", "/debug/pprof", "/debug/pprof/*"], "verbs": ["get"]}
 
 
-def rbac_documents(specs: Sequence[CollectorSpec], user: str = "REPLACE-WITH-USER") -> list[dict[str, Any]]:
-    """A ClusterRole with everything (watched resources live in many namespaces) and its binding to ``user``.
-
-    Pod and deployment rules are in the ClusterRole too; a cluster admin who prefers to keep them
-    namespaced can move them into a Role per controller namespace (the namespaces are listed).
-    """
-    resources = sorted({r for spec in specs for r in spec.resources})
-    namespaces = sorted({spec.namespace for spec in specs})
-    rules = namespaced_rules() + watched_rules(resources) + [diagnostics_rule()]
-    role: dict[str, Any] = {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": {"name": ROLE_NAME, "annotations": {
-            "profkit.dev/controllers": ",".join(spec.alias for spec in specs),
-            "profkit.dev/namespaces": ",".join(namespaces)}},
-        "rules": rules,
-    }
-    binding: dict[str, Any] = {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": {"name": ROLE_NAME},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ROLE_NAME},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-    }
+def _role(kind: str, namespace: str | None, rules: list[dict[str, Any]], targets: Sequence[RbacTarget],
+          user: str) -> list[dict[str, Any]]:
+    meta: dict[str, Any] = {"name": ROLE_NAME}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    role = {"apiVersion": RBAC_API, "kind": kind,
+            "metadata": {**meta, "annotations": {"profkit.dev/controllers": ",".join(t.name for t in targets)}},
+            "rules": rules}
+    binding = {"apiVersion": RBAC_API, "kind": f"{kind}Binding", "metadata": dict(meta),
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": ROLE_NAME},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}
     return [role, binding]
 
 
-def rbac_yaml(specs: Sequence[CollectorSpec], user: str = "REPLACE-WITH-USER") -> str:
-    """The documents as one YAML stream, with a comment on how to use it."""
-    header = (
-        "# Minimal RBAC for `profkit capture` "
-        f"({', '.join(spec.alias for spec in specs) or 'no catalog entry'}).\n"
-        "# pods/exec is only needed for py-spy in Python controllers; nonResourceURLs only for\n"
-        "# secure diagnostics endpoints (Cluster API >= 1.6, port 8443) reached with your token.\n"
-    )
-    return header + str(yaml.safe_dump_all(rbac_documents(specs, user), sort_keys=False, default_flow_style=None))
+def rbac_documents(targets: Sequence[RbacTarget], user: str = DEFAULT_USER) -> list[dict[str, Any]]:
+    """A Role and RoleBinding per namespace when every namespace is known; a ClusterRole only for what is cluster-wide.
+
+    Cluster-scoped are the non-resource URLs of secure diagnostics; watched resources are listed in the
+    controller's namespace (capture falls back to it when it may not list all namespaces). With a
+    namespace not known offline (a plain name without ``-n``), everything goes into one ClusterRole.
+    """
+    docs: list[dict[str, Any]] = []
+    secure = [t for t in targets if t.secure]
+    if any(t.namespace is None for t in targets):
+        rules = pod_rules(targets) + ([diagnostics_rule()] if secure else [])
+        return _role("ClusterRole", None, rules, targets, user)
+    for namespace in sorted({t.namespace for t in targets if t.namespace is not None}):
+        here = [t for t in targets if t.namespace == namespace]
+        docs += _role("Role", namespace, pod_rules(here), here, user)
+    if secure:
+        docs += _role("ClusterRole", None, [diagnostics_rule()], secure, user)
+    return docs
+
+
+def rbac_yaml(targets: Sequence[RbacTarget], user: str = DEFAULT_USER) -> str:
+    """The documents as one YAML stream, with a comment saying what each part is for."""
+    python = [t.name for t in targets if t.may_be_python]
+    header = [f"# Minimal RBAC for `profkit capture` ({', '.join(t.name for t in targets) or 'nothing'}).",
+              f"# Replace {DEFAULT_USER} with the user (or make the subject a ServiceAccount) that runs profkit."]
+    if python:
+        header.append(f"# pods/exec and pods create/delete: py-spy for Python controllers ({', '.join(python)}), "
+                      "in the container or a node-agent pod profkit deletes.")
+    if any(t.secure for t in targets):
+        header.append("# ClusterRole nonResourceURLs: secure diagnostics ports (Cluster API >= 1.6) reached with "
+                      "your token.")
+    if any(t.namespace is None for t in targets):
+        header.append("# A namespace was not known: pass -n NAMESPACE (or NAMESPACE/NAME) for namespaced Roles.")
+    docs = rbac_documents(targets, user)
+    return "\n".join(header) + "\n" + str(yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=None))
 
 
 # -- pre-flight: does the user have what the capture will use? ------------------------------------

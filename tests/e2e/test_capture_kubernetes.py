@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+import yaml
 
 from tests.e2e.controlplane.certs import _sign
 from tests.e2e.controlplane.harness import HERE
@@ -295,15 +296,18 @@ def test_bearer_endpoint_needs_a_token_and_goes_through_port_forward(
 
 def test_printed_rbac_is_enough_for_a_capture(
         control_plane: ControlPlane, keygen: ExampleDeployment, tmp_path: Path) -> None:
-    rbac = run_profkit("capture", "--print-rbac", "--deployment", "example")
+    rbac = run_profkit("capture", "--print-rbac", "--deployment", "example", "-n", keygen.namespace)
     assert rbac.returncode == 0, rbac.stderr
+    kinds = [(d["kind"], d["metadata"].get("namespace")) for d in yaml.safe_load_all(rbac.stdout)]
+    assert kinds == [("Role", keygen.namespace), ("RoleBinding", keygen.namespace)]  # a Go controller, plain HTTP
+    assert "pods/exec" not in rbac.stdout
     control_plane.apply(rbac.stdout.replace("REPLACE-WITH-USER", "profkit-rbac"))
     kubeconfig = unprivileged_kubeconfig(control_plane, tmp_path / "rbac.kubeconfig", user="rbac")
     out = tmp_path / "bundle"
     proc = run_profkit("capture", "--deployment", NAME, "-n", keygen.namespace, "--kubeconfig", str(kubeconfig),
                        "--duration", "10s", "--profile-window", "4s", "--scrape-interval", "2s", "--out", str(out),
                        timeout=90)
-    control_plane.kubectl("delete", "clusterrolebinding,clusterrole", "profkit-capture", check=False)
+    control_plane.kubectl("delete", "rolebinding,role", "profkit-capture", "-n", keygen.namespace, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert query(out, "SELECT kind, message FROM events WHERE kind='error'") == []
     live = {r.pod for r in keygen.replicas if control_plane.procs.exited(r.process) is None}

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import urllib3
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from profkit.catalog import resolve
 from profkit.errors import BadInput
 from profkit.kube import client as kclient
 from profkit.kube.client import ApiHealth, load
 from profkit.kube.errors import (ApiFailed, Forbidden, Gone, KubeError, NotFound, Unauthorized, Unreachable,
                                  api_call, connection_reason, is_connection_error, status_of, translate)
-from profkit.kube.rbac import rbac_documents, rbac_yaml
+from profkit.kube.rbac import rbac_documents, rbac_targets, rbac_yaml
 from profkit.model import CaptureEvent
 
 REFUSED = urllib3.exceptions.MaxRetryError(
@@ -133,25 +133,52 @@ def test_api_health_records_one_gap_per_outage_and_when_it_ended(monkeypatch: py
     assert len(events) == 2
 
 
+def _rules(role: dict[str, Any]) -> dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[str, ...]]:
+    return {(tuple(r.get("apiGroups", [])), tuple(r.get("resources", r.get("nonResourceURLs", [])))):
+            tuple(r["verbs"]) for r in role["rules"]}
+
+
 def test_rbac_covers_every_permission_capture_uses() -> None:
-    specs = [s for s in (resolve("capi"), resolve("example")) if s is not None]
-    role, binding = rbac_documents(specs)
-    rules = {(tuple(r.get("apiGroups", [])), tuple(r.get("resources", r.get("nonResourceURLs", [])))):
-             tuple(r["verbs"]) for r in role["rules"]}
-    assert rules[(("",), ("pods",))] == ("get", "list", "watch")
-    assert rules[(("",), ("pods/proxy",))] == ("get",)
-    assert rules[(("",), ("pods/portforward",))] == ("create",)
-    assert rules[(("",), ("pods/log",))] == ("get",)
-    assert rules[(("",), ("pods/exec",))] == ("create",)
-    assert rules[(("apps",), ("deployments",))] == ("get", "list", "watch")
-    assert rules[(("metrics.k8s.io",), ("pods",))] == ("get", "list")
-    assert rules[(("cluster.x-k8s.io",), ("clusters", "machinedeployments", "machines", "machinesets"))] == \
+    docs = rbac_documents(rbac_targets(["capi", "example"]))
+    kinds = [(d["kind"], d["metadata"].get("namespace")) for d in docs]
+    assert kinds == [("Role", "capi-system"), ("RoleBinding", "capi-system"), ("Role", "widgets"),
+                     ("RoleBinding", "widgets"), ("ClusterRole", None), ("ClusterRoleBinding", None)]
+    capi, example, cluster = _rules(docs[0]), _rules(docs[2]), _rules(docs[4])
+    assert capi[(("",), ("pods",))] == ("get", "list", "watch")  # Go: no exec, no node agent
+    assert capi[(("",), ("pods/proxy",))] == ("get",)
+    assert capi[(("",), ("pods/portforward",))] == ("create",)  # secure diagnostics through a port-forward
+    assert capi[(("",), ("pods/log",))] == ("get",)
+    assert (("",), ("pods/exec",)) not in capi and (("",), ("pods/exec",)) not in example
+    assert capi[(("apps",), ("deployments",))] == ("get", "list", "watch")
+    assert capi[(("metrics.k8s.io",), ("pods",))] == ("get", "list")
+    assert capi[(("cluster.x-k8s.io",), ("clusters", "machinedeployments", "machines", "machinesets"))] == \
         ("get", "list", "watch")
-    assert rules[(("scale.profkit.dev",), ("widgets",))] == ("get", "list", "watch")
-    assert rules[((), ("/metrics", "/debug/pprof", "/debug/pprof/*"))] == ("get",)
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    text = rbac_yaml(specs)
-    assert "&id" not in text and list(yaml.safe_load_all(text)) == [role, binding]
+    assert example[(("scale.profkit.dev",), ("widgets",))] == ("get", "list", "watch")
+    assert (("",), ("pods/portforward",)) not in example  # plain HTTP ports only
+    assert cluster == {((), ("/metrics", "/debug/pprof", "/debug/pprof/*")): ("get",)}  # only the cluster-scoped
+    assert docs[1]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "profkit-capture"}
+    text = rbac_yaml(rbac_targets(["capi", "example"]))
+    assert "&id" not in text and list(yaml.safe_load_all(text)) == docs
+
+
+def test_rbac_for_python_controllers_adds_exec_and_the_node_agent_pod() -> None:
+    docs = rbac_documents(rbac_targets(["example-python"], namespace="team"))
+    assert [(d["kind"], d["metadata"].get("namespace")) for d in docs] == [("Role", "team"), ("RoleBinding", "team")]
+    rules = _rules(docs[0])
+    assert rules[(("",), ("pods/exec",))] == ("create",)
+    assert rules[(("",), ("pods",))] == ("get", "list", "watch", "create", "delete")
+    assert "pods/exec and pods create/delete: py-spy" in rbac_yaml(rbac_targets(["example-python"]))
+
+
+def test_rbac_without_a_known_namespace_is_one_cluster_role() -> None:
+    docs = rbac_documents(rbac_targets(["my-operator"]))  # no catalog entry, no -n: language and namespace unknown
+    assert [d["kind"] for d in docs] == ["ClusterRole", "ClusterRoleBinding"]
+    rules = _rules(docs[0])
+    assert rules[(("",), ("pods/exec",))] == ("create",)  # it may turn out to be Python at capture time
+    assert ((), ("/metrics", "/debug/pprof", "/debug/pprof/*")) in rules
+    namespaced = rbac_documents(rbac_targets(["ops/my-operator"]))
+    assert [(d["kind"], d["metadata"].get("namespace")) for d in namespaced][:2] == [("Role", "ops"),
+                                                                                     ("RoleBinding", "ops")]
 
 
 def test_in_cluster_config_is_loaded_when_running_in_a_pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -295,7 +295,7 @@ def test_a_forbidden_cluster_wide_watch_falls_back_to_the_namespace(sink: Sink) 
     sources = {None: ScriptedSource(Forbidden("forbidden: cannot list widgets in all namespaces", 403), []),
                "ns": ScriptedSource({"metadata": {"resourceVersion": "5"}, "items": []},
                                     [{"type": "ADDED", "object": widget}], stop)}
-    watcher.source = lambda: sources[watcher.namespace]  # type: ignore[method-assign,assignment,return-value]
+    watcher.source = lambda: sources[watcher.namespace]  # type: ignore[method-assign]
     watcher.run(stop)
     assert watcher.namespace == "ns" and watcher.resource_version == "6"
     assert rows(sink, "SELECT event, name FROM objects") == [("added", "w1")]
