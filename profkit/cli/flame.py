@@ -90,7 +90,7 @@ def top_table(profile: Profile, limit: int = 20) -> str:
     ]
     lines = header
     running = 0.0
-    share = (lambda value: 100.0 * value / total) if total else (lambda value: 0.0)
+    share = (lambda value: 100.0 * abs(value) / total) if total else (lambda value: 0.0)  # as pprof: of |total|
     for row in rows:
         running += row.flat
         lines.append(

@@ -6,6 +6,7 @@ this package stays cheap for the CLI.
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 from profkit.errors import BadInput
@@ -54,12 +55,14 @@ def load_profile_bytes(data: bytes, source: str, kind: str | None = None, sample
     """
     if not data:
         raise BadInput(f"{source}: empty file, not a profile")
-    if data[:2] == GZIP_MAGIC:
+    gzipped = data[:2] == GZIP_MAGIC
+    if gzipped:
         from profkit.formats.pprof import gunzip
 
         data = gunzip(data, source)
         if not data:
             raise BadInput(f"{source}: empty profile (gzip of nothing)")
+    data = _utf8(data, source)
     found = sniff_format(data)
     if found == "html":
         raise BadInput(f"{source}: got an HTML page, not a profile ({_first_line(data)})")
@@ -77,7 +80,20 @@ def load_profile_bytes(data: bytes, source: str, kind: str | None = None, sample
         return read_folded(data.decode("utf-8", errors="replace"), source, kind=kind)
     from profkit.formats.pprof import decode_pprof
 
-    return decode_pprof(data, source, kind=kind, sample_type=sample_type)
+    return decode_pprof(data, source, kind=kind, sample_type=sample_type, gzipped=gzipped)
+
+
+def _utf8(data: bytes, source: str) -> bytes:
+    """Text with a UTF-16 or UTF-32 byte-order mark (Windows editors, PowerShell's ``>``) as UTF-8."""
+    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding).encode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise BadInput(f"{source}: starts with a {encoding.upper()} byte-order mark but is not "
+                               f"{encoding.upper()} text ({exc.reason} at byte {exc.start})") from None
+    return data
 
 
 def load_profile_file(path: Path, kind: str | None = None, sample_type: str | None = None) -> Profile:

@@ -93,11 +93,12 @@ class SampleTable:
         first[group[::-1]] = np.arange(group.size)[::-1]
         return group, first
 
-    def top(self, name_of_frame: np.ndarray, name_count: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(name ids, flat, cum) of the ``limit`` heaviest names by flat weight, from the samples."""
+    def top(self, name_of_frame: np.ndarray, names: list[str], limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(name ids, flat, cum) of the ``limit`` heaviest names by |flat| weight, from the samples."""
+        name_count = len(names)
         samples, leaves = self.leaf_frames()
         flat = np.bincount(name_of_frame[leaves], weights=self.weights[samples], minlength=name_count)
-        chosen = np.lexsort((np.arange(name_count), -flat))[:limit]
+        chosen = stackarrays.heaviest(flat, names)[:limit]
         slot = np.full(name_count, -1, dtype=np.int64)
         slot[chosen] = np.arange(chosen.size)
         # Which wanted names each location holds (a location holds several when calls were inlined).
@@ -171,7 +172,7 @@ class ArrayProfile(Profile):
 
     @property
     def total(self) -> float:
-        return float(self._table.weights.sum()) if self.untouched() else float(sum(self.weights))
+        return float(np.abs(self._table.weights).sum()) if self.untouched() else super().total
 
     def __len__(self) -> int:
         return int(self.merged_arrays().weights.size) if self.untouched() else len(self.stacks)
@@ -186,5 +187,5 @@ def table_top(profile: ArrayProfile, table: SampleTable, limit: int) -> list[Fun
     names, name_of_frame = stackarrays.name_ids(profile)
     if not names or table.rows.size == 0:
         return []
-    chosen, flat, cum = table.top(name_of_frame, len(names), limit)
+    chosen, flat, cum = table.top(name_of_frame, names, limit)
     return [FunctionRow(names[i], float(f), float(c)) for i, f, c in zip(chosen.tolist(), flat.tolist(), cum.tolist())]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -37,14 +38,48 @@ PREFERRED_SAMPLE_TYPES = {
 }
 
 
-def gunzip(data: bytes, source: str) -> bytes:
-    """Decompress a gzipped profile; a damaged stream is BadInput naming ``source``."""
-    try:
-        return gzip.decompress(data)
-    except EOFError:
-        raise BadInput(f"{source}: truncated gzip data (the profile was cut off)") from None
-    except (OSError, zlib.error) as exc:
-        raise BadInput(f"{source}: damaged gzip data ({exc})") from None
+MAX_DECOMPRESSED_BYTES = 1 << 30  # 1 GiB: far beyond real profiles, well below a gzip bomb
+MAX_EXPANSION = 200  # beyond 64 MiB, gzip that expands more than this is padding, not samples
+_EXPANSION_CHECKED_FROM = 64 << 20
+_CHUNK = 4 << 20
+
+
+def gunzip(data: bytes, source: str, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """Decompress a gzipped profile (every member, as Go's gzip reader does) in bounded memory.
+
+    A damaged or truncated stream, or one that would expand past ``limit`` bytes (or more than
+    ``MAX_EXPANSION`` times once past 64 MiB: a gzip bomb), is BadInput naming ``source``.
+    """
+    out = bytearray()
+    rest = data
+    while True:
+        decompressor = zlib.decompressobj(wbits=31)
+        try:
+            chunk = decompressor.decompress(rest, _CHUNK)
+            while True:
+                out += chunk
+                _check_size(len(out), len(data), limit, source)
+                if decompressor.eof or not decompressor.unconsumed_tail and not chunk:
+                    break
+                chunk = decompressor.decompress(decompressor.unconsumed_tail, _CHUNK)
+        except zlib.error as exc:
+            raise BadInput(f"{source}: damaged gzip data ({exc})") from None
+        if not decompressor.eof:
+            raise BadInput(f"{source}: truncated gzip data (the profile was cut off)")
+        rest = decompressor.unused_data
+        if not rest.strip(b"\0"):  # nothing, or zero padding after the last member
+            return bytes(out)
+        if rest[:2] != GZIP_MAGIC:
+            raise BadInput(f"{source}: damaged gzip data (trailing bytes that are not gzip)")
+
+
+def _check_size(size: int, compressed: int, limit: int, source: str) -> None:
+    if size > limit:
+        raise BadInput(f"{source}: gzip data expands past {limit >> 20} MiB, the limit for a profile "
+                       f"(a gzip bomb or not a profile)")
+    if size > _EXPANSION_CHECKED_FROM and size > MAX_EXPANSION * compressed:
+        raise BadInput(f"{source}: gzip data expands more than {MAX_EXPANSION}x ({compressed} bytes to over "
+                       f"{size >> 20} MiB): a gzip bomb, not a profile")
 
 
 def infer_kind(sample_types: list[tuple[str, str]], default_sample_type: str = "") -> str:
@@ -80,7 +115,7 @@ def choose_sample_type(
     return len(names) - 1  # pprof's own default: the last sample type
 
 
-def parse_message(data: bytes, source: str) -> Any:
+def parse_message(data: bytes, source: str, gzipped: bool = False) -> Any:
     """Parse (ungzipped) bytes as a profile with raw samples; BadInput when they are not one."""
     from google.protobuf.message import DecodeError
 
@@ -88,25 +123,29 @@ def parse_message(data: bytes, source: str) -> Any:
     try:
         message.ParseFromString(data)
     except DecodeError:
+        if gzipped:
+            raise BadInput(f"{source}: gzip data that is not a pprof protobuf (or a damaged one)") from None
         raise BadInput(f"{source}: not gzip and not a pprof protobuf") from None
     strings = message.string_table
-    if not message.sample_type or not strings or strings[0] != "":
+    if not message.sample_type or not strings or strings[0] != b"":
         raise BadInput(f"{source}: not a pprof profile (no sample types or string table)")
     return message
 
 
 def decode_pprof(data: bytes, source: str = "profile", kind: str | None = None,
-                 sample_type: str | None = None) -> Profile:
+                 sample_type: str | None = None, gzipped: bool = False) -> Profile:
     """A (gzipped or raw) pprof profile as a Profile; ``kind``/``sample_type`` pick the values.
 
     The result is an ArrayProfile: its stacks stay in numpy arrays until something iterates them.
+    Strings that are not UTF-8 are read with U+FFFD in place of the bad bytes (pprof reads them
+    as bytes). ``gzipped`` says the caller already decompressed ``data``.
     """
     if data[:2] == GZIP_MAGIC:
-        data = gunzip(data, source)
+        data, gzipped = gunzip(data, source), True
     if not data:
         raise BadInput(f"{source}: empty profile")
-    message = parse_message(data, source)
-    strings: list[str] = list(message.string_table)
+    message = parse_message(data, source, gzipped)
+    strings: list[str] = [raw.decode("utf-8", "replace") for raw in message.string_table]
     try:
         sample_types = [(strings[v.type], strings[v.unit]) for v in message.sample_type]
         default_type = strings[message.default_sample_type]
@@ -118,9 +157,11 @@ def decode_pprof(data: bytes, source: str = "profile", kind: str | None = None,
     profile_kind = kind or infer_kind(sample_types, default_type)
     chosen = choose_sample_type(sample_types, profile_kind, sample_type, default_type, source)
     samples, locations = _tables(message, data, len(sample_types), source)
+    _check_ids("mapping", np.fromiter((m.id for m in message.mapping), dtype=np.uint64), source)
+    _check_ids("location", locations.ids, source)
     frames, location_frames, location_offsets = _location_frames(message, strings, locations, source)
-    location_index = _location_index(locations.ids, source)
-    table = _sample_table(samples, samples.values[:, chosen], location_frames, location_offsets, location_index, source)
+    table = _sample_table(samples, samples.values[:, chosen], location_frames, location_offsets, locations.ids,
+                          source)
     extra = {"format": "pprof", "sample_types": ",".join(f"{n}/{u}" for n, u in sample_types)}
     if period_type:
         extra["period_type"] = period_type
@@ -134,14 +175,25 @@ def decode_pprof(data: bytes, source: str = "profile", kind: str | None = None,
     )
 
 
+def _check_ids(what: str, ids: np.ndarray, source: str) -> None:
+    """pprof's own checks: id 0 is reserved and ids are unique (``go tool pprof`` refuses otherwise)."""
+    if ids.size and not ids.all():
+        raise BadInput(f"{source}: malformed pprof: found {what} with reserved id 0")
+    if ids.size > 1:
+        ordered = np.sort(ids)
+        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+        if repeated.size:
+            raise BadInput(f"{source}: malformed pprof: multiple {what}s with the same id {int(repeated[0])}")
+
+
 def _tables(message: Any, data: bytes, value_count: int, source: str) -> tuple[RawSamples, RawLocations]:
     """Samples and locations as arrays: scanned in bulk, or message by message if the scan balks."""
-    try:
-        return scan_samples(list(message.sample), value_count, data), scan_locations(list(message.location))
-    except ScanError:
-        pass
     from google.protobuf.message import DecodeError
 
+    try:
+        return scan_samples(list(message.sample), value_count, data), scan_locations(list(message.location))
+    except (ScanError, DecodeError):
+        pass
     try:
         full = message_classes().Profile.FromString(data)
         return samples_from_messages(full.sample, value_count), locations_from_messages(full.location)
@@ -149,31 +201,45 @@ def _tables(message: Any, data: bytes, value_count: int, source: str) -> tuple[R
         raise BadInput(f"{source}: damaged pprof samples or locations ({exc})") from None
 
 
+def unsymbolized_name(mapping_file: str) -> str:
+    """What ``go tool pprof -top`` calls code without symbols: ``[binary]``, or ``<unknown>``."""
+    return f"[{PurePosixPath(mapping_file).name or mapping_file}]" if mapping_file else "<unknown>"
+
+
 def _location_frames(message: Any, strings: list[str], locations: RawLocations,
                      source: str) -> tuple[list[Frame], np.ndarray, np.ndarray]:
     """Frames, and each location's frames leaf first (inlined calls expanded) as flat arrays.
 
-    Frames are per function (name, file, start line), the granularity of ``go tool pprof -top``;
-    a location without function information becomes a frame named by its address.
+    Frames are per function (name, file, start line), the granularity of ``go tool pprof -top``.
+    A location without function information, or a function without a name, becomes a frame named
+    by its binary as pprof names it (``[binary]``, all addresses of one binary together).
     """
     functions = message.function
     function_ids = np.fromiter((f.id for f in functions), dtype=np.uint64, count=len(functions))
+    _check_ids("function", function_ids, source)
     by_id = np.argsort(function_ids, kind="stable")
     sorted_ids = function_ids[by_id]
     position = np.minimum(np.searchsorted(sorted_ids, locations.function_ids), max(sorted_ids.size - 1, 0))
     found = sorted_ids[position] == locations.function_ids if sorted_ids.size else np.zeros(0, dtype=bool)
-    line_row = np.where(found, by_id[position] if sorted_ids.size else 0, -1)
+    line_counts = locations.line_counts
+    if not found.all():
+        line = int(np.flatnonzero(~found)[0])
+        location = int(np.searchsorted(np.cumsum(line_counts), line, side="right"))
+        raise BadInput(f"{source}: malformed pprof: location id {int(locations.ids[location])} has a line "
+                       f"with unknown function id {int(locations.function_ids[line])}")
+    line_row = by_id[position] if sorted_ids.size else np.zeros(0, dtype=np.int64)
     frame_index: dict[tuple[str, str, int], int] = {}
     row_frame = np.full(len(functions) + 1, -1, dtype=np.int64)
     try:
-        for row in stackarrays.distinct(line_row[line_row >= 0]).tolist():
+        for row in stackarrays.distinct(line_row).tolist():
             function = functions[row]
-            key = (strings[function.name], strings[function.filename], function.start_line)
-            row_frame[row] = frame_index.setdefault(key, len(frame_index))
+            name = strings[function.name]
+            if name:
+                key = (name, strings[function.filename], function.start_line)
+                row_frame[row] = frame_index.setdefault(key, len(frame_index))
     except IndexError:
         raise BadInput(f"{source}: damaged pprof (a string index is out of range)") from None
     line_frame = row_frame[line_row]
-    line_counts = locations.line_counts
     entries = np.maximum(line_counts, 1)
     offsets = np.zeros(entries.size + 1, dtype=np.int64)
     np.cumsum(entries, out=offsets[1:])
@@ -183,34 +249,37 @@ def _location_frames(message: Any, strings: list[str], locations: RawLocations,
     missing = np.flatnonzero(flat < 0)
     if missing.size:
         mapping_files = {m.id: strings[m.filename] if 0 <= m.filename < len(strings) else "" for m in message.mapping}
-        location_of_entry = np.repeat(np.arange(entries.size), entries)[missing]
-        for entry, location in zip(missing.tolist(), location_of_entry.tolist()):
-            file = mapping_files.get(int(locations.mapping_ids[location]), "") if not line_counts[location] else ""
-            key = (f"0x{int(locations.addresses[location]):x}", file, 0)
-            flat[entry] = frame_index.setdefault(key, len(frame_index))
+        mapping_of_entry = locations.mapping_ids[np.repeat(np.arange(entries.size), entries)[missing]]
+        mappings = stackarrays.distinct(mapping_of_entry)
+        mapping_frame = np.array([
+            frame_index.setdefault((unsymbolized_name(file), file, 0), len(frame_index))
+            for file in (mapping_files.get(mapping_id, "") for mapping_id in mappings.tolist())
+        ], dtype=np.int64)
+        flat[missing] = mapping_frame[np.searchsorted(mappings, mapping_of_entry)]
     return [Frame(name, file, line) for name, file, line in frame_index], flat, offsets
 
 
-def _location_index(ids: np.ndarray, source: str) -> np.ndarray:
-    """Lookup table from location id to location row (-1 for ids that name no location)."""
+def _location_rows(ids: np.ndarray, sample_ids: np.ndarray) -> np.ndarray:
+    """The location row each sample location id names (-1 for ids that name no location)."""
     largest = int(ids.max()) if ids.size else 0
-    if largest > 4 * ids.size + 1024:
-        raise BadInput(f"{source}: location ids are too sparse for a pprof profile (largest {largest})")
-    index = np.full(largest + 2, -1, dtype=np.int64)
-    index[ids.astype(np.int64)] = np.arange(ids.size)
-    return index
+    if largest <= 4 * ids.size + 1024:  # dense ids, as every profiler writes them: a lookup table
+        index = np.full(largest + 2, -1, dtype=np.int64)
+        index[ids.astype(np.int64)] = np.arange(ids.size)
+        rows: np.ndarray = index[np.minimum(sample_ids, largest + 1).astype(np.int64)]
+        return rows
+    order = np.argsort(ids, kind="stable")
+    position = np.minimum(np.searchsorted(ids[order], sample_ids), ids.size - 1)
+    return np.where(ids[order][position] == sample_ids, order[position], -1)
 
 
 def _sample_table(samples: RawSamples, weights: np.ndarray, location_frames: np.ndarray,
-                  location_offsets: np.ndarray, location_index: np.ndarray, source: str) -> SampleTable:
+                  location_offsets: np.ndarray, location_ids: np.ndarray, source: str) -> SampleTable:
     """The samples with a non-zero weight, as location rows."""
     counts, ids = samples.counts, samples.location_ids
     keep = weights != 0
     if not keep.all():
         ids, counts, weights = ids[np.repeat(keep, counts)], counts[keep], weights[keep]
-    if ids.size and int(ids.max()) >= location_index.size - 1:
-        raise BadInput(f"{source}: damaged pprof (a sample names an unknown location)")
-    rows = location_index[ids.view(np.int64)]  # ids are below location_index.size here
+    rows = _location_rows(location_ids, ids)
     if ids.size and int(rows.min()) < 0:
         raise BadInput(f"{source}: damaged pprof (a sample names an unknown location)")
     bounds = np.zeros(counts.size + 1, dtype=np.int64)
@@ -250,5 +319,5 @@ def encode_pprof(profile: Profile) -> bytes:
         message.sample.add(location_id=[i + 1 for i in reversed(stack)], value=values)
     message.time_nanos = int(profile.start * 1e9)
     message.duration_nanos = int(profile.duration * 1e9)
-    message.string_table.extend(strings)
+    message.string_table.extend(text.encode("utf-8") for text in strings)
     return gzip.compress(message.SerializeToString(), compresslevel=6)

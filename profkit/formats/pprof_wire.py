@@ -82,7 +82,7 @@ class MessageClasses(NamedTuple):
 
 @lru_cache(maxsize=1)
 def message_classes() -> MessageClasses:
-    """Build the descriptor once per process and return the two message classes."""
+    """Build the descriptor once per process and return the message classes (strings as bytes)."""
     file_proto = descriptor_pb2.FileDescriptorProto(name="profkit_profile.proto", package=PACKAGE, syntax="proto3")
     messages = dict(PROFILE_PROTO_FIELDS)
     messages["RawProfile"] = [
@@ -96,7 +96,8 @@ def message_classes() -> MessageClasses:
             field = message.field.add(name=name, number=number)
             field.label = _FD.LABEL_REPEATED if repeated else _FD.LABEL_OPTIONAL
             if kind in _SCALARS:
-                field.type = _SCALARS[kind]
+                # Strings as bytes: protobuf refuses invalid UTF-8 in ``string`` fields, pprof reads it.
+                field.type = _SCALARS["bytes" if kind == "string" else kind]
             else:
                 field.type = _FD.TYPE_MESSAGE
                 field.type_name = f".{PACKAGE}.{kind}"

@@ -154,6 +154,14 @@ def name_ids(profile: Profile) -> tuple[list[str], np.ndarray]:
     return list(ids), per_frame
 
 
+def heaviest(flat: np.ndarray, names: list[str]) -> np.ndarray:
+    """Name ids by |flat| weight, heaviest first, ties by name: the order of ``go tool pprof -top``."""
+    by_name = np.empty(len(names), dtype=np.int64)
+    by_name[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    order: np.ndarray = np.lexsort((by_name, -np.abs(flat)))
+    return order
+
+
 def _flat(arrays: StackArrays, element_names: np.ndarray, name_count: int) -> np.ndarray:
     nonempty = arrays.lengths > 0
     leaves = element_names[arrays.offsets[1:][nonempty] - 1]
@@ -177,8 +185,8 @@ def top_functions(profile: Profile, limit: int = 20) -> list[FunctionRow]:
         return []
     element_names = name_of_frame[arrays.frames]
     flat = _flat(arrays, element_names, len(names))
-    chosen = np.lexsort((np.arange(len(names)), -flat))[:limit]
-    cum = _cumulative(arrays, element_names, chosen)
+    chosen = heaviest(flat, names)[:limit]
+    cum = _cumulative(arrays, element_names, chosen, len(names))
     return [FunctionRow(names[i], float(flat[i]), float(c)) for i, c in zip(chosen.tolist(), cum.tolist())]
 
 
@@ -197,14 +205,14 @@ def all_function_totals(profile: Profile) -> tuple[dict[str, float], dict[str, f
     flat = np.bincount(leaves, weights=arrays.weights[nonempty], minlength=len(names))
     is_leaf = np.bincount(leaves, minlength=len(names)) > 0
     present = np.flatnonzero(np.bincount(element_names, minlength=len(names)) > 0)
-    cum = _cumulative(arrays, element_names, present)
+    cum = _cumulative(arrays, element_names, present, len(names))
     return ({names[i]: float(flat[i]) for i in np.flatnonzero(is_leaf).tolist()},
             dict(zip((names[i] for i in present.tolist()), cum.tolist())))
 
 
-def _cumulative(arrays: StackArrays, element_names: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Cumulative weight of the names ``wanted`` (each counted once per stack)."""
-    slot = np.full(int(element_names.max()) + 1, -1, dtype=np.int64)
+def _cumulative(arrays: StackArrays, element_names: np.ndarray, wanted: np.ndarray, name_count: int) -> np.ndarray:
+    """Cumulative weight of the names ``wanted`` (each counted once per stack); names no stack uses are 0."""
+    slot = np.full(name_count, -1, dtype=np.int64)
     slot[wanted] = np.arange(wanted.size)
     hit = np.flatnonzero(slot[element_names] >= 0)
     stacks = arrays.stack_of_element()[hit]

@@ -40,7 +40,8 @@ class Profile:
 
     @property
     def total(self) -> float:
-        return float(sum(self.weights))
+        """Sum of absolute weights, as ``go tool pprof`` totals a delta profile with negative values."""
+        return float(sum(map(abs, self.weights)))
 
     def __len__(self) -> int:
         return len(self.stacks)

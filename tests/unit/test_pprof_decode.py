@@ -92,7 +92,7 @@ def test_vectorised_scan_agrees_with_message_by_message_decoding() -> None:
 def test_inlined_frames_are_expanded_with_the_caller_first() -> None:
     raw = gzip.decompress(go_profile("cpu").read_bytes())
     message = message_classes().Profile.FromString(raw)
-    strings = message.string_table
+    strings = [raw.decode() for raw in message.string_table]
     names = {f.id: strings[f.name] for f in message.function}
     inlined = [[names[line.function_id] for line in loc.line] for loc in message.location if len(loc.line) > 1]
     if not inlined:
@@ -104,13 +104,18 @@ def test_inlined_frames_are_expanded_with_the_caller_first() -> None:
         assert (caller, callee) in pairs or caller == callee
 
 
-def test_locations_without_function_info_are_named_by_address() -> None:
+def test_locations_without_function_info_are_grouped_by_binary_as_pprof_names_them() -> None:
     raw = gzip.decompress(go_profile("cpu").read_bytes())
     message = message_classes().Profile.FromString(raw)
     for location in message.location:  # as from a binary without symbols
         del location.line[:]
     profile = decode_pprof(message.SerializeToString(), "stripped")
-    assert profile.frames and all(re.fullmatch(r"0x[0-9a-f]+", f.name) for f in profile.frames)
+    strings = [text.decode() for text in message.string_table]
+    binaries = {m.id: Path(strings[m.filename]).name for m in message.mapping}
+    expected = {f"[{binaries[loc.mapping_id]}]" if binaries.get(loc.mapping_id) else "<unknown>"
+                for loc in message.location}
+    assert {f.name for f in profile.frames} == expected
+    assert len(profile.frames) < len(message.location), "one frame per binary, not one per address"
     assert profile.total == pytest.approx(load_profile_file(go_profile("cpu")).total)
 
 
