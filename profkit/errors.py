@@ -19,3 +19,13 @@ class Interrupted(ProfkitError):
     """The user interrupted the command; whatever was captured stays valid."""
 
     exit_code = 130
+
+
+class NothingCaptured(ProfkitError):
+    """A capture that got no data at all from a target (or a collector crashed): exit code 3.
+
+    The bundle is complete and keeps what the other targets gave; the capture's summary and the
+    ``no-data`` finding of ``profkit analyze`` say what is missing and why.
+    """
+
+    exit_code = 3

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from profkit.errors import BadInput, Interrupted
+from profkit.errors import BadInput, Interrupted, NothingCaptured
 
 EXAMPLES = """
 Examples:
@@ -28,6 +28,18 @@ Examples:
 
   # a Deployment in Kubernetes (all replicas)
   profkit capture --deployment kcp --duration 10m --out run5
+
+Targets: each --endpoint, --pid, --log-file and -- CMD is a target named by name=NAME (default: the
+endpoint's host:port, the process or log file name). Sources given the same name=NAME are ONE target,
+e.g. the endpoint and the log file of one local controller; profkit compare pairs targets by name.
+
+Checks at start (exit 2, one line, nothing captured): an --endpoint with nothing listening, a
+--log-file that does not exist (both skipped with -- CMD, which may start them), an unknown --pid.
+
+Exit codes: 0 every target gave data; 2 bad usage or input; 3 a target gave no data at all (or one
+kind of its data only failed, or a collector crashed) - the bundle keeps the rest; with -- CMD, the
+command's own exit status when it failed (128+N when a signal N ended it), as `time` does; 130
+interrupted (the bundle stays valid).
 """
 
 
@@ -103,6 +115,14 @@ def capture(
     print_summary(result)
     if result.status == "interrupted":
         raise Interrupted(f"capture interrupted; bundle {result.directory} is valid")
+    if result.command_failure is not None:  # as `time` does: the command's failure is the capture's status
+        print(f"profkit: the command failed (exit code {result.command_exit_code}); exiting with "
+              f"{result.command_failure}; bundle {result.directory} is complete", file=sys.stderr)
+        raise typer.Exit(result.command_failure)
+    if result.problems:
+        targets = sorted({p.target for p in result.problems})
+        raise NothingCaptured(f"captured nothing from {', '.join(targets)} (see above); bundle "
+                              f"{result.directory} keeps the rest")
 
 
 def register(app: typer.Typer) -> None:

@@ -70,14 +70,17 @@ class LaunchedCommand:
             pass
 
     def stop(self, sig: int = signal.SIGTERM, grace: float = 5.0) -> int:
-        """Ask the command to end, then kill it after ``grace`` seconds; returns its exit code."""
-        if self.proc.poll() is None:
-            self.send(sig)
+        """Ask the command to end with ``sig``, then SIGTERM (if ``sig`` was another signal), then SIGKILL,
+        ``grace`` seconds apart; returns its exit code (negative: the signal that ended it)."""
+        steps = [sig] + ([signal.SIGTERM] if sig != signal.SIGTERM else []) + [signal.SIGKILL]
+        for step in steps:
+            if self.proc.poll() is not None:
+                break
+            self.send(step)
             try:
-                self.proc.wait(grace)
+                self.proc.wait(grace if step != signal.SIGKILL else None)
             except subprocess.TimeoutExpired:
-                self.send(signal.SIGKILL)
-                self.proc.wait()
+                continue
         return int(self.proc.returncode)
 
     def plan(self, sink: Sink, options: CaptureOptions, echo: IO[str] | None = sys.stderr) -> TargetPlan:

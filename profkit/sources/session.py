@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sys
 import threading
 import time
@@ -11,11 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Callable, Sequence
+from urllib.parse import urlsplit
 
 from profkit.bundle.writer import BundleWriter
 from profkit.errors import BadInput
 from profkit.sources.base import CaptureOptions, Collector, Sink, Stats, TargetPlan
 from profkit.sources.command import LaunchedCommand, check_command
+from profkit.sources.http import host_port
 from profkit.sources.plan import LocalTargets, PlanFactory, merge_plans
 from profkit.units import format_duration
 
@@ -49,6 +52,38 @@ class CaptureRequest:
             raise BadInput("--scrape-interval must be at least 100ms")
         if self.options.duration is not None and self.options.duration <= 0:
             raise BadInput("--duration must be positive")
+        if not self.command:  # a launched command may start the endpoint or create the log file itself
+            check_reachable(self.local)
+
+
+CONNECT_TIMEOUT = 3.0
+
+
+def check_reachable(local: LocalTargets) -> None:
+    """BadInput (exit 2) before the capture starts when an --endpoint has nothing listening or a
+    --log-file does not exist, instead of a whole capture of connection errors."""
+    seen: set[str] = set()
+    for spec in local.endpoints:
+        for url in (spec.pprof, spec.metrics):
+            if url is None or host_port(url) in seen:
+                continue
+            seen.add(host_port(url))
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            try:
+                socket.create_connection((parts.hostname or "localhost", port), timeout=CONNECT_TIMEOUT).close()
+            except ConnectionRefusedError:
+                raise BadInput(f"--endpoint {url}: nothing is listening at {host_port(url)} "
+                               "(connection refused)") from None
+            except (socket.timeout, TimeoutError):
+                raise BadInput(f"--endpoint {url}: no answer from {host_port(url)} within "
+                               f"{CONNECT_TIMEOUT:g}s") from None
+            except OSError as exc:
+                raise BadInput(f"--endpoint {url}: cannot connect to {host_port(url)} "
+                               f"({exc.strerror or exc})") from None
+    for path, _ in local.log_files:
+        if not path.exists():
+            raise BadInput(f"--log-file {path}: no such file")
 
 
 @dataclass
@@ -60,6 +95,49 @@ class TargetSummary:
     errors: list[str]
 
 
+@dataclass(frozen=True)
+class SourceProblem:
+    """A target, or one kind of data of a target, that gave nothing; or a collector that crashed."""
+
+    target: str
+    kind: str  # "target" (nothing at all), a collector kind (pprof, metrics, logs...), or "stopped"
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"target": self.target, "kind": self.kind, "message": self.message}
+
+
+# Collector kinds whose counters say whether they captured anything (object and pod watchers keep none).
+COUNTED_KINDS = ("pprof", "metrics", "py-spy", "usage", "logs")
+
+
+def _captured(stats: Stats) -> bool:
+    return bool(stats.profiles or stats.scrapes or stats.points or stats.log_lines)
+
+
+def source_problems(plans: Sequence[TargetPlan], stopped: dict[int, str]) -> list[SourceProblem]:
+    """What the capture got nothing from: targets with no data at all, kinds of data of a target that
+    only ever failed (every collector of that kind, so a pod replaced during a rollout does not count),
+    and collectors that stopped on an exception (``stopped``: id(collector) -> its error)."""
+    problems: list[SourceProblem] = []
+    for plan in plans:
+        name, collectors = plan.target.name, plan.collectors
+        if not any(_captured(c.stats) for c in collectors):
+            last = next((c.stats.last_error for c in reversed(collectors) if c.stats.last_error), "")
+            problems.append(SourceProblem(name, "target", f"no data from target {name}"
+                                          + (f" (last error: {last})" if last else "")))
+        else:
+            for kind in COUNTED_KINDS:
+                of_kind = [c for c in collectors if c.kind == kind]
+                if of_kind and not any(_captured(c.stats) for c in of_kind) and any(c.stats.errors for c in of_kind):
+                    failing = next(c for c in of_kind if c.stats.errors)
+                    problems.append(SourceProblem(name, kind, f"no {kind} data from target {name}: "
+                                                  f"{failing.describe()}: {failing.stats.last_error}"))
+        problems += [SourceProblem(name, "stopped", f"{c.describe()} stopped during the capture: {stopped[id(c)]}")
+                     for c in collectors if id(c) in stopped]
+    return problems
+
+
 @dataclass
 class CaptureResult:
     directory: Path
@@ -68,6 +146,16 @@ class CaptureResult:
     targets: list[TargetSummary]
     command_exit_code: int | None = None
     stop_reason: str = ""
+    problems: list[SourceProblem] = field(default_factory=list)
+    command_ended_itself: bool = False  # the launched command exited before profkit stopped it
+
+    @property
+    def command_failure(self) -> int | None:
+        """The command's exit status as a shell reports it (128+N for signal N) when it failed on its own."""
+        code = self.command_exit_code
+        if not self.command_ended_itself or not code:
+            return None
+        return 128 - code if code < 0 else code
 
     @property
     def targets_with_errors(self) -> list[str]:
@@ -102,10 +190,12 @@ class CaptureSession:
         self.stop_event = threading.Event()
         self.signalled: int | None = None
         self.stop_reason = ""
+        self.command_ended_itself = False
         self.targets: dict[str, TargetPlan] = {}
         self._threads: list[tuple[Collector, threading.Thread]] = []
         self._lock = threading.Lock()
         self._started = 0.0
+        self._stopped: dict[int, str] = {}  # id(collector) -> the exception that ended it
 
     # -- collectors -----------------------------------------------------------
     def add_plan(self, plan: TargetPlan) -> None:
@@ -131,6 +221,7 @@ class CaptureSession:
         try:
             collector.run(self.stop_event)
         except Exception as exc:  # a collector bug must not take the capture down
+            self._stopped[id(collector)] = f"{type(exc).__name__}: {exc}"
             collector.error(f"{collector.describe()} stopped: {type(exc).__name__}: {exc}")
         finally:
             collector.finished = True
@@ -179,9 +270,12 @@ class CaptureSession:
             code = self._shutdown()
             restore()
         status = "interrupted" if self.signalled is not None else "complete"
+        problems = source_problems(list(self.targets.values()), self._stopped)
+        # analyze's no-data finding reads this (collector counters are not otherwise in the bundle).
+        self.writer.set_meta(capture_problems=json.dumps([p.to_json() for p in problems]))
         self.writer.close(status)
         return CaptureResult(self.writer.directory, status, time.time() - self._started, self.summaries(),
-                             code, self.stop_reason)
+                             code, self.stop_reason, problems, self.command_ended_itself)
 
     def _wait(self, live: Any) -> None:
         last_draw = 0.0
@@ -192,6 +286,7 @@ class CaptureSession:
                 break
             if self.command is not None and self.command.exit_code() is not None:
                 self.stop_reason = f"command exited with code {self.command.exit_code()}"
+                self.command_ended_itself = True
                 break
             with self._lock:
                 threads = list(self._threads)
@@ -299,6 +394,8 @@ def print_summary(result: CaptureResult, out: IO[str] | None = None) -> None:
     if result.targets_with_errors:
         print(f"profkit: targets with errors: {', '.join(result.targets_with_errors)} "
               "(details in the bundle's capture events)", file=stream)
+    for problem in result.problems:
+        print(f"profkit: {problem.message[:300]}", file=stream)
 
 
 def run_capture(request: CaptureRequest, *, progress: bool = False,

@@ -58,9 +58,17 @@ def test_capture_demo_controller_and_endpoints_with_failures(tmp_path: Path) -> 
         static_server.shutdown()
         html_server.shutdown()
         hang.close()
-    assert result.returncode == 0, result.stderr
+    # html and hang gave nothing: the capture says so and exits 3 (README's exit codes), the bundle keeps the rest.
+    assert result.returncode == 3, result.stderr
     assert elapsed < 14 + 12, f"a hanging endpoint held the capture up: {elapsed:.1f}s"
     assert "targets with errors: html, hang" in result.stderr or "targets with errors: hang, html" in result.stderr
+    assert "profkit: no data from target html" in result.stderr and "profkit: no data from target hang" in result.stderr
+    assert "no data from target demo" not in result.stderr and "no data from target static" not in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("profkit: captured nothing from hang, html")
+    analyzed = profkit("analyze", str(out), "--fail-on", "warning", "--json", "--only", "no-data")
+    assert analyzed.returncode == 1, analyzed.stderr
+    no_data = {f["target"]: f for f in json.loads(analyzed.stdout)["findings"]}
+    assert set(no_data) == {"html", "hang"} and {f["severity"] for f in no_data.values()} == {"critical"}
 
     view = open_bundle(out)
     assert view.status == "complete"
@@ -124,6 +132,10 @@ def test_unknown_pid_exits_2_with_one_line(tmp_path: Path) -> None:
     (["--duration", "5 minutes", "--endpoint", "http://127.0.0.1:9"], "not a duration"),
     ([], "nothing to capture"),
     (["--", "/no/such/program"], "not an executable file"),
+    # Reachability is checked before anything is captured (port 9, discard, has no listener here).
+    (["--endpoint", "http://127.0.0.1:9"], "nothing is listening at 127.0.0.1:9"),
+    (["--endpoint", "pprof=http://127.0.0.1:9,metrics=http://127.0.0.1:9/metrics,name=kcp"], "nothing is listening"),
+    (["--log-file", "/nonexistent/kcp.log,name=kcp"], "--log-file /nonexistent/kcp.log: no such file"),
     # No cluster here: without Kubernetes support, or without a kubeconfig, one line and exit 2.
     (["--deployment", "kcp", "--kubeconfig", "/nonexistent/kubeconfig"], ""),
 ])
@@ -142,15 +154,17 @@ def test_command_target_stops_capture_and_records_exit_code(tmp_path: Path) -> N
               "print('I1124 08:30:00.000001   1 main.go:1] on stderr', file=sys.stderr, flush=True)\n"
               "t = time.time()\n"
               "while time.time() - t < 3: sum(range(1000))\n"
-              "sys.exit(3)\n")
+              "sys.exit(5)\n")
     started = time.time()
     result = profkit("capture", "--out", str(out), "--profile-window", "2s", "--scrape-interval", "0.5s",
                      "--", sys.executable, "-c", script, timeout=90)
-    assert result.returncode == 0, result.stderr
+    # As `time` does: the command's failure is profkit's exit status, once the bundle is complete.
+    assert result.returncode == 5, result.stderr
     assert time.time() - started < 30
-    assert "command exit code: 3" in result.stderr
+    assert "command exit code: 5" in result.stderr and "exiting with 5" in result.stderr
     view = open_bundle(out)
-    assert view.meta["command_exit_code"] == "3"
+    assert view.status == "complete"
+    assert view.meta["command_exit_code"] == "5"
     (target,) = view.targets()
     assert target.kind == "command"
     messages = {r.message: r for r in view.logs()}
