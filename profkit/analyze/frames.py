@@ -66,7 +66,8 @@ PYTHON_LIBRARIES: frozenset[str] = frozenset({
 
 # Leaf functions that wait rather than work: a stack ending in one is a parked thread, not CPU.
 # Python: (module, function) of the stdlib's blocking calls; py-spy may still sample them (its
-# idle detection is a heuristic). Go: the scheduler's park/sleep paths.
+# idle detection is a heuristic). Go: the scheduler's park/sleep paths (a Go CPU profile samples running
+# threads only, so these are the cost of going to sleep; select and timers that run are kept).
 PYTHON_IDLE: frozenset[tuple[str, str]] = frozenset({
     ("selectors", "select"), ("select", "select"), ("select", "poll"), ("select", "epoll"),
     ("threading", "wait"), ("threading", "_wait_for_tstate_lock"), ("threading", "join"),
@@ -78,8 +79,8 @@ PYTHON_IDLE_FUNCTIONS = frozenset({"sleep", "select", "poll", "epoll_wait", "wai
 GO_IDLE: frozenset[str] = frozenset({
     "runtime.gopark", "runtime.goparkunlock", "runtime.futex", "runtime.futexsleep", "runtime.notesleep",
     "runtime.notetsleep", "runtime.notetsleepg", "runtime.semasleep", "runtime.usleep", "runtime.epollwait",
-    "runtime.netpoll", "runtime.netpollblock", "runtime.selectgo", "runtime.park_m", "runtime.mPark",
-    "runtime.stopm", "time.Sleep", "syscall.EpollWait", "internal/runtime/syscall.EpollWait",
+    "runtime.netpoll", "runtime.netpollblock", "runtime.park_m", "runtime.mPark",
+    "runtime.stopm", "syscall.EpollWait", "internal/runtime/syscall.EpollWait",
 })
 
 _GO_CLOSURE = re.compile(r"(\.func\d+|\.gowrap\d+|\.\d+)+$")
