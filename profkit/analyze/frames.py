@@ -25,14 +25,17 @@ thread parked, not work (:func:`is_idle_leaf`).
 
 Python module names are the module as Python knows it: the file's path relative to the
 process's ``sys.path`` entries when the capture recorded them, else relative to the
-``site-packages``/stdlib directory it sits in, else the file name's stem (a script run as
-``python operator.py`` is module ``operator``); never a package guessed from directory names.
+``site-packages``/stdlib directory it sits in, else the regular packages (``__init__.py``) the file
+is in on this machine plus its stem (a script run as ``python operator.py`` or ``kopf run
+operator.py`` is module ``operator``); never a package guessed from directory names.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 from profkit.model import Frame, Profile
@@ -160,7 +163,23 @@ def python_module(file: str, sys_path: Sequence[str] = ()) -> str:
     if match:
         return _dotted(path[match.end(0) - len(match.group(1)):])
     name = path.rsplit("/", 1)[-1]
-    return name.rsplit(".", 1)[0] if name.endswith((".py", ".pyc")) else name
+    stem = name.rsplit(".", 1)[0] if name.endswith((".py", ".pyc")) else name
+    packages = _package_dirs(path.rsplit("/", 1)[0]) if "/" in path else ()
+    return ".".join([*packages, stem]) if stem != "__init__" or not packages else ".".join(packages)
+
+
+@lru_cache(maxsize=4096)
+def _package_dirs(directory: str) -> tuple[str, ...]:
+    """The regular packages a directory is in, read from this machine's files (``__init__.py`` up the tree).
+
+    A checkout or editable install analysed where it was captured names ``profkit.demo.keys``; a
+    path that is not here (a pod's ``/app``) or a script's own directory gives ``()``.
+    """
+    parts: list[str] = []
+    while directory and os.path.isfile(os.path.join(directory, "__init__.py")):
+        directory, _, name = directory.rpartition("/")
+        parts.append(name)
+    return tuple(reversed(parts))
 
 
 def python_top_package(file: str) -> str:

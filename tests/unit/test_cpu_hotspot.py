@@ -196,3 +196,20 @@ def test_short_name_cuts_import_paths_only() -> None:
     assert short_name("k8s.io/client-go/rest.(*Request).Do") == "rest.(*Request).Do"
     assert short_name('process 7:"kopf run --liveness http://0.0.0.0:8080/healthz"') == \
         'process 7:"kopf run --liveness http://0.0.0.0:8080/healthz"'
+
+
+def test_python_module_of_a_checkout_follows_its_init_files(tmp_path: Path) -> None:
+    from profkit.analyze.frames import python_module
+
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    for d in (tmp_path / "pkg", tmp_path / "pkg" / "sub"):
+        (d / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "sub" / "mod.py").write_text("")
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "handlers.py").write_text("")
+    assert python_module(str(tmp_path / "pkg" / "sub" / "mod.py")) == "pkg.sub.mod"
+    assert python_module(str(tmp_path / "pkg" / "sub" / "__init__.py")) == "pkg.sub"
+    assert python_module(str(tmp_path / "scripts" / "handlers.py")) == "handlers"  # a script dir is no package
+    import profkit.demo.keys as keys
+
+    assert python_module(keys.__file__) == "profkit.demo.keys"
