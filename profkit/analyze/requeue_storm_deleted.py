@@ -59,6 +59,10 @@ def _controller(r: LogRecord) -> str:
     return r.controller or r.logger or "?"
 
 
+def _is_kopf(r: LogRecord) -> bool:
+    return not r.controller and (r.logger == "kopf" or r.logger.startswith("kopf."))
+
+
 def same_controller(log_name: str, metric_label: str) -> bool:
     """Whether a log's controller/logger (``controllers.HostFirmwareSettings``) is a metric's ``controller`` label."""
     def norm(text: str) -> str:
@@ -193,7 +197,8 @@ def _stuck_entries(view: BundleView, events: list[ObjectEvent], lives: dict[str,
     for key, item in sorted(stuck.items()):
         by_controller: dict[tuple[str, str], list[LogRecord]] = defaultdict(list)
         for r in item.lines:
-            by_controller[(r.target, _controller(r))].append(r)
+            # kopf logs as logger kopf.objects: the resource its handlers serve names the controller.
+            by_controller[(r.target, item.resource if _is_kopf(r) else _controller(r))].append(r)
         updates = [ts for ts in item.modified if ts > item.requested + rules.grace_seconds]
         if not by_controller and len(updates) >= rules.min_reconciles_after_delete:
             by_controller[(item.target, item.resource)] = []  # no logs: the watcher's updates are the retries
@@ -211,6 +216,8 @@ def _stuck_entries(view: BundleView, events: list[ObjectEvent], lives: dict[str,
             handlers = sorted({m.group(1) for r in lines for m in [KOPF_HANDLER.search(r.message)] if m})
             if handlers:
                 entry["handlers"] = handlers
+            if any(_is_kopf(r) for r in lines):
+                entry["framework"] = "kopf"
             out[(target, controller)].append((entry, lines))
     return out
 
@@ -240,6 +247,8 @@ def _stuck_findings(view: BundleView, events: list[ObjectEvent], lives: dict[str
         }
         if handlers:
             evidence["handlers"] = handlers
+        if any(e.get("framework") == "kopf" for e in entries):
+            evidence["framework"] = "kopf"
         critical = len(entries) >= rules.critical_objects or rate >= rules.critical_per_minute
         findings.append(_stuck_finding(target, controller, "critical" if critical else "warning", evidence))
     return findings
@@ -250,7 +259,7 @@ def _stuck_finding(target: str, controller: str, severity: str, evidence: dict[s
     handlers = evidence.get("handlers", [])
     keys = ", ".join(e["key"] for e in evidence["objects"][:3])
     finalizers = sorted({f for e in evidence["objects"] for f in e["finalizers"]})
-    kopf = controller.startswith("kopf") or any(f.startswith("kopf.") for f in finalizers)
+    kopf = evidence.get("framework") == "kopf" or any(f.startswith("kopf.") for f in finalizers)
     title = (f"{controller}: {count} object(s) stuck Terminating (up to {evidence['longest_stuck_seconds']:.0f} s), "
              f"deletion retried {evidence['retries_per_minute']:g} times/min"
              + (f" by handler {', '.join(handlers)}" if handlers else ""))

@@ -169,6 +169,7 @@ def test_kopf_deletion_handler_retrying_forever_is_stuck_terminating_with_handle
     assert finding.severity == "critical"  # 10 objects
     assert ev["objects_stuck_terminating"] == 10
     assert ev["handlers"] == ["delete_widget"]
+    assert ev["controller"] == "widgets.profkit.example" and ev["framework"] == "kopf"  # not the logger kopf.objects
     assert ev["longest_stuck_seconds"] == 100.0
     assert {o["key"] for o in ev["objects"]} == set(keys)
     first = ev["objects"][0]
