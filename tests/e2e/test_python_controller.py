@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -174,24 +175,35 @@ defaults: {{concurrency: 10, qps: 20, burst: 30, sync_period: 10m}}
 """
 
 
-def test_profkit_capture_deployment_gets_py_spy_profiles_from_every_replica(
-        control_plane: ControlPlane, deploy: Any, tmp_path: Any) -> None:
+def _keygen_replicas_reachable_by_exec(control_plane: ControlPlane, deploy: Any, name: str) -> ExampleDeployment:
+    """Two replicas generating keys, each pod's exec mapped to its local widgetctl process."""
     pyspy_exec.ensure_exec_enabled(control_plane)
-    dep = deploy("py-cli", "py-cli", replicas=2, objects=6,
-                 controller_args=["--keygen-per-reconcile", "2", "--sync-period", "1s"])
+    dep: ExampleDeployment = deploy(name, name, replicas=2, objects=6,
+                                    controller_args=["--keygen-per-reconcile", "2", "--sync-period", "1s"])
     for r in dep.replicas:
         pid = pyspy_exec.child_pid(control_plane.procs.recorded()[r.process], "widgetctl")
         pyspy_exec.map_exec(control_plane, dep.namespace, r.pod, pid)
     time.sleep(2)  # kwok picks up the Exec objects asynchronously
+    return dep
+
+
+def _capture(control_plane: ControlPlane, out: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    """``profkit capture ARGS`` for 16 s in 5 s windows; asserts it exited 0."""
+    proc = subprocess.run([sys.executable, "-m", "profkit.cli.main", "capture", *args, "--kubeconfig",
+                           str(control_plane.kubeconfig), "--duration", "16s", "--profile-window", "5s",
+                           "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def test_profkit_capture_deployment_gets_py_spy_profiles_from_every_replica(
+        control_plane: ControlPlane, deploy: Any, tmp_path: Any) -> None:
+    dep = _keygen_replicas_reachable_by_exec(control_plane, deploy, "py-cli")
     collector = tmp_path / "python.yaml"
     collector.write_text(PY_COLLECTOR.format(name=dep.name, namespace=dep.namespace))
     out = tmp_path / "bundle"
     cli = [sys.executable, "-m", "profkit.cli.main"]
-    proc = subprocess.run([*cli, "capture", "--deployment", "example-python", "--collector", str(collector),
-                           "--kubeconfig", str(control_plane.kubeconfig), "--duration", "16s",
-                           "--profile-window", "5s", "--out", str(out)],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _capture(control_plane, out, "--deployment", "example-python", "--collector", str(collector))
     for r in dep.replicas:
         windows = list((out / "profiles" / "example-python" / r.pod).glob("cpu-*.speedscope.json"))
         assert len(windows) >= 2, (r.pod, proc.stderr[-2000:])
@@ -205,28 +217,15 @@ def test_profkit_capture_deployment_gets_py_spy_profiles_from_every_replica(
 def test_plain_deployment_command_detects_python_and_profiles_every_replica_with_py_spy(
         control_plane: ControlPlane, deploy: Any, tmp_path: Any) -> None:
     """Issue 15: the documented command, no collector file: py-spy for a Python container, and it says so."""
-    pyspy_exec.ensure_exec_enabled(control_plane)
-    dep = deploy("py-plain", "py-plain", replicas=2, objects=6,
-                 controller_args=["--keygen-per-reconcile", "2", "--sync-period", "1s"])
-    for r in dep.replicas:
-        pid = pyspy_exec.child_pid(control_plane.procs.recorded()[r.process], "widgetctl")
-        pyspy_exec.map_exec(control_plane, dep.namespace, r.pod, pid)
-    time.sleep(2)  # kwok picks up the Exec objects asynchronously
+    dep = _keygen_replicas_reachable_by_exec(control_plane, deploy, "py-plain")
     out = tmp_path / "bundle"
-    cli = [sys.executable, "-m", "profkit.cli.main"]
-    proc = subprocess.run([*cli, "capture", "--deployment", dep.name, "-n", dep.namespace,
-                           "--kubeconfig", str(control_plane.kubeconfig), "--duration", "16s",
-                           "--profile-window", "5s", "--out", str(out)],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _capture(control_plane, out, "--deployment", dep.name, "-n", dep.namespace)
     assert (f"deployment {dep.namespace}/{dep.name}: each pod gets py-spy through exec where allowed"
             in proc.stderr), proc.stderr[-2000:]
     for r in dep.replicas:
         windows = list((out / "profiles" / dep.name / r.pod).glob("cpu-*.speedscope.json"))
         assert len(windows) >= 2, (r.pod, proc.stderr[-2000:])
         assert f"{r.pod}: py-spy via exec" in proc.stderr, proc.stderr[-2000:]
-    import sqlite3
-
     with sqlite3.connect(out / "profkit.db") as db:
         spec = json.loads(db.execute("SELECT spec FROM targets WHERE name=?", (dep.name,)).fetchone()[0])
         pprof = db.execute("SELECT count(*) FROM profiles WHERE kind != 'cpu'").fetchone()[0]
