@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from profkit.model import Finding, severity_rank
+from profkit.model import EvidenceSources, Finding, severity_rank
+from profkit.model.finding import EvidenceProfileKind
 
 if TYPE_CHECKING:
     from profkit.bundle.reader import BundleView
@@ -91,20 +92,27 @@ class AnalyzeOptions:
 
 Analyzer = Callable[["BundleView", AnalyzeOptions], list[Finding]]
 ANALYZERS: dict[str, Analyzer] = {}
+EVIDENCE_SOURCES: dict[str, EvidenceSources] = {}  # what each finding id rests on, from its registration
 
 _F = TypeVar("_F", bound=Analyzer)
 _R = TypeVar("_R")
 _loaded = False
 
 
-def analyzer(finding_id: str) -> Callable[[_F], _F]:
-    """Register ``analyze(view, options) -> [Finding]`` under the finding id it produces."""
+def analyzer(finding_id: str, *, series: tuple[str, ...] = (), logs: bool = False,
+             profile_kind: EvidenceProfileKind | None = None) -> Callable[[_F], _F]:
+    """Register ``analyze(view, options) -> [Finding]`` under the finding id it produces.
+
+    ``series`` (metric names), ``logs`` and ``profile_kind`` declare the data every finding of
+    this id rests on; the report links each finding to the panels and flame graphs drawing it.
+    """
 
     def register(function: _F) -> _F:
         existing = ANALYZERS.get(finding_id)
         if existing is not None and existing is not function and _qualname(existing) != _qualname(function):
             raise ValueError(f"analyzer {finding_id!r} registered twice ({_qualname(existing)}, {_qualname(function)})")
         ANALYZERS[finding_id] = function
+        EVIDENCE_SOURCES[finding_id] = EvidenceSources(series, logs, profile_kind)
         return function
 
     return register
@@ -123,6 +131,12 @@ def load_analyzers() -> dict[str, Analyzer]:
                 importlib.import_module(f"{__name__}.{module.name}")
         _loaded = True
     return ANALYZERS
+
+
+def evidence_sources(finding_id: str) -> EvidenceSources:
+    """What findings of ``finding_id`` rest on, as its analyzer declared it (nothing for unknown ids)."""
+    load_analyzers()
+    return EVIDENCE_SOURCES.get(finding_id, EvidenceSources())
 
 
 def analyzer_ids() -> list[str]:

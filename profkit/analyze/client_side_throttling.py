@@ -127,7 +127,7 @@ def _recommend(tuning: Tuning, demand_rps: float, rules: ThrottlingRules) -> tup
     return qps, burst
 
 
-@analyzer(ID)
+@analyzer(ID, series=("rest_client_requests_total", "rest_client_rate_limiter_duration_seconds"), logs=True)
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag targets whose API requests wait in client-go's client-side rate limiter."""
     rules = rules_from(options).client_side_throttling
@@ -229,6 +229,9 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                 + ("" if tuning.known else " — set rest.Config QPS/Burst if the manager has no such flags")
                 + ". If the API server can take it, check calls per reconcile first (cache reads, fewer GETs)."
             ),
+            series=("rest_client_requests_total",) if requests else (),
+            window=(target_waits[0].ts, target_waits[-1].ts) if target_waits else None,
+            log_samples=tuple(evidence.get("log_samples", ())),
         ))
     return findings
 

@@ -48,7 +48,7 @@ def _saturation(active: list[Series], maximum: list[Series]) -> tuple[float, flo
     return best
 
 
-@analyzer(ID)
+@analyzer(ID, series=("controller_runtime_active_workers", "workqueue_depth", "workqueue_queue_duration_seconds"))
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag controllers whose workers are all busy while items wait in the queue."""
     rules = rules_from(options).concurrency_saturation

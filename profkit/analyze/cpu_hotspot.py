@@ -147,7 +147,7 @@ def _recommendation(name: str, leaves: list[dict[str, Any]], keygen_share: float
     )
 
 
-@analyzer(ID)
+@analyzer(ID, series=("container_cpu_usage_seconds_total", "process_cpu_seconds_total"), profile_kind="cpu")
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Name the own function that dominates each target's CPU profile, with CPU per reconcile."""
     rules = rules_group(options, ID, options.cpu_hotspot, CpuHotspotRules())
@@ -195,5 +195,6 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         title = (f"{top} carries {share:.0%} of CPU ({function_cores:.2f} of {cores:.2f} cores)"
                  + (f", {per * 1000:.0f} ms CPU per reconcile" if per is not None else ""))
         findings.append(Finding(ID, severity, cpu.target, title, evidence,
-                                _recommendation(top, functions[0]["leaves"], keygen_share, functions[0]["called_from"])))
+                                _recommendation(top, functions[0]["leaves"], keygen_share, functions[0]["called_from"]),
+                                profiles=cpu.paths))
     return findings

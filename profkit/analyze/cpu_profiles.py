@@ -45,6 +45,11 @@ class TargetCpu:
         """Wall seconds covered by profiles (windows of several replicas add up)."""
         return sum(w.duration or p.duration for w, p in zip(self.windows, self.window_profiles))
 
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Bundle paths of the profile windows used (what the finding's flame graph links to)."""
+        return tuple(ref.path for ref in self.windows)
+
     def window_evidence(self, share_of: Callable[[Profile], float] | None = None) -> list[dict[str, object]]:
         """The windows used, as evidence: file, start, duration and optionally a share per window."""
         out: list[dict[str, object]] = []

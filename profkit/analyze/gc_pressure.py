@@ -66,7 +66,8 @@ def _profile_evidence(view: BundleView, target: str) -> dict[str, Any] | None:
     return gc_shares(merged)
 
 
-@analyzer(ID)
+@analyzer(ID, series=("go_memstats_heap_alloc_bytes", "container_cpu_usage_seconds_total",
+                        "process_cpu_seconds_total"), profile_kind="cpu")
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag Go targets spending a large share of CPU in the garbage collector."""
     rules: GcPressureRules = rules_from(options).gc_pressure
@@ -77,9 +78,11 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         evidence: dict[str, Any] = {}
         severity: str | None = None
         how: list[str] = []
+        window: tuple[float, float] | None = None
         shares = _profile_evidence(view, target)
         if shares is not None and shares["samples"] >= rules.min_samples:
             evidence.update({k: round(v, 4) if isinstance(v, float) else v for k, v in shares.items()})
+            window = (float(shares["window"][0]), float(shares["window"][1]))
             if shares["gc_share"] >= rules.critical_share:
                 severity = "critical"
             elif shares["gc_share"] >= rules.warning_share:
@@ -110,5 +113,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                 "cache instead of the API, use a transform on informers to drop managedFields), or trade memory for "
                 "CPU with GOGC=200 and a GOMEMLIMIT near the container limit." + culprit
             ),
+            series=("go_gc_duration_seconds_sum", "go_gc_duration_seconds_count") if "series" in evidence else (),
+            window=window,
         ))
     return findings

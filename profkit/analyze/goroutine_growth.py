@@ -6,7 +6,8 @@ from collections import defaultdict
 from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
-from profkit.analyze.growth import PLUMBING, Growth, assess, growth_evidence, key_frame, object_timeline, profile_growers
+from profkit.analyze.growth import (PLUMBING, Growth, assess, grower_paths, growth_evidence, key_frame,
+                                   object_timeline, profile_growers)
 from profkit.analyze.metrics_math import series_of
 from profkit.analyze.rules import GoroutineGrowthRules, rules_from
 from profkit.bundle.reader import BundleView
@@ -56,7 +57,7 @@ def _severity(g: Growth, rules: GoroutineGrowthRules) -> str | None:
     return None
 
 
-@analyzer(ID)
+@analyzer(ID, series=("go_goroutines",), profile_kind="goroutine")
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag targets whose goroutine count grows while the object count does not explain it."""
     rules = rules_from(options).goroutine_growth
@@ -98,5 +99,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                    "each holding a thread." if threads is not None and threads.relative >= rules.warning_growth
                    else "")
             ),
+            series=(METRIC, THREADS) if threads is not None else (METRIC,),
+            profiles=grower_paths(growers),
         ))
     return findings

@@ -71,6 +71,11 @@ def growth_evidence(metric: str, g: Growth) -> dict[str, Any]:
     }
 
 
+def grower_paths(growers: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Bundle paths of the first and last profiles the growers were read from."""
+    return tuple(dict.fromkeys(path for g in growers for path in g["profiles"]))
+
+
 def key_frame(names: list[str]) -> str:
     """The leaf-most frame outside the runtime: the allocation site, or the code a goroutine waits in."""
     for name in reversed(names):

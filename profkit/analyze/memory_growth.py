@@ -6,7 +6,8 @@ from collections import defaultdict
 from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
-from profkit.analyze.growth import Growth, assess, growth_evidence, object_timeline, profile_growers
+from profkit.analyze.growth import (Growth, assess, grower_paths, growth_evidence, object_timeline,
+                                   profile_growers)
 from profkit.analyze.metrics_math import series_of
 from profkit.analyze.rules import MemoryGrowthRules, rules_from
 from profkit.bundle.reader import BundleView
@@ -54,7 +55,8 @@ def _pick(assessed: dict[str, Growth | None], rules: MemoryGrowthRules) -> tuple
     return best
 
 
-@analyzer(ID)
+@analyzer(ID, series=("container_memory_working_set_bytes", "process_resident_memory_bytes",
+                        "go_memstats_heap_alloc_bytes"), profile_kind="heap")
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag targets whose memory grows while the number of objects does not explain it."""
     rules = rules_from(options).memory_growth
@@ -97,5 +99,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                    + ("; the Go heap did not" if off_heap else "")),
             evidence=evidence,
             recommendation=advice,
+            series=(metric, HEAP) if "heap" in evidence else (metric,),
+            profiles=grower_paths(growers),
         ))
     return findings

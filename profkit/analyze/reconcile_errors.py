@@ -74,7 +74,7 @@ def _error_logs(view: BundleView) -> dict[tuple[str, str], ErrorLines]:
     return out
 
 
-@analyzer(ID)
+@analyzer(ID, series=("controller_runtime_reconcile_errors_total", "controller_runtime_reconcile_total"))
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag controllers with a high share of failed reconciles, grouping the error messages."""
     rules = rules_from(options).reconcile_errors
@@ -141,6 +141,8 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                    if panic else "")
                 + ". Every error is retried with exponential backoff and adds to the workqueue's retries."
             ),
+            window=(lines.first_ts, lines.last_ts) if lines.count else None,
+            log_samples=tuple(samples),
         ))
     return findings
 

@@ -175,7 +175,7 @@ def _recommendation(site: str, chain: tuple[str, ...], first_call: str, language
     )
 
 
-@analyzer(ID)
+@analyzer(ID, series=("container_cpu_usage_seconds_total", "process_cpu_seconds_total"), profile_kind="cpu")
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag targets whose CPU profiles spend a notable share generating keys or signing certificates."""
     rules = rules_group(options, ID, options.key_generation, KeyGenerationRules())
@@ -236,5 +236,5 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                  + (f" called from {site}" if site else "")
                  + (f" by {call_sites} callers" if call_sites > 1 else "") + f"){per}")
         findings.append(Finding(ID, severity, cpu.target, title, evidence,
-                                _recommendation(site, top_chain, first_call, profile.language)))
+                                _recommendation(site, top_chain, first_call, profile.language), profiles=cpu.paths))
     return findings

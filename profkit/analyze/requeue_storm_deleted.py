@@ -312,7 +312,7 @@ def _all_gone_since(view: BundleView, grace: float) -> float | None:
     return min(t for t, v in timeline if v == 0 and t >= last_nonzero) + grace
 
 
-@analyzer(ID)
+@analyzer(ID, series=("controller_runtime_reconcile_total",))  # retries only when a finding names them
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag controllers that keep reconciling objects that are gone."""
     rules = rules_from(options).requeue_storm_deleted
@@ -393,6 +393,7 @@ def _finding(target: str, controller: str, severity: str, evidence: dict[str, An
             if count else
             f"requeues go on at {evidence['reconciles_per_minute']:g}/min with no live object left")
     keys = ", ".join(e["key"] for e in evidence["objects"][:3])
+    window = evidence.get("window")
     return Finding(
         id=ID,
         severity=severity,
@@ -406,4 +407,7 @@ def _finding(target: str, controller: str, severity: str, evidence: dict[str, An
             "baremetal-operator issue 1190, fixed by PR 1191)"
             + (f". Affected keys include {keys}." if keys else ".")
         ),
+        series=tuple(dict.fromkeys(s["name"] for s in evidence["metrics"].get("series", ()))),
+        window=(float(window[0]), float(window[1])) if window else None,
+        log_samples=tuple(evidence["log_samples"]),
     )

@@ -84,7 +84,7 @@ def _assess(view: BundleView, target: str, controller: str, rules: SlowReconcile
     return level, evidence, how
 
 
-@analyzer(ID)
+@analyzer(ID, series=("controller_runtime_reconcile_time_seconds", "workqueue_work_duration_seconds"))
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag controllers whose reconciles take long (p99) or get stuck (longest running processor)."""
     rules = rules_from(options).slow_reconcile

@@ -88,7 +88,7 @@ def _severity(share: float, rules: SyncBudgetRules) -> str | None:
     return None
 
 
-@analyzer(ID)
+@analyzer(ID, series=("controller_runtime_reconcile_total", "workqueue_depth"))
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Compute the share of the QPS budget periodic resync eats at the observed object count."""
     rules = rules_from(options).sync_budget_exhausted
@@ -125,6 +125,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             title=(f"Periodic resync alone eats {p.share:.0%} of {tuning.qps:g} QPS at {objects} objects "
                    f"(knee at {p.knee_objects:.0f} objects)"),
             evidence=evidence,
+            series=("rest_client_requests_total", "controller_runtime_reconcile_total"),
             recommendation=(
                 f"{objects} objects / {format_duration(tuning.sync_period)} x {inputs['calls_per_reconcile']:g} calls = "
                 f"{p.resync_rps:.2f} req/s of {tuning.qps:g} QPS before any event-driven work; "

@@ -1,6 +1,6 @@
 """The neutral data model shared by collectors, analyzers and renderers."""
 
-from profkit.model.finding import SEVERITIES, Evidence, Finding, severity_rank
+from profkit.model.finding import SEVERITIES, Evidence, EvidenceSources, Finding, Severity, severity_rank
 from profkit.model.profile import Frame, Profile, merge_profiles
 from profkit.model.records import CaptureEvent, LogRecord, ObjectEvent, ProfileRef, Target
 from profkit.model.series import Series
@@ -9,6 +9,7 @@ __all__ = [
     "SEVERITIES",
     "CaptureEvent",
     "Evidence",
+    "EvidenceSources",
     "Finding",
     "Frame",
     "LogRecord",
@@ -16,6 +17,7 @@ __all__ = [
     "Profile",
     "ProfileRef",
     "Series",
+    "Severity",
     "Target",
     "merge_profiles",
     "severity_rank",

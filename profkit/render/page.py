@@ -114,9 +114,8 @@ def findings_html(findings: Sequence[Finding], links: Sequence[str] = ()) -> str
     for index, f in enumerate(findings):
         colour = SEVERITY_COLOURS.get(f.severity, "#8e8e9e")
         evidence = {k: v for k, v in f.evidence.items() if k != "log_samples"}
-        samples = f.evidence.get("log_samples")
-        logs = (f"<dt>log samples</dt><dd>{_log_samples_html(samples, f'finding-{index}')}</dd>"
-                if isinstance(samples, list) and samples else "")
+        logs = (f"<dt>log samples</dt><dd>{_log_samples_html(f.log_samples, f'finding-{index}')}</dd>"
+                if f.log_samples else "")
         link = links[index] if index < len(links) else ""
         parts.append(
             f'<div class="finding" id="finding-{index}" style="--sev:{colour}">'

@@ -369,13 +369,9 @@ def _log_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> list[L
 
 
 def finding_window(finding: Finding, capture: tuple[float, float]) -> tuple[float, float, bool]:
-    """When a finding applies: its evidence window, else the capture (False: not from evidence)."""
-    window = finding.evidence.get("window")
-    if isinstance(window, (list, tuple)) and len(window) == 2:
-        try:
-            return float(window[0]), float(window[1]), True
-        except (TypeError, ValueError):
-            pass
+    """When a finding applies: the window it declares, else the capture (False: not declared)."""
+    if finding.window is not None:
+        return finding.window[0], finding.window[1], True
     return capture[0], capture[1], False
 
 

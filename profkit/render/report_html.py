@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from profkit.analyze import evidence_sources
 from profkit.bundle.reader import BundleView
 from profkit.model import CaptureEvent, Finding
 from profkit.render.dashboard_html import DrawnPanel, render_dashboard
@@ -24,25 +25,6 @@ RANGES = (("5m", 300), ("15m", 900), ("1h", 3600), ("6h", 21600), ("all", 0))
 ANNOTATED = {"restart": ("#f2495c", "↻"), "rollout": ("#b877d9", "⇪"), "gap": ("#fade2a", "gap"),
              "pod-added": ("#73bf69", "+"), "pod-removed": ("#ff9830", "−"), "error": ("#f2495c", "!")}
 MAX_ANNOTATIONS = 150
-# Metrics that prove each finding, beyond the metric names its evidence mentions.
-FINDING_METRICS = {
-    "client-side-throttling": ("rest_client_requests_total", "rest_client_rate_limiter_duration_seconds", "logs"),
-    "concurrency-saturation": ("controller_runtime_active_workers", "workqueue_depth",
-                               "workqueue_queue_duration_seconds"),
-    "requeue-storm-deleted": ("controller_runtime_reconcile_total",),  # retries only when its evidence names them
-    "sync-budget-exhausted": ("controller_runtime_reconcile_total", "workqueue_depth"),
-    "reconcile-errors": ("controller_runtime_reconcile_errors_total", "controller_runtime_reconcile_total"),
-    "slow-reconcile": ("controller_runtime_reconcile_time_seconds", "workqueue_work_duration_seconds"),
-    "memory-growth": ("container_memory_working_set_bytes", "process_resident_memory_bytes",
-                      "go_memstats_heap_alloc_bytes"),
-    "goroutine-growth": ("go_goroutines",),
-    "gc-pressure": ("go_memstats_heap_alloc_bytes", "container_cpu_usage_seconds_total",
-                    "process_cpu_seconds_total"),
-    "cpu-hotspot": ("container_cpu_usage_seconds_total", "process_cpu_seconds_total"),
-    "repeated-key-generation": ("container_cpu_usage_seconds_total", "process_cpu_seconds_total"),
-}
-FINDING_PROFILES = {"cpu-hotspot": "cpu", "repeated-key-generation": "cpu", "gc-pressure": "cpu",
-                    "memory-growth": "heap", "goroutine-growth": "goroutine"}
 
 
 def report_targets(view: BundleView) -> list[str]:
@@ -65,31 +47,21 @@ def _meta(view: BundleView, findings: Sequence[Finding]) -> str:
     return esc(f"{view.directory} · capture {view.status} · started {clock} · {end - start:.0f} s · {summary}")
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, (list, tuple)):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
 def evidence_links(finding: Finding, index: int, drawn: Sequence[DrawnPanel], capture: tuple[float, float]) -> str:
     """Links from a finding to the panels, profile windows, time window and log lines behind it."""
-    mentioned = set(_strings(finding.evidence))
-    wanted = set(FINDING_METRICS.get(finding.id, ())) | mentioned
+    sources = evidence_sources(finding.id)
+    wanted = set(sources.series) | set(finding.series) | ({"logs"} if sources.logs else set())
     mine = [p for p in drawn if p.target is None or not finding.target or p.target == finding.target]
     links: list[str] = []
     for panel in mine:
         if panel.flame is None and wanted & set(panel.metrics):
             links.append(f'<a href="#{panel.anchor}">{esc(panel.title)}</a>')
-    kind = FINDING_PROFILES.get(finding.id)
+    kind = sources.profile_kind
     for panel in mine:
         flame = panel.flame
         if flame is None:
             continue
-        paths = [p for p in mentioned if any(p in w["paths"] for w in flame.windows[1:])]
+        paths = [p for p in set(finding.profiles) if any(p in w["paths"] for w in flame.windows[1:])]
         if kind == flame.kind or (kind == "cpu" and flame.kind == "wall") or paths:
             links.append(f'<a href="#{panel.anchor}">{esc(panel.title)}</a>')
         shown: set[float] = set()  # one link per window of the picker (it may hold several pods' files)
@@ -104,9 +76,7 @@ def evidence_links(finding: Finding, index: int, drawn: Sequence[DrawnPanel], ca
     if from_evidence:
         links.append(f'<a href="#top" data-zoom="{start:.3f},{end:.3f}">zoom to {esc(_clock(start))}–'
                      f"{esc(_clock(end))}</a>")
-    samples = finding.evidence.get("log_samples")
-    if isinstance(samples, list):
-        links += [f'<a href="#finding-{index}-log{i}">log line {i + 1}</a>' for i in range(min(len(samples), 5))]
+    links += [f'<a href="#finding-{index}-log{i}">log line {i + 1}</a>' for i in range(min(len(finding.log_samples), 5))]
     return ("evidence: " + "".join(links)) if links else ""
 
 
