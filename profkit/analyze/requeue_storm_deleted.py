@@ -277,6 +277,7 @@ def _stuck_finding(target: str, controller: str, severity: str, evidence: dict[s
         id=ID, severity=severity, target=target, title=title, evidence=evidence,
         recommendation=fix + (f". Finalizers held: {', '.join(finalizers)}" if finalizers else "")
         + (f". Stuck keys include {keys}." if keys else "."),
+        window=(float(evidence["window"][0]), float(evidence["window"][1])), log_samples=tuple(evidence["log_samples"]),
     )
 
 

@@ -197,7 +197,7 @@ def test_finding_log_samples_appear_once_even_with_nested_evidence_tables() -> N
     finding = Finding("requeue-storm-deleted", "warning", "ctl", "t", {
         "metrics": {"series": [{"name": "controller_runtime_reconcile_total", "labels": {"result": "error"}},
                                {"name": "controller_runtime_reconcile_total", "labels": {"result": "requeue"}}]},
-        "log_samples": ["line one", "line two"]})
+        "log_samples": ["line one", "line two"]}, log_samples=("line one", "line two"))
     html = findings_html([finding])
     assert html.count('id="finding-0-log0"') == 1 and html.count("line two") == 1
 
