@@ -24,7 +24,7 @@ def _looks_like_text(head: bytes) -> bool:
         if exc.start < len(head) - 4:  # not just a character cut at the end of ``head``
             return False
         text = head[: exc.start].decode("utf-8")
-    return all(ch.isprintable() or ch in "\t\r\n" for ch in text)
+    return all(ch >= " " or ch in "\t\r\n\x0b\x0c" for ch in text)  # no C0 control bytes: protobuf has them
 
 
 def _first_line(data: bytes, limit: int = 60) -> str:

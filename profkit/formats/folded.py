@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from profkit.errors import BadInput
 from profkit.model import Frame, Profile
 
 _LINE = re.compile(r"^(?P<stack>.*\S)\s+(?P<count>[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)$")
-_LOCATED = re.compile(r"^(?P<name>.+) \((?P<file>[^()]+):(?P<line>\d+)\)$")
+_LOCATED = re.compile(r"^(?P<name>.+) \((?P<file>[^()]+):(?P<line>\d{1,9})\)$")
 
 
 def looks_folded(text: str) -> bool:
     """True when the first non-empty lines of ``text`` read as folded stacks."""
-    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    lines = [line for line in text.split("\n")[:20] if line.strip() and not line.lstrip().startswith("#")]
     if len(lines) > 1:
         lines = lines[:-1]  # the last line of a head may be cut
     return bool(lines) and all(_LINE.match(line.strip()) for line in lines)
@@ -28,11 +29,15 @@ def parse_frame(text: str) -> Frame:
 
 
 def read_folded(text: str, source: str = "folded", kind: str | None = None) -> Profile:
-    """Folded stacks as a Profile. With two counts per line (a differential file) the last one counts."""
+    """Folded stacks as a Profile. With two counts per line (a differential file) the last one counts.
+
+    Lines are split on ``\n`` only (a frame name may hold any other character); ``#`` lines are
+    comments. A count that is not a finite number (``1e999``, hundreds of digits) is BadInput.
+    """
     frame_index: dict[str, int] = {}
     frames: list[Frame] = []
     totals: dict[tuple[int, ...], float] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -51,7 +56,11 @@ def read_folded(text: str, source: str = "folded", kind: str | None = None) -> P
                 frames.append(parse_frame(name))
             stack.append(index)
         key = tuple(stack)
-        totals[key] = totals.get(key, 0.0) + float(match["count"])
+        count = float(match["count"])
+        total = totals.get(key, 0.0) + count
+        if not math.isfinite(total):
+            raise BadInput(f"{source}:{number}: count {_short(match['count'])} is too large for a profile")
+        totals[key] = total
     if not totals:
         raise BadInput(f"{source}: no stacks in folded file")
     language = "python" if any(f.file.endswith(".py") for f in frames) else "go"
@@ -60,6 +69,10 @@ def read_folded(text: str, source: str = "folded", kind: str | None = None) -> P
         sample_type="samples", unit="count", kind=kind or "cpu", language=language,
         extra={"format": "folded"},
     )
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 30 else f"{text[:12]}…({len(text)} characters)"
 
 
 def _is_number(text: str) -> bool:
@@ -77,6 +90,9 @@ def frame_label(frame: Frame, with_location: bool) -> str:
 
 
 def format_count(weight: float) -> str:
+    """A count as folded files write it: an integer when it is one, else 6 significant digits."""
+    if not math.isfinite(weight):
+        raise BadInput(f"cannot write folded stacks: a stack weighs {weight}, not a finite number")
     rounded = round(weight)
     return str(int(rounded)) if abs(weight - rounded) < 1e-9 else f"{weight:.6g}"
 

@@ -25,6 +25,7 @@ from profkit.formats.pprof_wire import (
 from profkit.model import Frame, Profile
 
 GZIP_MAGIC = b"\x1f\x8b"
+INT64_LIMIT = float(2**63 - 1024)  # the largest float below int64's limit, with room to round
 
 # Which sample type each profile kind shows by default, in order of preference.
 PREFERRED_SAMPLE_TYPES = {
@@ -314,6 +315,9 @@ def encode_pprof(profile: Profile) -> bytes:
         location = message.location.add(id=position)
         location.line.add(function_id=function_id, line=frame.line)
     for stack, weight in zip(profile.stacks, profile.weights):
+        if not -INT64_LIMIT < weight < INT64_LIMIT:  # also NaN and infinities
+            raise BadInput(f"cannot write pprof: a stack weighs {weight:g} {profile.unit}, more than a pprof "
+                           "value (int64) holds")
         value = int(round(weight))
         values = [int(round(weight / profile.period)), value] if cpu_like else [value]
         message.sample.add(location_id=[i + 1 for i in reversed(stack)], value=values)

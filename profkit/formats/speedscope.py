@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from profkit.errors import BadInput
@@ -26,6 +27,34 @@ def _fail(source: str, what: str) -> BadInput:
     return BadInput(f"{source}: not a speedscope profile ({what})")
 
 
+def _number(value: object, source: str, what: str, default: float | None = None) -> float:
+    """A finite JSON number (not a bool, string, NaN or infinity), else one-line BadInput."""
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(source, f"{what} is {type(value).__name__} {_short(value)}, not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise _fail(source, f"{what} {_short(value)} is too large") from None
+    if not math.isfinite(number):
+        raise _fail(source, f"{what} is {number}, not a finite number")
+    return number
+
+
+def _index(value: object, count: int, source: str, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(source, f"{what} is {type(value).__name__} {_short(value)}, not a frame index")
+    if not 0 <= value < count:
+        raise _fail(source, f"{what} {_short(value)} names a frame that does not exist (there are {count})")
+    return value
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def _frames(document: dict[str, Any], source: str) -> list[Frame]:
     shared = document.get("shared")
     if not isinstance(shared, dict) or not isinstance(shared.get("frames"), list):
@@ -34,8 +63,10 @@ def _frames(document: dict[str, Any], source: str) -> list[Frame]:
     for entry in shared["frames"]:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise _fail(source, "a frame without a name")
-        line = entry.get("line")
-        frames.append(Frame(entry["name"], str(entry.get("file") or ""), int(line) if isinstance(line, (int, float)) else 0))
+        file, line = entry.get("file"), _number(entry.get("line"), source, "a frame's line", default=0.0)
+        if file is not None and not isinstance(file, str):
+            raise _fail(source, f"a frame's file is {type(file).__name__}, not a string")
+        frames.append(Frame(entry["name"], file or "", int(line) if line.is_integer() and line > 0 else 0))
     return frames
 
 
@@ -52,36 +83,49 @@ def _deduplicated(frames: list[Frame], totals: dict[tuple[int, ...], float]) -> 
     return list(index), merged
 
 
+def _add(totals: dict[tuple[int, ...], float], key: tuple[int, ...], weight: float, source: str) -> None:
+    total = totals.get(key, 0.0) + weight
+    if not math.isfinite(total):
+        raise _fail(source, "weights add up past the largest number a profile can hold")
+    totals[key] = total
+
+
 def _sampled(profile: dict[str, Any], frame_count: int, factor: float, source: str,
-             totals: dict[tuple[int, ...], float]) -> None:
+             totals: dict[tuple[int, ...], float]) -> list[float]:
+    """Add the profile's samples to ``totals``; returns its weights in the model's unit."""
     samples, weights = profile.get("samples"), profile.get("weights")
     if not isinstance(samples, list) or not isinstance(weights, list) or len(samples) != len(weights):
-        raise _fail(source, f"profile {profile.get('name')!r} needs samples and as many weights")
+        raise _fail(source, f"profile {_short(profile.get('name'))} needs samples and as many weights")
+    scaled = []
     for stack, weight in zip(samples, weights):
-        key = tuple(stack)
-        if key and not all(isinstance(i, int) and 0 <= i < frame_count for i in key):
-            raise _fail(source, "a sample names a frame that does not exist")
-        totals[key] = totals.get(key, 0.0) + float(weight) * factor
+        if not isinstance(stack, list):
+            raise _fail(source, f"a sample is {type(stack).__name__} {_short(stack)}, not a list of frame indexes")
+        key = tuple(_index(i, frame_count, source, "a sample's frame") for i in stack)
+        value = _number(weight, source, "a weight") * factor
+        _add(totals, key, value, source)
+        scaled.append(value)
+    return scaled
 
 
 def _evented(profile: dict[str, Any], frame_count: int, factor: float, source: str,
              totals: dict[tuple[int, ...], float]) -> None:
-    """Time between consecutive events is charged to the stack open at that moment."""
+    """Time between consecutive events is charged to the stack open at that moment.
+
+    As in speedscope, every frame opened must be closed by the end (in the order opened).
+    """
     events = profile.get("events")
     if not isinstance(events, list):
-        raise _fail(source, f"evented profile {profile.get('name')!r} without events")
+        raise _fail(source, f"evented profile {_short(profile.get('name'))} without events")
     stack: list[int] = []
-    last = float(profile.get("startValue", 0) or 0)
+    last = _number(profile.get("startValue", 0), source, "startValue", default=0.0)
     for event in events:
-        try:
-            kind, at, frame = event["type"], float(event["at"]), int(event["frame"])
-        except (KeyError, TypeError, ValueError):
-            raise _fail(source, "an event without type, at and frame") from None
-        if not 0 <= frame < frame_count:
-            raise _fail(source, "an event names a frame that does not exist")
+        if not isinstance(event, dict) or not {"type", "at", "frame"} <= event.keys():
+            raise _fail(source, "an event without type, at and frame")
+        kind = event["type"]
+        at = _number(event["at"], source, "an event's at")
+        frame = _index(event["frame"], frame_count, source, "an event's frame")
         if stack and at > last:
-            key = tuple(stack)
-            totals[key] = totals.get(key, 0.0) + (at - last) * factor
+            _add(totals, tuple(stack), (at - last) * factor, source)
         last = max(last, at)
         if kind == "O":
             stack.append(frame)
@@ -90,7 +134,10 @@ def _evented(profile: dict[str, Any], frame_count: int, factor: float, source: s
                 raise _fail(source, "events close a frame that is not open")
             stack.pop()
         else:
-            raise _fail(source, f"unknown event type {kind!r}")
+            raise _fail(source, f"unknown event type {_short(kind)}")
+    if stack:
+        raise _fail(source, f"evented profile {_short(profile.get('name'))} ends with {len(stack)} frames "
+                            "still open (speedscope refuses such a file)")
 
 
 def read_speedscope(data: bytes | str, source: str = "speedscope", kind: str | None = None) -> Profile:
@@ -101,7 +148,9 @@ def read_speedscope(data: bytes | str, source: str = "speedscope", kind: str | N
     """
     try:
         document = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise BadInput(f"{source}: not a speedscope profile (JSON nested too deeply)") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, and integers of > 4300 digits
         raise BadInput(f"{source}: not valid JSON ({exc})") from None
     if not isinstance(document, dict):
         raise _fail(source, "the top level is not an object")
@@ -121,12 +170,12 @@ def read_speedscope(data: bytes | str, source: str = "speedscope", kind: str | N
         if entry.get("type") == "evented":
             _evented(entry, len(frames), factor, source, totals)
         elif entry.get("type") == "sampled":
-            _sampled(entry, len(frames), factor, source, totals)
-            weights_seen.update(float(w) * factor for w in entry["weights"][:1000])
+            weights_seen.update(_sampled(entry, len(frames), factor, source, totals)[:1000])
         else:
-            raise _fail(source, f"unknown profile type {entry.get('type')!r}")
-        span = float(entry.get("endValue", 0) or 0) - float(entry.get("startValue", 0) or 0)
-        if unit == "nanoseconds":
+            raise _fail(source, f"unknown profile type {_short(entry.get('type'))}")
+        span = (_number(entry.get("endValue", 0), source, "endValue", default=0.0)
+                - _number(entry.get("startValue", 0), source, "startValue", default=0.0))
+        if unit == "nanoseconds" and math.isfinite(span * factor):
             duration = max(duration, span * factor / 1e9)
     if len(units) > 1:
         raise _fail(source, f"profiles in different units ({', '.join(sorted(units))})")
@@ -146,7 +195,12 @@ def read_speedscope(data: bytes | str, source: str = "speedscope", kind: str | N
 
 
 def to_speedscope(profile: Profile, name: str = "") -> dict[str, Any]:
-    """``profile`` as a speedscope document (one sampled profile), ready for ``json.dumps``."""
+    """``profile`` as a speedscope document (one sampled profile), ready for ``json.dumps``.
+
+    speedscope draws only positive weights: stacks weighing zero or less (a delta profile's
+    decreases) are left out, and so are non-finite weights; how many and how much is said in the
+    profile's name and in ``profkitOmitted``, never dropped silently.
+    """
     from profkit import __version__
 
     frames: list[dict[str, Any]] = []
@@ -158,22 +212,40 @@ def to_speedscope(profile: Profile, name: str = "") -> dict[str, Any]:
             entry["line"] = frame.line
         frames.append(entry)
     unit = profile.unit if profile.unit in _WRITE_UNITS else "none"
-    kept = [(list(stack), weight) for stack, weight in zip(profile.stacks, profile.weights) if weight > 0]
+    kept: list[tuple[list[int], float]] = []
+    omitted = {"stacks": 0, "negative_weight": 0.0, "non_finite": 0}
+    for stack, weight in zip(profile.stacks, profile.weights):
+        if weight > 0 and math.isfinite(weight):
+            kept.append((list(stack), weight))
+        elif weight != 0:  # a zero weight is no sample at all
+            omitted["stacks"] += 1
+            if math.isfinite(weight):
+                omitted["negative_weight"] += weight
+            else:
+                omitted["non_finite"] += 1
     total = sum(weight for _, weight in kept)
+    if not math.isfinite(total):
+        raise BadInput("cannot write speedscope: the weights add up past the largest number JSON can hold")
     title = name or " ".join(x for x in (profile.target, profile.instance, profile.kind) if x) or "profile"
-    return {
+    shown = title
+    if omitted["stacks"]:
+        shown = f"{title} ({omitted['stacks']} stacks with weight <= 0 or not finite left out)"
+    document: dict[str, Any] = {
         "$schema": SCHEMA_URL,
         "shared": {"frames": frames},
         "profiles": [{
-            "type": "sampled", "name": title, "unit": unit, "startValue": 0, "endValue": total,
+            "type": "sampled", "name": shown, "unit": unit, "startValue": 0, "endValue": total,
             "samples": [stack for stack, _ in kept], "weights": [weight for _, weight in kept],
         }],
         "name": title,
         "activeProfileIndex": 0,
         "exporter": f"profkit@{__version__}",
     }
+    if omitted["stacks"]:
+        document["profkitOmitted"] = omitted
+    return document
 
 
 def write_speedscope(profile: Profile, name: str = "") -> str:
     """``profile`` as speedscope JSON text (compact; these files get large)."""
-    return json.dumps(to_speedscope(profile, name), separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(to_speedscope(profile, name), separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -7,10 +7,11 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from profkit.errors import BadInput
+from profkit.model import Frame, Profile
+
 if TYPE_CHECKING:
     import numpy as np
-
-    from profkit.model import Frame, Profile
 
 FRAME_HEIGHT = 16
 PAD = 10
@@ -144,7 +145,11 @@ def build_tree(profile: Profile, min_fraction: float = 0.001) -> FlameTree:
     arrays = stack_arrays(profile)
     weights = np.clip(arrays.weights, 0.0, None)
     lengths = arrays.lengths
-    grand_total = float(weights[lengths > 0].sum())
+    with np.errstate(over="ignore"):
+        grand_total = float(weights[lengths > 0].sum())
+    if not np.isfinite(grand_total):
+        raise BadInput("cannot draw a flame graph: the profile's weights are not finite or add up past the "
+                       "largest number (a count of 1e308 or more)")
     threshold = grand_total * min_fraction
     order_by_name = sorted(range(len(profile.frames)), key=lambda i: (profile.frames[i].name, i))
     name_rank = np.empty(len(profile.frames), dtype=np.int64)
