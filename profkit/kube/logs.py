@@ -158,7 +158,7 @@ class PodLogCollector(Collector):
                     break
                 if isinstance(item, str):
                     self.add_line(item)
-            self.batch.flush()
+            self.batch.close()
 
     def _read_previous(self) -> None:
         """After a restart: what the terminated container wrote after the last line we have."""
@@ -171,7 +171,7 @@ class PodLogCollector(Collector):
             return
         for line in bytes(data).decode("utf-8", errors="replace").splitlines():
             self.add_line(line)
-        self.batch.flush()
+        self.batch.close()
 
     def run(self, stop: threading.Event) -> None:
         backoff = Backoff(cap=MAX_BACKOFF)

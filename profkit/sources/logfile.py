@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from profkit.formats.logs import parse_line
+from profkit.formats.logs import LineAssembler, parse_line
 from profkit.model import LogRecord
 from profkit.sources.base import CaptureOptions, Collector, Sink
 
@@ -25,17 +25,23 @@ class LogBatcher:
         self.max_lines = max_lines
         self.pending: list[LogRecord] = []
         self.flushed_at = time.monotonic()
+        self.assembler = LineAssembler()  # klog multi-line values and CRI partial lines become one record
 
     def add(self, line: str, *, stamp: float | None = None, fields: dict[str, str] | None = None) -> None:
-        """One line; ``stamp`` is when the reader says it was written (the log API's nanosecond time).
+        """One physical line; ``stamp`` is when the reader says it was written (the log API's nanosecond time).
 
         The reader's stamp wins over the line's own (often whole-second) one when they are within 2 s of
-        each other; ``fields`` are added where the line has none of its own (e.g. the container).
+        each other; ``fields`` are added where the line has none of its own (e.g. the container). A line
+        that continues a record (klog's ``key=<`` ... `` >``) is joined to it first.
         """
         if not line.strip():
             return
+        for text, first_stamp, first_fields in self.assembler.feed(line, stamp, fields):
+            self._add_record(text, first_stamp, first_fields)
+
+    def _add_record(self, text: str, stamp: float | None, fields: dict[str, str] | None) -> None:
         c = self.collector
-        record = parse_line(line, target=c.target, instance=c.instance, read_time=stamp)
+        record = parse_line(text, target=c.target, instance=c.instance, read_time=stamp)
         if stamp is not None and (not record.ts or abs(record.ts - stamp) < 2.0):
             record.ts = stamp
         for key, value in (fields or {}).items():
@@ -45,14 +51,24 @@ class LogBatcher:
             self.flush()
 
     def due(self) -> bool:
-        return bool(self.pending) and time.monotonic() - self.flushed_at >= BATCH_SECONDS
+        return (bool(self.pending) or self.assembler.stale()) and time.monotonic() - self.flushed_at >= BATCH_SECONDS
 
     def flush(self) -> None:
+        """Write what is parsed; a record still waiting for its next line is kept unless it waited too long."""
+        if self.assembler.stale():
+            for text, stamp, fields in self.assembler.drain():
+                self._add_record(text, stamp, fields)
         if self.pending:
             self.collector.sink.add_logs(self.pending)
             self.collector.stats.log_lines += len(self.pending)
             self.pending = []
         self.flushed_at = time.monotonic()
+
+    def close(self) -> None:
+        """The stream ended: write everything, an unfinished multi-line record too."""
+        for text, stamp, fields in self.assembler.drain():
+            self._add_record(text, stamp, fields)
+        self.flush()
 
 
 class LogFileCollector(Collector):
@@ -104,13 +120,13 @@ class LogFileCollector(Collector):
                 if stop.wait(POLL):
                     # Drain what was written up to the stop, then keep a trailing partial line too.
                     rest = handle.read()
-                    for line in (partial + rest).decode("utf-8", errors="replace").splitlines():
+                    for line in (partial + rest).decode("utf-8", errors="replace").split("\n"):
                         batch.add(line)
-                    batch.flush()
+                    batch.close()
                     return
                 reopened = self._rotated(handle)
                 if reopened is not None:
-                    for line in partial.decode("utf-8", errors="replace").splitlines():
+                    for line in partial.decode("utf-8", errors="replace").split("\n"):
                         batch.add(line)
                     partial = b""
                     handle.close()
@@ -177,4 +193,4 @@ class StreamLogCollector(Collector):
         finally:
             flusher_stop.set()
             with lock:
-                batch.flush()
+                batch.close()
