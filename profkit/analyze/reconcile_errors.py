@@ -1,4 +1,4 @@
-"""reconcile-errors: reconciles returning errors (and panics), with the most frequent error messages."""
+"""reconcile-errors: reconciles returning errors (and panics), kopf handler failures, with the most frequent errors."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ MAX_SAMPLES = 5
 # Object names, UIDs, numbers and quoted values vary per object; strip them to group messages.
 _VARIABLE = re.compile(r'"[^"]*"|\b[0-9a-f]{8}-[0-9a-f-]{27}\b|\b\d+(\.\d+)?\b')
 RATE_LIMITER = re.compile(r"rate limiter wait|rate: wait", re.I)
+# kopf's handler failures (kopf/_core/actions/execution.py): each is one failed reconcile of one object.
+KOPF_FAILURE = re.compile(r"^(?:Handler|Daemon|Timer|Activity|Index|Webhook) '([^']+)' (?:failed (?:temporarily|"
+                          r"permanently|with an exception)|has timed out after|has exceeded \d+ retries)")
+_KOPF_NEEDLES = ("failed temporarily", "failed permanently", "failed with an exception", "has timed out after",
+                 "has exceeded")
+KOPF_PREFIX = "kopf handler "
 _HINTS = (
     ("the object has been modified", "optimistic-lock conflicts: re-read before update, or patch instead of update"),
     ("not found", "NotFound errors: ignore them with client.IgnoreNotFound(err) when the object is gone"),
@@ -26,6 +32,11 @@ _HINTS = (
     ("context deadline exceeded", "timeouts: check API server latency and the work done per reconcile"),
     ("connection refused", "a dependency is unreachable"),
 )
+
+_KOPF_HINTS = {
+    "not found": "NotFound errors: when the object the handler needs is gone, finish (return) instead of raising "
+                 "kopf.TemporaryError, or the handler is retried forever",
+}
 
 
 def error_text(r: LogRecord) -> str:
@@ -67,10 +78,16 @@ class ErrorLines:
 
 
 def _error_logs(view: BundleView) -> dict[tuple[str, str], ErrorLines]:
-    """controller-runtime's "Reconciler error" lines by (target, controller)."""
+    """controller-runtime's "Reconciler error" lines by (target, controller), and kopf's handler
+    failures by (target, "kopf handler NAME")."""
     out: dict[tuple[str, str], ErrorLines] = defaultdict(ErrorLines)
-    for r in view.logs(contains="Reconciler error"):
-        out[(r.target, r.controller or r.logger or "?")].add(r)
+    for r in view.logs(contains=("Reconciler error", *_KOPF_NEEDLES)):
+        if "Reconciler error" in r.message:
+            out[(r.target, r.controller or r.logger or "?")].add(r)
+            continue
+        kopf = KOPF_FAILURE.match(r.message)
+        if kopf is not None:
+            out[(r.target, KOPF_PREFIX + kopf.group(1))].add(r)
     return out
 
 
@@ -112,9 +129,12 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             severity = "info"  # the rate limiter's wait was cut short: client-side-throttling says why
         shapes, keys = lines.shapes, lines.keys
         samples = [lines.first_line[shape] for shape, _ in shapes.most_common(MAX_SAMPLES)]
-        hints = [hint for needle, hint in _HINTS if any(needle in s.lower() for s in shapes)]
+        kopf = controller.startswith(KOPF_PREFIX)
+        hints = [_KOPF_HINTS.get(needle, hint) if kopf else hint
+                 for needle, hint in _HINTS if any(needle in s.lower() for s in shapes)]
         evidence: dict[str, Any] = {
             "controller": controller,
+            "handler": controller[len(KOPF_PREFIX):] if kopf else None,
             "errors": count,
             "reconciles": total,
             "error_share": round(share, 4) if measured else None,
@@ -139,7 +159,10 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                 + (f"; {'; '.join(hints)}" if hints else "")
                 + (". Panics are counted in controller_runtime_reconcile_panics_total; find the stack in the logs"
                    if panic else "")
-                + ". Every error is retried with exponential backoff and adds to the workqueue's retries."
+                + (". kopf retries a handler that fails temporarily or with an exception (after the error's "
+                   "delay or the handler's backoff, 60 s by default) until it succeeds or fails permanently"
+                   if kopf else
+                   ". Every error is retried with exponential backoff and adds to the workqueue's retries.")
             ),
             window=(lines.first_ts, lines.last_ts) if lines.count else None,
             log_samples=tuple(samples),
