@@ -22,7 +22,14 @@ Examples:
 
   profkit compare --baseline-dir nightly/ new-run --budget budget.yaml --json > compare.json
 
-Exit codes: 0 nothing failed; 1 a budget breached, or a regression or new finding at or above --fail-on; 2 bad input (not bundles, different controllers, missing data).
+  profkit compare run-port-6060 run-port-7070 --pair 127.0.0.1:6060=127.0.0.1:7070
+
+Targets are paired by --pair, else by the same name (capture's name=NAME), else by the same
+Deployment, else when each run has exactly one target; the output names every pairing.
+
+Exit codes: 0 nothing failed (the last line says PASS); 1 a regression, or a new/grown finding at or
+above --fail-on (default warning: any regression fails), or a budget breached (the last line says
+FAIL); 2 bad input (not bundles, no target to pair, missing data).
 """
 
 
@@ -39,7 +46,12 @@ def compare(
                                           help="Allowed increases per metric and target; a breach exits 1."),
     fail_on: Optional[str] = typer.Option(
         None, "--fail-on", metavar="info|warning|critical",
-        help="Exit 1 on a regression or a new/grown finding at or above this severity."),
+        help="Exit 1 on a regression or a new/grown finding at or above this severity (default: warning, "
+             "i.e. any regression)."),
+    pair: list[str] = typer.Option(
+        [], "--pair", metavar="BASE_TARGET=NEW_TARGET",
+        help="Compare these two targets (repeatable); otherwise targets pair by name, by Deployment, or "
+             "when each run has one target."),
     window: Optional[float] = typer.Option(None, "--window", metavar="SECONDS",
                                            help="Window width for the per-window samples (default: automatic)."),
 ) -> int:
@@ -67,7 +79,8 @@ def compare(
         from profkit.compare.budget import load_budget
 
         entries = load_budget(budget)
-    comparison = compare_bundles(base_view, new_view, CompareOptions(window_seconds=window, budgets=entries))
+    comparison = compare_bundles(base_view, new_view, CompareOptions(window_seconds=window, budgets=entries,
+                                                                     pairs=[_pair(p) for p in pair]))
     verdict = gate(comparison, fail_on)
     if junit is not None:
         from profkit.compare.junit import write_junit
@@ -82,7 +95,10 @@ def compare(
     if as_json:
         from profkit.compare.document import comparison_document
 
+        from profkit.compare.terminal import verdict_line
+
         sys.stdout.write(json.dumps(comparison_document(comparison, verdict), indent=2) + "\n")
+        print(verdict_line(verdict), file=sys.stderr)
     else:
         from profkit.compare.terminal import print_comparison
 
@@ -90,6 +106,13 @@ def compare(
     if verdict.exit_code:
         raise typer.Exit(verdict.exit_code)
     return 0
+
+
+def _pair(text: str) -> tuple[str, str]:
+    base, sep, new = text.partition("=")
+    if not sep or not base.strip() or not new.strip():
+        raise BadInput(f"--pair {text!r}: expected BASE_TARGET=NEW_TARGET")
+    return base.strip(), new.strip()
 
 
 def _writable(path: Path, flag: str) -> None:

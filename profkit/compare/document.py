@@ -66,7 +66,8 @@ def comparison_document(c: Comparison, verdict: GateResult) -> dict[str, Any]:
             "budgets_breached": sum(1 for b in c.budgets if b.breached),
         },
         "targets": [
-            {"target": t.target, "context": t.context, "metrics": [_metric(m) for m in t.metrics],
+            {"target": t.target, "base_target": t.base_target or t.target, "paired_by": t.paired_by,
+             "context": t.context, "metrics": [_metric(m) for m in t.metrics],
              "functions_normalised_per": t.normalised_per or None,
              "functions": [_function(f) for f in t.functions]}
             for t in c.targets

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from profkit.analyze import AnalyzeOptions, run_analyzers
@@ -15,7 +15,7 @@ from profkit.compare.functions import grown_functions
 from profkit.compare.metrics import METRICS, target_metrics
 from profkit.compare.model import (
     CHANGED, IMPROVED, MISSING, REGRESSED, UNCHANGED, UNTESTED, BudgetEntry, Comparison, MetricChange, MetricDef,
-    MetricValue, RunInfo, TargetComparison,
+    MetricValue, RunInfo, TargetComparison, TargetPair,
 )
 from profkit.compare.stats import ALPHA, judge
 from profkit.compare.windows import auto_window, slices
@@ -37,6 +37,7 @@ class CompareOptions:
     run_findings: bool = True
     base_findings: list[Finding] | None = None  # precomputed findings (tests, callers that already analyzed)
     new_findings: list[Finding] | None = None
+    pairs: Sequence[tuple[str, str]] = ()  # --pair BASE_TARGET=NEW_TARGET
 
 
 def run_targets(view: BundleView) -> list[str]:
@@ -94,17 +95,57 @@ def _context(view: BundleView, target: str) -> dict[str, float]:
     }
 
 
+def _deployment(view: BundleView, target: str) -> tuple[str, str] | None:
+    """(namespace, deployment) of a Kubernetes target, None for local targets."""
+    for t in view.targets():
+        if t.name == target and t.spec.get("deployment"):
+            return str(t.spec.get("namespace") or ""), str(t.spec["deployment"])
+    return None
+
+
+def pair_targets(base: BundleView, new: BundleView, explicit: Sequence[tuple[str, str]] = ()) -> list[TargetPair]:
+    """Which BASE target is compared with which NEW target, in this order of precedence:
+    ``--pair BASE=NEW``; the same name (``name=`` of capture); the same Deployment (namespace and name);
+    and when each run has exactly one target, those two. Targets left over are only in one run."""
+    base_targets, new_targets = run_targets(base), run_targets(new)
+    pairs: list[TargetPair] = []
+    for b, n in explicit:
+        if b not in base_targets:
+            raise BadInput(f"--pair {b}={n}: BASE {base.directory} has no target {b} "
+                           f"(it has {', '.join(base_targets) or 'none'})")
+        if n not in new_targets:
+            raise BadInput(f"--pair {b}={n}: NEW {new.directory} has no target {n} "
+                           f"(it has {', '.join(new_targets) or 'none'})")
+        if any(p.base == b or p.new == n for p in pairs):
+            raise BadInput(f"--pair {b}={n}: {b} or {n} is already paired")
+        pairs.append(TargetPair(b, n, "--pair"))
+
+    def free(side: list[str], attr: str) -> list[str]:
+        return [t for t in side if t not in {getattr(p, attr) for p in pairs}]
+
+    pairs += [TargetPair(n, n, "same name") for n in free(new_targets, "new") if n in free(base_targets, "base")]
+    base_deployments = {d: t for t in free(base_targets, "base") if (d := _deployment(base, t)) is not None}
+    for n in free(new_targets, "new"):
+        d = _deployment(new, n)
+        if d is not None and d in base_deployments and base_deployments[d] in free(base_targets, "base"):
+            pairs.append(TargetPair(base_deployments[d], n, "same Deployment"))
+    if not pairs and len(base_targets) == 1 and len(new_targets) == 1:
+        pairs.append(TargetPair(base_targets[0], new_targets[0], "one target each side"))
+    order = {n: i for i, n in enumerate(new_targets)}
+    return sorted(pairs, key=lambda p: order[p.new])
+
+
 def compare_bundles(base: BundleView, new: BundleView, options: CompareOptions | None = None) -> Comparison:
-    """Compare every target present in both runs; BadInput when they share none or one side lacks data."""
+    """Compare every pair of targets (see :func:`pair_targets`); BadInput when there is none or a side lacks data."""
     options = options or CompareOptions()
     base_targets, new_targets = run_targets(base), run_targets(new)
-    common = [t for t in new_targets if t in base_targets]
-    if not common:
+    pairs = pair_targets(base, new, options.pairs)
+    if not pairs:
         raise BadInput(f"the bundles capture different controllers: {base.directory} has "
                        f"{', '.join(base_targets) or 'no targets'}; {new.directory} has "
-                       f"{', '.join(new_targets) or 'no targets'}")
-    for target in common:
-        for view, label in ((base, "BASE"), (new, "NEW")):
+                       f"{', '.join(new_targets) or 'no targets'} (pair them with --pair BASE_TARGET=NEW_TARGET)")
+    for pair in pairs:
+        for view, label, target in ((base, "BASE", pair.base), (new, "NEW", pair.new)):
             if not _has_data(view, target):
                 raise BadInput(f"{label} {view.directory}: target {target} has no metrics and no profiles")
     width = options.window_seconds or auto_window([base, new])
@@ -114,27 +155,33 @@ def compare_bundles(base: BundleView, new: BundleView, options: CompareOptions |
     base_cpu = {c.target: c for c in cpu_profiles(base)}
     new_cpu = {c.target: c for c in cpu_profiles(new)}
     result = Comparison(base=_run_info(base), new=_run_info(new), window_seconds=width, alpha=options.alpha,
-                        only_in_base=[t for t in base_targets if t not in common],
-                        only_in_new=[t for t in new_targets if t not in common])
-    for target in common:
-        before = target_metrics(base, target, base_windows)
+                        only_in_base=[t for t in base_targets if t not in {p.base for p in pairs}],
+                        only_in_new=[t for t in new_targets if t not in {p.new for p in pairs}], pairs=pairs)
+    for pair in pairs:
+        # Every result is named by NEW's target name; BASE's name is kept alongside when it differs.
+        target = pair.new
+        before = target_metrics(base, pair.base, base_windows)
         after = target_metrics(new, target, new_windows)
-        tc = TargetComparison(target, context={"base": _context(base, target), "new": _context(new, target)})
+        tc = TargetComparison(target, base_target=pair.base if pair.base != target else "", paired_by=pair.paired_by,
+                              context={"base": _context(base, pair.base), "new": _context(new, target)})
         for metric in METRICS:
             if metric.id not in before and metric.id not in after:
                 continue
             tc.metrics.append(classify(metric, target, before.get(metric.id), after.get(metric.id), options.alpha))
-        if target in base_cpu and target in new_cpu:
+        if pair.base in base_cpu and target in new_cpu:
             tc.functions, tc.normalised_per = grown_functions(
-                base, base_cpu[target], new, new_cpu[target], options.top_functions, options.analyze.own_code)
+                base, base_cpu[pair.base], new, new_cpu[target], options.top_functions, options.analyze.own_code)
         result.targets.append(tc)
     if options.run_findings:
         base_findings = (options.base_findings if options.base_findings is not None
                          else run_analyzers(base, options.analyze))
         new_findings = (options.new_findings if options.new_findings is not None
                         else run_analyzers(new, options.analyze))
-        result.findings = finding_changes([f for f in base_findings if not f.target or f.target in common],
-                                          [f for f in new_findings if not f.target or f.target in common])
+        renamed = {p.base: p.new for p in pairs}
+        result.findings = finding_changes(
+            [replace(f, target=renamed[f.target]) if f.target else f
+             for f in base_findings if not f.target or f.target in renamed],
+            [f for f in new_findings if not f.target or f.target in {p.new for p in pairs}])
     if options.budgets:
         result.budgets = apply_budget(options.budgets, result.targets, f"BASE {base.directory}",
                                       f"NEW {new.directory}")

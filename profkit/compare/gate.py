@@ -1,9 +1,11 @@
 """The CI gate of ``profkit compare``: which results fail the run, and the exit code.
 
+* A regressed metric whose severity is at least S fails, and so does a new or grown finding
+  whose (new) severity is at least S; S is ``--fail-on`` and defaults to ``warning`` (every
+  regression is a warning or critical, so without ``--fail-on`` any regression fails, as README
+  and ``--help`` say). Findings that were already in the baseline at the same severity
+  (persisting) do not fail a comparison.
 * A breached budget fails unless ``--fail-on`` is set above its severity.
-* With ``--fail-on S``: a regressed metric whose severity is at least S fails, and so does a
-  new or grown finding whose (new) severity is at least S. Findings that were already in the
-  baseline at the same severity (persisting) do not fail a comparison.
 * Exit 1 when anything fails, else 0. Bad input is exit 2 before the gate is reached.
 """
 
@@ -13,6 +15,9 @@ from dataclasses import dataclass
 
 from profkit.compare.model import GROWN, NEW, Comparison
 from profkit.model import severity_rank
+
+
+DEFAULT_FAIL_ON = "warning"
 
 
 @dataclass(frozen=True)
@@ -31,15 +36,14 @@ def gate(comparison: Comparison, fail_on: str | None = None) -> GateResult:
     for b in comparison.budgets:
         if b.breached and severity_rank(b.entry.severity) >= budget_floor:
             reasons.append(f"budget ({b.entry.severity}): {b.message}")
-    if fail_on is not None:
-        floor = severity_rank(fail_on)
-        for m in comparison.regressions():
-            if m.severity and severity_rank(m.severity) >= floor:
-                rel = m.relative
-                how = f"{rel:+.0%}" if rel is not None else "from 0"
-                reasons.append(f"regression ({m.severity}): {m.metric.id} on {m.target} {how} ({m.reason})")
-        for f in comparison.findings:
-            if f.status in (NEW, GROWN) and f.new_severity and severity_rank(f.new_severity) >= floor:
-                was = f" (was {f.base_severity})" if f.base_severity else ""
-                reasons.append(f"{f.status} finding ({f.new_severity}{was}): {f.id} on {f.target or '-'}: {f.title}")
-    return GateResult(1 if reasons else 0, reasons, fail_on)
+    floor = severity_rank(fail_on or DEFAULT_FAIL_ON)
+    for m in comparison.regressions():
+        if m.severity and severity_rank(m.severity) >= floor:
+            rel = m.relative
+            how = f"{rel:+.0%}" if rel is not None else "from 0"
+            reasons.append(f"regression ({m.severity}): {m.metric.id} on {m.target} {how} ({m.reason})")
+    for f in comparison.findings:
+        if f.status in (NEW, GROWN) and f.new_severity and severity_rank(f.new_severity) >= floor:
+            was = f" (was {f.base_severity})" if f.base_severity else ""
+            reasons.append(f"{f.status} finding ({f.new_severity}{was}): {f.id} on {f.target or '-'}: {f.title}")
+    return GateResult(1 if reasons else 0, reasons, fail_on or DEFAULT_FAIL_ON)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from profkit.model import Finding
 
@@ -95,11 +95,25 @@ class FunctionGrowth:
         return self.new_self - self.base_self
 
 
+PairedBy = Literal["same name", "--pair", "same Deployment", "one target each side"]
+
+
+@dataclass(frozen=True)
+class TargetPair:
+    """A target of BASE compared with a target of NEW, and why they are taken as the same controller."""
+
+    base: str
+    new: str
+    paired_by: PairedBy
+
+
 @dataclass
 class TargetComparison:
-    """Everything compared for one target present in both runs."""
+    """Everything compared for one target present in both runs (``target`` is NEW's name)."""
 
     target: str
+    base_target: str = ""  # BASE's name of the target when it differs ("" : the same name)
+    paired_by: PairedBy = "same name"
     metrics: list[MetricChange] = field(default_factory=list)
     functions: list[FunctionGrowth] = field(default_factory=list)
     normalised_per: str = ""  # reconcile | second | "" (no CPU profiles)
@@ -156,6 +170,7 @@ class Comparison:
     only_in_base: list[str] = field(default_factory=list)
     only_in_new: list[str] = field(default_factory=list)
     alpha: float = 0.01
+    pairs: list[TargetPair] = field(default_factory=list)
 
     def regressions(self) -> list[MetricChange]:
         return [m for t in self.targets for m in t.metrics if m.status == REGRESSED]

@@ -27,9 +27,13 @@ def print_comparison(c: Comparison, verdict: GateResult, console: Console | None
     for side, names in (("BASE", c.only_in_base), ("NEW", c.only_in_new)):
         if names:
             console.print(f"[yellow]only in {side}:[/] {escape(', '.join(names))} (not compared)")
+    for pair in c.pairs:
+        if pair.base != pair.new or pair.paired_by != "same name":
+            console.print(f"paired BASE target {escape(pair.base)} with NEW target {escape(pair.new)} "
+                          f"({pair.paired_by})")
     for t in c.targets:
-        table = Table("metric", "base", "new", "change", "p", "status", title=f"Target {escape(t.target)}",
-                      title_justify="left")
+        title = f"Target {escape(t.target)}" + (f" (BASE: {escape(t.base_target)})" if t.base_target else "")
+        table = Table("metric", "base", "new", "change", "p", "status", title=title, title_justify="left")
         for m in t.metrics:
             style = STATUS_STYLE.get(m.status, "")
             status = m.status + (f" ({m.severity})" if m.severity else "")
@@ -64,9 +68,15 @@ def print_comparison(c: Comparison, verdict: GateResult, console: Console | None
     regressions = c.regressions()
     if not regressions and not any(f.status in (NEW, GROWN) for f in c.findings):
         console.print("[green]No significant regression.[/]")
+    for reason in verdict.reasons:
+        console.print(f"  - {escape(reason)}")
+    console.print(verdict_line(verdict, markup=True))
+
+
+def verdict_line(verdict: GateResult, markup: bool = False) -> str:
+    """The one PASS/FAIL line that ends every comparison (on stderr with ``--json``)."""
+    word = ("[bold red]FAIL[/]" if markup else "FAIL") if verdict.reasons else ("[green]PASS[/]" if markup else "PASS")
     if verdict.reasons:
-        console.print(f"[bold red]FAIL[/] (exit {verdict.exit_code}):")
-        for reason in verdict.reasons:
-            console.print(f"  - {escape(reason)}")
-    elif verdict.fail_on or c.budgets:
-        console.print("[green]PASS[/]: nothing breached the gate.")
+        n = len(verdict.reasons)
+        return f"{word} (exit {verdict.exit_code}): {n} reason{'s' if n != 1 else ''} at or above --fail-on {verdict.fail_on}"
+    return f"{word}: no regression, new finding or budget breach at or above --fail-on {verdict.fail_on}"

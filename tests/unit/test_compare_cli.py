@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -36,12 +37,27 @@ def test_same_controller_passes_even_with_fail_on_info(runs: dict[str, Path], ca
     code, out, _ = run([runs["base"], runs["same"], "--fail-on", "info"], capsys)
     assert code == 0
     assert "No significant regression" in out and "cpu_per_reconcile" in out
+    assert out.rstrip().splitlines()[-1].startswith("PASS: ")
+    code, out, _ = run([runs["base"], runs["same"]], capsys)
+    assert code == 0 and out.rstrip().splitlines()[-1] == (
+        "PASS: no regression, new finding or budget breach at or above --fail-on warning")
 
 
-def test_regression_is_shown_but_exits_0_without_a_gate(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
-                                                        ) -> None:
+def test_regression_exits_1_without_fail_on_as_documented(runs: dict[str, Path],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run([runs["base"], runs["cpu"]], capsys)
-    assert code == 0 and "regressed (critical)" in out
+    assert code == 1 and "regressed (critical)" in out
+    assert out.rstrip().splitlines()[-1].startswith("FAIL (exit 1): ")
+    # --fail-on above the regression's severity lets it pass; the last line says so.
+    code, out, _ = run([runs["base"], runs["requeue"], "--fail-on", "critical"], capsys)
+    assert code == 0 and out.rstrip().splitlines()[-1].startswith("PASS: ")
+
+
+def test_json_keeps_stdout_a_document_and_puts_the_verdict_line_on_stderr(
+        runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run([runs["base"], runs["cpu"], "--json"], capsys)
+    assert code == 1 and json.loads(out)["gate"]["fail_on"] == "warning"
+    assert err.startswith("FAIL (exit 1): ") and err.count("\n") == 1
 
 
 def test_regression_fails_with_fail_on_warning(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -63,13 +79,14 @@ def test_requeue_regression_fails_with_fail_on_warning(runs: dict[str, Path], ca
 def test_json_document_is_stable(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run([runs["base"], runs["cpu"], "--json"], capsys)
     doc = json.loads(out)
-    assert code == 0
+    assert code == 1
     assert list(doc) == ["schema", "base", "new", "window_seconds", "rule", "summary", "targets", "only_in_base",
                          "only_in_new", "findings", "budgets", "gate"]
     assert doc["schema"] == "profkit.compare/v1"
     assert list(doc["base"]) == ["directory", "started", "duration_seconds", "status", "targets"]
     target = doc["targets"][0]
-    assert list(target) == ["target", "context", "metrics", "functions_normalised_per", "functions"]
+    assert list(target) == ["target", "base_target", "paired_by", "context", "metrics", "functions_normalised_per",
+                            "functions"]
     metric = target["metrics"][0]
     assert list(metric) == ["id", "title", "unit", "better", "base", "new", "change", "relative_change", "p_value",
                             "status", "severity", "reason", "min_relative_change", "min_absolute_change"]
@@ -122,7 +139,7 @@ def test_html_report_has_both_runs_on_shared_axes_and_escapes_names(tmp_path: Pa
     write_run(tmp_path / "b", RunSpec(cpu_per_reconcile=0.1), 2, target=name, start=T0 + 86400)
     page = tmp_path / "compare.html"
     code, _, _ = run([tmp_path / "a", tmp_path / "b", "--html", page], capsys)
-    assert code == 0
+    assert code == 1  # CPU per reconcile 25 times the base: a regression
     text = page.read_text(encoding="utf-8")
     assert '<img src=x onerror="alert(1)">' not in text
     data = json.loads(text.split('id="compare-data">', 1)[1].split("</script>", 1)[0])
@@ -174,11 +191,51 @@ def test_bad_budget_files_are_one_line_errors(runs: dict[str, Path], tmp_path: P
     assert message in err and "Traceback" not in err and err.count("\n") == 1
 
 
+def _declare_target(bundle: Path, name: str) -> None:
+    """A second target declared in a bundle (as a capture of two targets writes it)."""
+    with sqlite3.connect(bundle / "profkit.db") as db:
+        db.execute("INSERT INTO targets (name, kind, spec) VALUES (?, 'endpoint', '{}')", (name,))
+
+
 def test_different_controllers_exit_2_naming_both(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_run(tmp_path / "a", RunSpec(), 1, target="kcp")
     write_run(tmp_path / "b", RunSpec(), 2, target="capi")
+    _declare_target(tmp_path / "b", "cabpk")
     code, _, err = run([tmp_path / "a", tmp_path / "b"], capsys)
-    assert code == 2 and "kcp" in err and "capi" in err and err.count("\n") == 1
+    assert code == 2 and "kcp" in err and "capi" in err and "--pair" in err and err.count("\n") == 1
+
+
+def test_one_target_each_side_pairs_and_the_output_names_the_pairing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(tmp_path / "a", RunSpec(), 1, target="127.0.0.1:6060")
+    write_run(tmp_path / "b", RunSpec(), 2, target="127.0.0.1:7070")
+    code, out, _ = run([tmp_path / "a", tmp_path / "b"], capsys)
+    assert code == 0, out
+    assert "paired BASE target 127.0.0.1:6060 with NEW target 127.0.0.1:7070 (one target each side)" in out
+    code, out, _ = run([tmp_path / "a", tmp_path / "b", "--json"], capsys)
+    (target,) = json.loads(out)["targets"]
+    assert (target["base_target"], target["target"], target["paired_by"]) == (
+        "127.0.0.1:6060", "127.0.0.1:7070", "one target each side")
+
+
+def test_pair_names_the_targets_to_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(tmp_path / "a", RunSpec(), 1, target="kcp-old")
+    write_run(tmp_path / "b", RunSpec(cpu_per_reconcile=0.15), 2, target="kcp-new")
+    _declare_target(tmp_path / "b", "other")
+    code, out, err = run([tmp_path / "a", tmp_path / "b", "--json"], capsys)
+    assert code == 2 and "different controllers" in err
+    code, out, err = run([tmp_path / "a", tmp_path / "b", "--pair", "kcp-old=kcp-new", "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 1 and err.startswith("FAIL")
+    (target,) = doc["targets"]
+    assert (target["base_target"], target["target"], target["paired_by"]) == ("kcp-old", "kcp-new", "--pair")
+    assert doc["only_in_new"] == ["other"]
+    cpu = next(m for m in target["metrics"] if m["id"] == "cpu_per_reconcile")
+    assert cpu["status"] == "regressed"
+    for bad, message in (("kcp-old", "expected BASE_TARGET=NEW_TARGET"), ("nope=kcp-new", "BASE"),
+                         ("kcp-old=nope", "NEW")):
+        code, _, err = run([tmp_path / "a", tmp_path / "b", "--pair", bad], capsys)
+        assert code == 2 and message in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("args, message", [
@@ -229,7 +286,8 @@ def test_html_report_embeds_the_differential_flame_graph(tmp_path: Path, capsys:
     write_run(tmp_path / "b", RunSpec(), 2, profiles=[(FIXTURES / "go-cpu-keygen.pb.gz").read_bytes()])
     page = tmp_path / "compare.html"
     code, out, _ = run([tmp_path / "a", tmp_path / "b", "--html", page], capsys)
-    assert code == 0 and "bigmod.addMulVVW1024" in out and "rsa.GenerateKey ← main.newPrivateKey" in out
+    assert "bigmod.addMulVVW1024" in out and "rsa.GenerateKey ← main.newPrivateKey" in out
+    assert code == 1 and "new finding" in out and "repeated-key-generation on ctl" in out  # keygen is new in NEW
     text = page.read_text(encoding="utf-8")
     srcdoc = text.split('<iframe class="flame"', 1)[1].split("></iframe>", 1)[0]
     assert "srcdoc=\"&lt;svg" in srcdoc or "srcdoc=\"&lt;?xml" in srcdoc

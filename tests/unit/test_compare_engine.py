@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,8 @@ import pytest
 from profkit.compare import CompareOptions, compare_bundles
 from profkit.compare.findings import finding_changes
 from profkit.compare.metrics import METRIC_IDS, target_metrics
-from profkit.compare.model import Comparison
+from profkit.compare.engine import pair_targets
+from profkit.compare.model import Comparison, TargetPair
 from profkit.compare.windows import auto_window, slices
 from profkit.errors import BadInput
 from profkit.model import Finding
@@ -93,11 +96,49 @@ def test_short_runs_are_untested_not_alarming(tmp_path: Path) -> None:
     assert statuses(compare_bundles(base, new, NO_FINDINGS))["cpu_per_reconcile"] == "untested"
 
 
+def _declare(bundle: Path, name: str, kind: str = "endpoint", spec: dict[str, str] | None = None) -> None:
+    """Declare (or re-declare) a target in a written bundle, as a capture of several targets does."""
+    with sqlite3.connect(bundle / "profkit.db") as db:
+        db.execute("INSERT OR REPLACE INTO targets (name, kind, spec) VALUES (?, ?, ?)",
+                   (name, kind, json.dumps(spec or {})))
+
+
 def test_bundles_of_different_controllers_are_bad_input(tmp_path: Path) -> None:
     base = write_run(tmp_path / "a", RunSpec(), seed=1, target="kcp")
     new = write_run(tmp_path / "b", RunSpec(), seed=2, target="capi")
-    with pytest.raises(BadInput, match="different controllers: .* has kcp; .* has capi"):
+    _declare(tmp_path / "b", "cabpk")
+    with pytest.raises(BadInput, match="different controllers: .* has kcp; .* has cabpk, capi .*--pair"):
         compare_bundles(base, new, NO_FINDINGS)
+
+
+def test_targets_pair_by_pair_then_name_then_deployment_then_one_each_side(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "a", RunSpec(), seed=1, target="kcp")
+    new = write_run(tmp_path / "b", RunSpec(), seed=2, target="kcp-controller-manager")
+    assert pair_targets(base, new) == [TargetPair("kcp", "kcp-controller-manager", "one target each side")]
+    deployment = {"deployment": "capi-kubeadm-control-plane-controller-manager", "namespace": "capi-system"}
+    _declare(tmp_path / "a", "kcp", "deployment", deployment)
+    _declare(tmp_path / "b", "kcp-controller-manager", "deployment", deployment)
+    for bundle in (tmp_path / "a", tmp_path / "b"):
+        _declare(bundle, "etcd")
+    _declare(tmp_path / "b", "webhook", "deployment", {**deployment, "namespace": "other"})
+    assert pair_targets(base, new) == [TargetPair("etcd", "etcd", "same name"),
+                                       TargetPair("kcp", "kcp-controller-manager", "same Deployment")]
+    assert pair_targets(base, new, [("kcp", "webhook")]) == [
+        TargetPair("etcd", "etcd", "same name"), TargetPair("kcp", "webhook", "--pair")]
+    with pytest.raises(BadInput, match="--pair kcp=etcd: kcp or etcd is already paired"):
+        pair_targets(base, new, [("etcd", "etcd"), ("kcp", "etcd")])
+
+
+def test_a_pair_with_different_names_compares_under_the_new_name(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "a", RunSpec(), seed=1, target="127.0.0.1:6060")
+    new = write_run(tmp_path / "b", RunSpec(cpu_per_reconcile=0.15), seed=2, target="127.0.0.1:7070")
+    result = compare_bundles(base, new, NO_FINDINGS)
+    (target,) = result.targets
+    assert (target.target, target.base_target, target.paired_by) == (
+        "127.0.0.1:7070", "127.0.0.1:6060", "one target each side")
+    cpu = target.metric("cpu_per_reconcile")
+    assert cpu is not None and cpu.status == "regressed" and cpu.base.value is not None
+    assert result.only_in_base == [] and result.only_in_new == []
 
 
 def test_a_target_without_any_data_is_bad_input_naming_it(tmp_path: Path) -> None:
