@@ -62,9 +62,13 @@ class ResolvedDeployment:
 
     def plan_text(self) -> str:
         """One line for the terminal: which profiler each pod gets and why, and which ports are left alone."""
-        how = ("py-spy through exec where allowed, else a node agent" if self.language.language == "python"
-               else "pprof " + (", ".join(f"from port {e.label}" for e in self.endpoints if e.role == "pprof")
-                                or "(no pprof port: none)"))
+        pprof = [f"port {e.label}" for e in self.endpoints if e.role == "pprof"]
+        if self.language.language == "python":
+            how = "py-spy through exec where allowed, else a node agent"
+        else:
+            how = f"pprof from {', '.join(pprof)}" if pprof else "no pprof (no pprof port)"
+            if self.language.evidence == "default":
+                how += ", or py-spy if an exec probe finds a Python process"
         skipped = f"; ports skipped: {'; '.join(self.skipped_ports)}" if self.skipped_ports else ""
         return (f"deployment {self.namespace}/{self.name}: each pod gets {how} (language {self.language.language}: "
                 f"{self.language.reason}){skipped}")
@@ -212,9 +216,30 @@ class PodFollower(Collector):
             out.append(PodLogCollector(self.sink, d.target, name, options, self.access, d.namespace, name,
                                        each, from_start=mid_capture))
         if d.language.language == "python":
-            out.append(PodPySpyCollector(self.sink, d.target, name, options, self.access, d.namespace, name, container,
-                                         on_path=functools.partial(self.profiled_through, name)))
+            out.append(self.pyspy(name, container, options))
+        elif d.language.evidence == "default":
+            out.append(LanguageProbe(self, name, container, options))
         return out
+
+    def pyspy(self, pod: str, container: str | None, options: CaptureOptions) -> PodPySpyCollector:
+        d = self.deployment
+        return PodPySpyCollector(self.sink, d.target, pod, options, self.access, d.namespace, pod, container,
+                                 on_path=functools.partial(self.profiled_through, pod))
+
+    def pod_language(self, pod: str, container: str | None, choice: LanguageChoice) -> None:
+        """What the exec probe found for ``pod``: recorded and said; a Python process gets py-spy from now on."""
+        with self._lock:
+            entry = self.pods.get(pod)
+            if entry is None or entry.stop.is_set():
+                return
+            entry.info["language"] = choice.as_dict()
+            if choice.language == "python":
+                self.target_record.spec["language"] = "python"
+        self.stats.notes.append(f"{pod}: {choice.profiler} ({choice.reason})")
+        self.event("info", f"pod {pod} gets {choice.profiler}: {choice.reason}", pod)
+        self._save_target()
+        if choice.language == "python":
+            self.spawn(PodScoped(self.pyspy(pod, container, self.options), entry.stop, lambda: self.access.health.down))
 
     def profiled_through(self, pod: str, path: str) -> None:
         """Record (bundle target spec, capture summary) which path py-spy took into ``pod``: exec or node agent."""
@@ -369,15 +394,11 @@ def resolve_deployment(access: KubeAccess, given: str, namespace: str | None, ex
     if not selector:
         raise BadInput(f"deployment {ns}/{name} has an empty selector")
     with api_call("list", "pods", ns, server=access.server):
-        pods = client.CoreV1Api(access.api).list_namespaced_pod(ns, label_selector=selector, limit=5,
-                                                                _request_timeout=(5, 15))
+        client.CoreV1Api(access.api).list_namespaced_pod(ns, label_selector=selector, limit=1, _request_timeout=(5, 15))
     pod_spec = ((data.get("spec") or {}).get("template") or {}).get("spec") or {}
     container, endpoints = select_endpoints(spec, pod_spec)
     chosen = pick_container(pod_spec, container)
-    language = detect(chosen, spec)
-    if language.evidence == "default":
-        running = [p for p in access.api.sanitize_for_serialization(pods).get("items") or [] if pod_ready_for_capture(p)]
-        language = probe_language(access, ns, running[0], container, language) if running else language
+    language = detect(chosen, spec)  # with no hint, each pod's process is probed through exec as it starts
     endpoints = for_language(endpoints, language.language)
     resolved = ResolvedDeployment(spec.alias if spec else name, name, ns, selector, spec, container, endpoints,
                                   container_args(chosen) if chosen else [], resources=spec.resources if spec else (),
@@ -396,20 +417,38 @@ def resolve_deployment(access: KubeAccess, given: str, namespace: str | None, ex
     return resolved
 
 
-def probe_language(access: KubeAccess, namespace: str, pod: dict[str, Any], container: str | None,
+def probe_language(access: KubeAccess, namespace: str, pod: str, container: str | None,
                    fallback: LanguageChoice) -> LanguageChoice:
-    """Ask a running pod through exec which executable its process runs; ``fallback`` when exec is not possible."""
+    """Ask a running pod through exec which executable its process runs; ``fallback`` when exec cannot tell."""
     from profkit.kube.language import from_probe, probe_command
     from profkit.kube.pyspy import run_exec
 
-    name = str(pod["metadata"]["name"])
     try:
-        result = run_exec(access.websocket_client(), namespace, name, container, probe_command(), PROBE_TIMEOUT)
+        result = run_exec(access.websocket_client(), namespace, pod, container, probe_command(), PROBE_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - forbidden, no shell in the image, the pod went away
         reason = str(translate(exc, verb="create", resource="pods/exec", namespace=namespace)).split(";")[0]
-        return LanguageChoice(fallback.language, fallback.evidence, f"{fallback.reason}; exec probe of {name}: {reason}")
+        return LanguageChoice(fallback.language, fallback.evidence, f"{fallback.reason}; exec probe: {reason}")
     found = from_probe(result.stdout.decode(errors="replace")) if result.exit_code == 0 else None
     if found is None:
         return LanguageChoice(fallback.language, fallback.evidence,
-                              f"{fallback.reason}; exec probe of {name} could not tell ({result.error or 'no answer'})")
+                              f"{fallback.reason}; exec probe could not tell ({result.error or 'no answer'})")
     return found
+
+
+class LanguageProbe(Collector):
+    """For a container with no language hint: probes its process once, and starts py-spy when it is Python."""
+
+    kind = "language"
+
+    def __init__(self, follower: PodFollower, pod: str, container: str | None, options: CaptureOptions) -> None:
+        super().__init__(follower.sink, follower.target, pod, options)
+        self.follower, self.pod, self.container = follower, pod, container
+
+    def describe(self) -> str:
+        return f"language probe {self.follower.deployment.namespace}/{self.pod}"
+
+    def run(self, stop: threading.Event) -> None:
+        d = self.follower.deployment
+        self.follower.pod_language(self.pod, self.container,
+                                   probe_language(self.follower.access, d.namespace, self.pod, self.container,
+                                                  d.language))

@@ -171,3 +171,34 @@ def test_a_python_deployment_gets_py_spy_per_pod_and_records_the_path(sink: Sink
         stored = json.loads(db.execute("SELECT spec FROM targets WHERE name='py'").fetchone()[0])
     assert stored["language"] == "python" and stored["language_reason"]["evidence"] == "image"
     assert [p["profiler"] for p in stored["pods"]] == ["py-spy via exec"]
+
+
+def test_a_pod_with_no_language_hint_is_probed_and_gets_py_spy_when_python(sink: Sink) -> None:
+    from profkit.kube.deployment import LanguageProbe
+
+    spec = {"containers": [{"name": "op", "image": "registry.example.com/team/op:1",
+                            "ports": [{"name": "metrics", "containerPort": 8080}]}]}
+    choice = detect(spec["containers"][0], None)
+    assert choice.evidence == "default"
+    deployment = ResolvedDeployment("op", "op", "ns", "app=op", None, "op", from_ports(spec["containers"][0]), [],
+                                    language=choice)
+    assert deployment.plan_text().endswith("or py-spy if an exec probe finds a Python process (language go: no "
+                                           "Python interpreter in the container's command, args or image)")
+    access = KubeAccess(api=None, server="https://s", context="c", namespace="ns")
+    follower = PodFollower(sink, CaptureOptions(), access, deployment, Target("op", "deployment",
+                                                                              deployment.target_spec()))
+    started: list[Collector] = []
+    follower.spawn = started.append
+    pod = {"metadata": {"name": "op-1", "uid": "u"}, "spec": {"nodeName": "n", **spec},
+           "status": {"phase": "Running", "podIP": "10.0.0.3"}}
+    follower.handle("MODIFIED", pod, mid_capture=False)
+    inner = [type(c.inner) for c in started if isinstance(c, PodScoped)]
+    assert LanguageProbe in inner and PodPySpyCollector not in inner
+    found = from_probe("/usr/local/bin/python3.11")
+    assert found is not None
+    follower.pod_language("op-1", "op", found)
+    assert isinstance(started[-1], PodScoped) and isinstance(started[-1].inner, PodPySpyCollector)
+    assert follower.stats.notes == ["op-1: py-spy (the container's process runs /usr/local/bin/python3.11)"]
+    with sqlite3.connect(sink.directory / "profkit.db") as db:
+        stored = json.loads(db.execute("SELECT spec FROM targets WHERE name='op'").fetchone()[0])
+    assert stored["language"] == "python" and stored["pods"][0]["language"]["evidence"] == "exec probe"
