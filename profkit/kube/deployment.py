@@ -34,6 +34,9 @@ PROBE_TIMEOUT = 15.0  # seconds the exec probe of a pod's language may take
 POD_STARTUP_GRACE = 30.0  # seconds a pod that appeared mid-capture may take before its endpoints answer
 
 
+UNDECIDED = LanguageChoice("go", "default", "not looked at")
+
+
 @dataclass
 class ResolvedDeployment:
     """A Deployment found in the cluster, with what its pod template says about endpoints."""
@@ -48,8 +51,12 @@ class ResolvedDeployment:
     args: list[str]
     token: str | None = None
     resources: tuple[str, ...] = ()
-    language: LanguageChoice = LanguageChoice("go", "default", "not looked at")
+    language: LanguageChoice = UNDECIDED  # resolve_deployment looks at the pod template; else the catalog's word
     skipped_ports: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.language is UNDECIDED:
+            self.language = detect(None, self.spec)
 
     def target_spec(self) -> dict[str, Any]:
         return {
