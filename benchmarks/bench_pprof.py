@@ -106,8 +106,6 @@ def main() -> None:
 
     from profkit.formats import load_profile_file
     from profkit.formats.pprof_wire import message_classes
-    from profkit.formats.stackarrays import top_functions
-
     data = path.read_bytes()
     profile_class = message_classes().Profile
 
@@ -115,7 +113,7 @@ def main() -> None:
         return profile_class.FromString(gzip.decompress(data))
 
     def profkit_decode_and_top() -> object:
-        return top_functions(load_profile_file(path), 20)
+        return load_profile_file(path).top(20)
 
     python = sys.executable
     commands = {
@@ -125,7 +123,7 @@ def main() -> None:
     }
     inline = {
         "bare protobuf decode (gunzip + ParseFromString), in process": bare_decode,
-        "profkit decode + top 20 (load_profile_file + top_functions), in process": profkit_decode_and_top,
+        "profkit decode + top 20 (load_profile_file + Profile.top), in process": profkit_decode_and_top,
     }
     bare_decode(), profkit_decode_and_top()  # warm caches and the descriptor pool
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in [*commands, *inline]}

@@ -76,9 +76,7 @@ def short_weight(value: float, unit: str) -> str:
 
 def top_table(profile: Profile, limit: int = 20) -> str:
     """The ``go tool pprof -top`` table: flat, flat%, sum%, cum, cum% and the function name."""
-    from profkit.formats.stackarrays import top_functions
-
-    rows = top_functions(profile, limit)
+    rows = profile.top(limit)
     total = profile.total
     unit = profile.unit
     header = [

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from profkit.formats import stackarrays
 from profkit.formats.pprof_scan import ramp
-from profkit.formats.stackarrays import FunctionRow, StackArrays
-from profkit.model import Profile
+from profkit.model import Profile, stackarrays
+from profkit.model.stackarrays import FunctionRow, StackArrays
 
 _LENGTH_MIX = np.uint64(0xFF51AFD7ED558CCD)
 
@@ -162,13 +161,18 @@ class ArrayProfile(Profile):
             self._arrays = self._table.merged()
         return self._arrays
 
+    def stack_arrays(self) -> StackArrays:
+        """The decoder's merged arrays while the stacks are its own, else as any Profile."""
+        return self.merged_arrays() if self.untouched() else super().stack_arrays()
+
+    def top(self, limit: int = 20) -> list[FunctionRow]:
+        """Straight from the samples (no merging of stacks) while the stacks are the decoder's."""
+        return table_top(self, self._table, limit) if self.untouched() else super().top(limit)
+
     def untouched(self) -> bool:
         """True while stacks and weights are still the decoder's (not replaced by the caller)."""
         return all(current is None or current is made for current, made in
                    zip((self._stack_list, self._weight_list), self._made))
-
-    def sample_table(self) -> SampleTable | None:
-        return self._table if self.untouched() else None
 
     @property
     def total(self) -> float:

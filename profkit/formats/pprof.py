@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from profkit.errors import BadInput
-from profkit.formats import stackarrays
+from profkit.model import stackarrays
 from profkit.formats.arrayprofile import ArrayProfile, SampleTable
 from profkit.formats.pprof_scan import ScanError, ramp
 from profkit.formats.pprof_wire import (

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+if TYPE_CHECKING:
+    from profkit.model.stackarrays import FunctionRow, StackArrays
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,27 @@ class Profile:
     duration: float = 0.0  # seconds
     period: float = 0.0  # sampling period in ``unit`` (10 ms for Go CPU profiles)
     extra: dict[str, str] = field(default_factory=dict)
+    # The flat form of ``stacks``/``weights`` and the lists it was made from (rebuilt when they are replaced).
+    _arrays_of: tuple[object, object, int, StackArrays] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
+    def stack_arrays(self) -> StackArrays:
+        """``stacks`` and ``weights`` as flat numpy arrays, built once per pair of lists."""
+        cached = self._arrays_of
+        stacks, weights = self.stacks, self.weights
+        if cached is not None and cached[0] is stacks and cached[1] is weights and cached[2] == len(stacks):
+            return cached[3]
+        from profkit.model.stackarrays import from_tuples
+
+        arrays = from_tuples(stacks, weights)
+        self._arrays_of = (stacks, weights, len(stacks), arrays)
+        return arrays
+
+    def top(self, limit: int = 20) -> list[FunctionRow]:
+        """The ``limit`` heaviest functions by |flat| weight with their cumulative weight (``go tool pprof -top``)."""
+        from profkit.model.stackarrays import top_functions
+
+        return top_functions(self, limit)
 
     @property
     def total(self) -> float:

@@ -140,9 +140,9 @@ def build_tree(profile: Profile, min_fraction: float = 0.001) -> FlameTree:
     """
     import numpy as np
 
-    from profkit.formats.stackarrays import group_keys, stack_arrays
+    from profkit.model.stackarrays import group_keys
 
-    arrays = stack_arrays(profile)
+    arrays = profile.stack_arrays()
     weights = np.clip(arrays.weights, 0.0, None)
     lengths = arrays.lengths
     with np.errstate(over="ignore"):

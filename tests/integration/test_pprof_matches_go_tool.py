@@ -13,7 +13,6 @@ import pytest
 
 from profkit.formats import load_profile_bytes, load_profile_file
 from profkit.formats.pprof_wire import message_classes
-from profkit.formats.stackarrays import top_functions
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GO = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").is_file() else None)
@@ -72,7 +71,7 @@ def ours(profile_total: float, rows: list[tuple[str, float, float]]) -> tuple[fl
 def profkit_top(data_source: Path | bytes, sample_type: str) -> tuple[str, float, dict[str, tuple[float, float]]]:
     profile = (load_profile_file(data_source, sample_type=sample_type) if isinstance(data_source, Path)
                else load_profile_bytes(data_source, "mutated.pb", sample_type=sample_type))
-    rows = [(row.name, row.flat, row.cum) for row in top_functions(profile, 1_000_000)]
+    rows = [(row.name, row.flat, row.cum) for row in profile.top(1_000_000)]
     total, by_name = ours(profile.total, rows)
     return profile.unit, total, by_name
 

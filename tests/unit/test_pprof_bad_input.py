@@ -15,7 +15,6 @@ from profkit.errors import BadInput
 from profkit.formats import load_profile_bytes, load_profile_file
 from profkit.formats.pprof import gunzip
 from profkit.formats.pprof_wire import message_classes
-from profkit.formats.stackarrays import top_functions
 from real_profiles import FIXTURES, go_profile
 
 
@@ -41,7 +40,7 @@ def test_delta_profile_totals_absolute_values_and_ranks_by_absolute_flat() -> No
     profile = load_profile_file(FIXTURES / "go-heap-delta.pb.gz")
     assert profile.sample_type == "inuse_space"
     assert profile.total == pytest.approx(float(np.abs(values).sum()))
-    rows = top_functions(profile, 50)
+    rows = profile.top(50)
     assert [abs(r.flat) for r in rows] == sorted((abs(r.flat) for r in rows), reverse=True)
     assert rows[0].flat < 0, "the freed cache is the largest change"
 

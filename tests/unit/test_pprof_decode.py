@@ -21,7 +21,6 @@ from profkit.formats.pprof_wire import (
     scan_locations,
     scan_samples,
 )
-from profkit.formats.stackarrays import top_functions
 from real_profiles import go_profile, go_tool_top
 
 needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain")
@@ -30,7 +29,7 @@ pytestmark = [pytest.mark.go, needs_go]
 
 def ours(path: Path, **kwargs: str) -> dict[str, tuple[float, float]]:
     profile = load_profile_file(path, **kwargs)  # type: ignore[arg-type]
-    return {row.name: (row.flat, row.cum) for row in top_functions(profile, limit=10_000)}
+    return {row.name: (row.flat, row.cum) for row in profile.top(10_000)}
 
 
 @pytest.mark.parametrize(("kind", "unit", "index"), [("cpu", "ns", None), ("heap", "B", "inuse_space"),
@@ -132,7 +131,7 @@ def test_encoded_profile_decodes_to_the_same_totals_and_go_tool_pprof_reads_it(t
         assert after[name] == pytest.approx(values), name
     total, rows = go_tool_top(path, "ns")
     assert total == pytest.approx(original.total)
-    assert rows[0][0] == top_functions(original, 1)[0].name
+    assert rows[0][0] == original.top(1)[0].name
 
 
 def test_profile_proto_declares_the_fields_of_the_run_time_descriptor() -> None:
@@ -168,7 +167,7 @@ def test_decoded_profile_behaves_like_a_plain_profile() -> None:
     for name in plain_cum:
         assert ours_cum[name] == pytest.approx(plain_cum[name]) and ours_flat.get(name, 0) == pytest.approx(
             plain_flat.get(name, 0))
-    assert top_functions(decoded, 5) == top_functions(plain, 5)
+    assert decoded.top(5) == plain.top(5)
     decoded.stacks = decoded.stacks[:1]  # replacing the lists is honoured everywhere
     decoded.weights = decoded.weights[:1]
     assert len(decoded) == 1 and decoded.total == pytest.approx(plain.weights[0])

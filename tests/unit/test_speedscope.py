@@ -11,7 +11,6 @@ import pytest
 from profkit.errors import BadInput
 from profkit.formats import load_profile_file
 from profkit.formats.speedscope import SCHEMA_URL, read_speedscope, to_speedscope, write_speedscope
-from profkit.formats.stackarrays import top_functions
 from real_profiles import FIXTURES, go_profile, pyspy_profile
 
 SCHEMA = json.loads((FIXTURES / "speedscope-file-format-schema.json").read_text())
@@ -60,8 +59,8 @@ def test_pprof_to_speedscope_and_back_keeps_totals(tmp_path: Path) -> None:
     again = load_profile_file(path)
     assert again.total == pytest.approx(original.total)
     assert len(again.stacks) == len(original.stacks)
-    before = {r.name: (r.flat, r.cum) for r in top_functions(original, 50)}
-    after = {r.name: (r.flat, r.cum) for r in top_functions(again, 50)}
+    before = {r.name: (r.flat, r.cum) for r in original.top(50)}
+    after = {r.name: (r.flat, r.cum) for r in again.top(50)}
     assert after == before
 
 

@@ -16,7 +16,6 @@ from profkit.formats import load_profile_bytes
 from profkit.formats.folded import write_folded
 from profkit.formats.pprof import encode_pprof
 from profkit.formats.speedscope import read_speedscope, to_speedscope, write_speedscope
-from profkit.formats.stackarrays import top_functions
 from profkit.model import Frame, Profile
 from profkit.render.flamegraph_svg import render_flamegraph_svg
 from real_profiles import FIXTURES, pyspy_profile
@@ -56,7 +55,7 @@ def test_a_frame_that_no_sample_uses_does_not_break_the_top_table() -> None:
     document = pyspy_document()
     document["shared"]["frames"].append({"name": "never_sampled", "file": "x.py", "line": 1})
     profile = read_speedscope(json.dumps(document), "unused.json")
-    rows = {row.name: row for row in top_functions(profile, 10_000)}
+    rows = {row.name: row for row in profile.top(10_000)}
     assert rows["never_sampled"].flat == rows["never_sampled"].cum == 0
     assert max(row.cum for row in rows.values()) == pytest.approx(profile.total)
 

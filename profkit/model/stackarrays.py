@@ -1,13 +1,19 @@
-"""Profile stacks as flat numpy arrays: aggregation, function totals and top tables without Python loops."""
+"""Profile stacks as flat numpy arrays: aggregation, function totals and top tables without Python loops.
+
+``Profile.stack_arrays()`` and ``Profile.top()`` use this module (imported on first use, so the
+model stays cheap to import); ``ArrayProfile`` overrides both with its decoder's arrays.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from profkit.model import Profile
+if TYPE_CHECKING:
+    from profkit.model.profile import Profile
 
-_CACHE_ATTRIBUTE = "_profkit_stack_arrays"
 HASH_BASES = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
 
 
@@ -33,38 +39,13 @@ class StackArrays:
         return [tuple(flat[a:b]) for a, b in zip(bounds, bounds[1:])]
 
 
-def attach(profile: Profile, arrays: StackArrays) -> None:
-    """Remember ``arrays`` as the flat form of ``profile``'s current stacks and weights."""
-    setattr(profile, _CACHE_ATTRIBUTE, (profile.stacks, profile.weights, len(profile.stacks), arrays))
-
-
-def _cached(profile: Profile) -> StackArrays | None:
-    cached = getattr(profile, _CACHE_ATTRIBUTE, None)
-    if cached is None:
-        return None
-    stacks, weights, count, arrays = cached
-    if stacks is profile.stacks and weights is profile.weights and count == len(stacks) == len(weights):
-        assert isinstance(arrays, StackArrays)
-        return arrays
-    return None
-
-
-def stack_arrays(profile: Profile) -> StackArrays:
-    """The flat form of ``profile``: the decoder's arrays, or built once from the tuples."""
-    from profkit.formats.arrayprofile import ArrayProfile
-
-    if isinstance(profile, ArrayProfile) and profile.untouched():
-        return profile.merged_arrays()
-    current = _cached(profile)
-    if current is not None:
-        return current
-    lengths = np.fromiter(map(len, profile.stacks), dtype=np.int64, count=len(profile.stacks))
+def from_tuples(stacks: list[tuple[int, ...]], weights: list[float]) -> StackArrays:
+    """The flat form of root-first stack tuples and their weights."""
+    lengths = np.fromiter(map(len, stacks), dtype=np.int64, count=len(stacks))
     offsets = np.zeros(lengths.size + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    frames = np.fromiter((i for stack in profile.stacks for i in stack), dtype=np.int64, count=int(offsets[-1]))
-    arrays = StackArrays(frames, offsets, np.asarray(profile.weights, dtype=np.float64))
-    attach(profile, arrays)
-    return arrays
+    frames = np.fromiter((i for stack in stacks for i in stack), dtype=np.int64, count=int(offsets[-1]))
+    return StackArrays(frames, offsets, np.asarray(weights, dtype=np.float64))
 
 
 def powers_of(base: np.uint64, count: int) -> np.ndarray:
@@ -169,17 +150,11 @@ def _flat(arrays: StackArrays, element_names: np.ndarray, name_count: int) -> np
 
 
 def top_functions(profile: Profile, limit: int = 20) -> list[FunctionRow]:
-    """The ``limit`` heaviest functions by flat weight, like ``go tool pprof -top``.
+    """The ``limit`` heaviest functions by |flat| weight, like ``go tool pprof -top``, from the stacks.
 
     Cumulative weight counts each stack once per function, so recursion does not inflate it.
     """
-    from profkit.formats.arrayprofile import ArrayProfile, table_top
-
-    if isinstance(profile, ArrayProfile):
-        table = profile.sample_table()
-        if table is not None:
-            return table_top(profile, table, limit)
-    arrays = stack_arrays(profile)
+    arrays = profile.stack_arrays()
     names, name_of_frame = name_ids(profile)
     if not names or arrays.frames.size == 0:
         return []
@@ -195,7 +170,7 @@ def all_function_totals(profile: Profile) -> tuple[dict[str, float], dict[str, f
 
     The same dictionaries as ``Profile.function_totals``, computed on arrays.
     """
-    arrays = stack_arrays(profile)
+    arrays = profile.stack_arrays()
     names, name_of_frame = name_ids(profile)
     if not names or arrays.frames.size == 0:
         return {}, {}
