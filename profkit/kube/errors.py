@@ -69,6 +69,8 @@ def status_of(exc: BaseException) -> int | None:
     status = getattr(exc, "status", None)
     if isinstance(status, int) and status > 0:
         return status
+    if status != 0:  # only an ApiException for a failed websocket handshake has status 0 and the status in its text
+        return None
     found = _HANDSHAKE_STATUS.search(str(getattr(exc, "reason", "") or exc))
     return int(found.group(1)) if found else None
 
@@ -141,8 +143,8 @@ def translate(exc: BaseException, *, verb: str, resource: str, namespace: str | 
     """The one translation of a failed API call (ApiException, urllib3 error, websocket handshake) to a KubeError."""
     if isinstance(exc, KubeError):
         return exc
-    status = status_of(exc)
-    if status is None or is_connection_error(exc):
+    status = status_of(exc)  # an HTTP answer first: a handshake's headers may well say "Connection"
+    if status is None:
         reason = connection_reason(exc)
         return Unreachable(f"API server {server or '(unknown)'} unreachable: {reason}", reason)
     reason = str(getattr(exc, "reason", "") or "").splitlines()[0] if getattr(exc, "reason", "") else ""

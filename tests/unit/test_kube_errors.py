@@ -60,10 +60,11 @@ def test_each_status_is_its_own_type_chained_from_the_api_exception() -> None:
 
 def test_a_websocket_handshake_status_counts_like_an_api_status() -> None:
     """exec and port-forward fail in the websocket handshake: the status is only in the text."""
-    handshake = ApiException(status=0, reason="Handshake status 403 Forbidden -+-+- {'content-type': ...}")
+    handshake = ApiException(status=0, reason="Handshake status 403 Forbidden -+-+- {'Connection': 'close'}")
     assert status_of(handshake) == 403
     assert isinstance(translate(handshake, verb="create", resource="pods/exec", namespace="ns"), Forbidden)
     assert status_of(ApiException(status=0, reason="Handshake status 404 Not Found")) == 404
+    assert status_of(REFUSED) is None  # a urllib3 error's text is never read for a status
     assert str(translate(handshake, verb="create", resource="pods/exec", namespace="ns")).startswith(
         "forbidden: cannot create pods/exec in namespace ns (needs create on pods/exec)")
 
