@@ -337,7 +337,7 @@ class PodFollower(Collector):
         d = self.deployment
         return KubeListWatch(client.CoreV1Api(self.access.api).list_namespaced_pod, (d.namespace,),
                              {"label_selector": d.selector}, self.access.api.sanitize_for_serialization,
-                             ("list", "pods", d.namespace), self.access.server)
+                             "pods", d.namespace, self.access.server)
 
     def relist(self, listed: Listed) -> None:
         """Every pod there is now: start the new ones, stop those that went while we were not watching."""

@@ -60,12 +60,12 @@ class KubeListWatch:
     args: tuple[Any, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
     serialize: Callable[[Any], Any] = lambda value: value  # ApiClient.sanitize_for_serialization for typed results
-    verb_resource_namespace: tuple[str, str, str | None] = ("list", "", None)
+    resource: str = ""  # for error messages: "forbidden: cannot watch RESOURCE in namespace NAMESPACE ..."
+    namespace: str | None = None
     server: str = ""
 
     def _errors(self, verb: str) -> Any:
-        _, resource, namespace = self.verb_resource_namespace
-        return api_call(verb, resource, namespace, server=self.server)
+        return api_call(verb, self.resource, self.namespace, server=self.server)
 
     def list(self) -> dict[str, Any]:
         with self._errors("list"):

@@ -105,10 +105,10 @@ class ObjectWatchCollector(Collector):
         version = self.version or ""
         if self.namespace is None:
             return KubeListWatch(api.list_cluster_custom_object, (self.group, version, self.plural),
-                                 verb_resource_namespace=("list", self.resource, ALL_NAMESPACES),
+                                 resource=self.resource, namespace=ALL_NAMESPACES,
                                  server=self.access.server)
         return KubeListWatch(api.list_namespaced_custom_object, (self.group, version, self.namespace, self.plural),
-                             verb_resource_namespace=("list", self.resource, self.namespace), server=self.access.server)
+                             resource=self.resource, namespace=self.namespace, server=self.access.server)
 
     def relist(self, listed: Listed) -> None:
         """Turn the difference between a list and what we knew into events (a 410 or a reconnect loses none)."""
