@@ -27,8 +27,11 @@ def _run(info: RunInfo) -> dict[str, Any]:
 
 
 def _side(value: MetricValue) -> dict[str, Any]:
-    return {"value": _num(value.value), "windows": len(value.samples), "source": value.source,
-            "samples": [_num(s) for s in value.samples]}
+    out: dict[str, Any] = {"value": _num(value.value), "windows": len(value.samples), "source": value.source,
+                           "samples": [_num(s) for s in value.samples]}
+    if value.events is not None and value.seconds is not None:
+        out["events"], out["seconds"] = _num(value.events), _num(value.seconds)
+    return out
 
 
 def _metric(m: MetricChange) -> dict[str, Any]:
@@ -56,7 +59,8 @@ def comparison_document(c: Comparison, verdict: GateResult) -> dict[str, Any]:
         "base": _run(c.base),
         "new": _run(c.new),
         "window_seconds": _num(c.window_seconds),
-        "rule": {"test": "mann-whitney-u two-sided", "alpha": c.alpha if c.alpha else ALPHA,
+        "rule": {"test": "mann-whitney-u two-sided", "rate_test": "poisson conditional binomial two-sided",
+                 "alpha": c.alpha if c.alpha else ALPHA,
                  "min_windows": MIN_SAMPLES, "critical_factor": 2.0},
         "summary": {
             "regressed": sum(1 for m in metrics if m.status == REGRESSED),

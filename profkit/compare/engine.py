@@ -17,7 +17,7 @@ from profkit.compare.model import (
     CHANGED, IMPROVED, MISSING, REGRESSED, UNCHANGED, UNTESTED, BudgetEntry, Comparison, MetricChange, MetricDef,
     MetricValue, RunInfo, TargetComparison, TargetPair,
 )
-from profkit.compare.stats import ALPHA, judge
+from profkit.compare.stats import ALPHA, event_count, judge
 from profkit.compare.windows import auto_window, slices
 from profkit.errors import BadInput
 from profkit.model import Finding
@@ -68,7 +68,7 @@ def classify(metric: MetricDef, target: str, base: MetricValue | None, new: Metr
         return MetricChange(metric, target, base or MetricValue(None), new or MetricValue(None), MISSING,
                             reason=f"no data in {side}")
     verdict = judge(base.value, new.value, base.samples, new.samples, metric.min_relative, metric.min_absolute,
-                    alpha)
+                    alpha, base_count=event_count(base), new_count=event_count(new))
     change = MetricChange(metric, target, base, new, UNCHANGED, p_value=verdict.p_value, reason=verdict.reason)
     if not verdict.tested:
         change.status = UNTESTED

@@ -101,7 +101,9 @@ def _rate(run: _Run, series: list[Series], source: str) -> MetricValue | None:
     pairs = [(i, s) for i, s in zip(increases, seconds) if i is not None and s > 0]
     if not pairs:
         return None
-    return MetricValue(sum(i for i, _ in pairs) / sum(s for _, s in pairs), [i / s for i, s in pairs], source)
+    events, seconds_total = sum(i for i, _ in pairs), sum(s for _, s in pairs)
+    return MetricValue(events / seconds_total, [i / s for i, s in pairs], source, events=events,
+                       seconds=seconds_total)
 
 
 def _cpu_by_window(run: _Run) -> tuple[list[float | None], list[float], str]:

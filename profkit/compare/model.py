@@ -34,6 +34,8 @@ class MetricValue:
     value: float | None
     samples: list[float] = field(default_factory=list)
     source: str = ""  # where it came from (metric name, "profile", "logs", "objects")
+    events: float | None = None  # counter rates: events over the whole capture (judged with the rate test)
+    seconds: float | None = None  # ... and the seconds of capture they were counted in
 
 
 @dataclass

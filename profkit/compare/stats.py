@@ -1,4 +1,11 @@
-"""Significance of a change between two runs: Mann–Whitney U on per-window samples plus a minimum effect.
+"""Significance of a change between two runs: a rate test on counts, or Mann–Whitney U on window samples.
+
+Counter rates (reconciles, errors, requeues, retries per second) are compared over the whole capture
+with the conditional test for two Poisson rates: given k1 events in t1 seconds and k2 in t2, under
+"same rate" k2 is Binomial(k1 + k2, t2 / (t1 + t2)); the two-sided p is twice the smaller tail. A
+sustained 4x rise over 90 s (15 vs 60 events) gives p ~ 1e-7, where per-window ranks of 3 + 3
+windows could not judge it. When the events are too few for any split to reach ``alpha`` the metric
+is ``untested`` and the reason says how many events there were. Other metrics use the rule below.
 
 The rule (also in docs/compare-json.md, "significance"): a metric changed significantly when
 
@@ -25,9 +32,68 @@ from typing import Sequence
 
 import numpy as np
 
+from profkit.compare.model import MetricValue
+
 MIN_SAMPLES = 3
 ALPHA = 0.01
 EXACT_MAX_TOTAL = 40  # exact permutation distribution up to this many samples in all, normal approximation above
+BINOMIAL_EXACT_MAX = 20_000  # exact binomial tails up to this many events, normal approximation above
+
+
+@dataclass(frozen=True)
+class EventCount:
+    """Events a counter rose by over a run, and the seconds of capture they were counted in."""
+
+    events: float
+    seconds: float
+
+
+def event_count(value: MetricValue) -> EventCount | None:
+    """The counts of a counter-rate metric, for the rate test (None for other metrics)."""
+    if value.events is None or value.seconds is None:
+        return None
+    return EventCount(value.events, value.seconds)
+
+
+def _binomial_tail_le(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p), summed from log-pmfs (exact up to BINOMIAL_EXACT_MAX)."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    if p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    if n > BINOMIAL_EXACT_MAX:
+        sigma = math.sqrt(n * p * (1 - p))
+        return 0.5 * math.erfc(-((k + 0.5) - n * p) / (sigma * math.sqrt(2.0)))
+    log_p, log_q = math.log(p), math.log1p(-p)
+    base = math.lgamma(n + 1)
+    terms = [base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q for i in range(k + 1)]
+    top = max(terms)
+    return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
+
+
+def poisson_rate_p(base: EventCount, new: EventCount) -> float:
+    """Two-sided p of "both runs have the same event rate" (conditional binomial test)."""
+    k1, k2 = round(base.events), round(new.events)
+    n = k1 + k2
+    if n == 0 or base.seconds <= 0 or new.seconds <= 0:
+        return 1.0
+    share = new.seconds / (base.seconds + new.seconds)
+    lower = _binomial_tail_le(k2, n, share)
+    upper = 1.0 - _binomial_tail_le(k2 - 1, n, share)
+    return min(1.0, 2.0 * min(lower, upper))
+
+
+def smallest_rate_p(base: EventCount, new: EventCount) -> float:
+    """The smallest two-sided p the rate test can give with this many events in all (all in one run)."""
+    n = round(base.events) + round(new.events)
+    if n == 0 or base.seconds <= 0 or new.seconds <= 0:
+        return 1.0
+    share = new.seconds / (base.seconds + new.seconds)
+    return min(1.0, 2.0 * min(share, 1.0 - share) ** n)
 
 
 @dataclass(frozen=True)
@@ -127,11 +193,14 @@ def relative_change(base: float, new: float) -> float | None:
 
 
 def judge(base_value: float, new_value: float, base_samples: Sequence[float], new_samples: Sequence[float],
-          min_relative: float, min_absolute: float, alpha: float = ALPHA) -> Verdict:
-    """Apply the rule of this module to one metric of one target."""
+          min_relative: float, min_absolute: float, alpha: float = ALPHA, *,
+          base_count: EventCount | None = None, new_count: EventCount | None = None) -> Verdict:
+    """Apply the rule of this module to one metric of one target (the rate test when both counts are given)."""
     change = new_value - base_value
     direction = 0 if change == 0 else (1 if change > 0 else -1)
     rel = relative_change(base_value, new_value)
+    if base_count is not None and new_count is not None:
+        return _judge_rates(base_count, new_count, change, direction, rel, min_relative, min_absolute, alpha)
     if len(base_samples) < MIN_SAMPLES or len(new_samples) < MIN_SAMPLES:
         return Verdict(False, False, None, direction,
                        f"fewer than {MIN_SAMPLES} windows with data "
@@ -155,3 +224,25 @@ def judge(base_value: float, new_value: float, base_samples: Sequence[float], ne
                        "windows and headline values disagree on the direction: not significant")
     return Verdict(True, True, result.p_value, direction,
                    f"p={result.p_value:.3g} < {alpha:g} and the change exceeds the minimum effect")
+
+
+def _judge_rates(base: EventCount, new: EventCount, change: float, direction: int, rel: float | None,
+                 min_relative: float, min_absolute: float, alpha: float) -> Verdict:
+    counted = (f"{base.events:.0f} events in {base.seconds:.0f} s vs {new.events:.0f} in {new.seconds:.0f} s")
+    if round(base.events) + round(new.events) == 0:
+        return Verdict(False, True, 1.0, 0, "no events in either run (rate test over the whole capture)")
+    floor = smallest_rate_p(base, new)
+    if floor >= alpha:
+        return Verdict(False, False, None, direction,
+                       f"{counted}: too few events to judge (smallest possible p {floor:.2g} ≥ {alpha:g}); "
+                       "capture longer; not tested")
+    p = poisson_rate_p(base, new)
+    big_enough = abs(change) >= min_absolute and (rel is None or abs(rel) >= min_relative)
+    if p >= alpha:
+        return Verdict(False, True, p, direction, f"{counted}: rate test p={p:.3g} ≥ {alpha:g}: within the noise")
+    if not big_enough:
+        return Verdict(False, True, p, direction,
+                       f"{counted}: rate test p={p:.3g} but the change is below the minimum effect "
+                       f"({min_relative:.0%} and {min_absolute:g})")
+    return Verdict(True, True, p, direction,
+                   f"{counted}: rate test p={p:.3g} < {alpha:g} and the change exceeds the minimum effect")

@@ -253,3 +253,30 @@ def test_a_quiet_log_is_zero_throttling_not_missing(tmp_path: Path) -> None:
     with_logs, without = open_bundle(tmp_path / "logs"), open_bundle(tmp_path / "none")
     assert target_metrics(with_logs, "ctl", slices(with_logs, 10.0))["throttling_wait_per_second"].value == 0.0
     assert "throttling_wait_per_second" not in target_metrics(without, "ctl", slices(without, 10.0))
+
+
+def test_a_four_fold_requeue_rate_over_90_seconds_is_a_regression(tmp_path: Path) -> None:
+    """BMO before/after its fix: requeues 0.17/s vs 0.67/s, 90 s captures."""
+    base = write_run(tmp_path / "a", RunSpec(duration=90, requeue_rate=0.17), seed=3)
+    new = write_run(tmp_path / "b", RunSpec(duration=90, requeue_rate=0.67), seed=4)
+    c = compare_bundles(base, new, NO_FINDINGS)
+    [requeue] = [m for t in c.targets for m in t.metrics if m.metric.id == "requeue_rate"]
+    assert requeue.status == "regressed" and requeue.severity == "critical"
+    assert requeue.p_value is not None and requeue.p_value < 1e-4
+    assert "rate test" in requeue.reason
+
+
+def test_the_same_requeue_rate_over_90_seconds_is_unchanged(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "a", RunSpec(duration=90, requeue_rate=0.17), seed=5)
+    new = write_run(tmp_path / "b", RunSpec(duration=90, requeue_rate=0.17), seed=6)
+    c = compare_bundles(base, new, NO_FINDINGS)
+    [requeue] = [m for t in c.targets for m in t.metrics if m.metric.id == "requeue_rate"]
+    assert requeue.status == "unchanged", requeue.reason
+
+
+def test_a_capture_too_short_for_the_rate_test_says_so(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "a", RunSpec(duration=10, requeue_rate=0.17), seed=7)
+    new = write_run(tmp_path / "b", RunSpec(duration=10, requeue_rate=0.67), seed=8)
+    c = compare_bundles(base, new, NO_FINDINGS)
+    [requeue] = [m for t in c.targets for m in t.metrics if m.metric.id == "requeue_rate"]
+    assert requeue.status == "untested" and "too few events" in requeue.reason

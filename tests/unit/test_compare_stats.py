@@ -1,4 +1,4 @@
-"""Mann–Whitney U and the significance rule of profkit compare."""
+"""Mann–Whitney U, the Poisson rate test and the significance rule of profkit compare."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from itertools import combinations
 
 import pytest
 
-from profkit.compare.stats import MIN_SAMPLES, judge, mann_whitney, relative_change, smallest_p
+from profkit.compare.stats import (
+    BINOMIAL_EXACT_MAX, MIN_SAMPLES, EventCount, _binomial_tail_le, judge, mann_whitney, poisson_rate_p,
+    relative_change, smallest_p,
+)
 
 
 def brute_force_p(base: list[float], new: list[float]) -> float:
@@ -100,3 +103,39 @@ def test_relative_change_from_zero() -> None:
     assert relative_change(0.0, 1.0) is None
     assert relative_change(2.0, 3.0) == pytest.approx(0.5)
     assert math.isclose(relative_change(-2.0, -1.0) or 0.0, 0.5)
+
+
+def test_rate_test_catches_a_sustained_four_fold_requeue_rise() -> None:
+    """The BMO case: requeue rate 0.17/s -> 0.67/s over 90 s each (per-window ranks gave p = 0.072)."""
+    base, new = EventCount(0.17 * 90, 90.0), EventCount(0.67 * 90, 90.0)
+    assert poisson_rate_p(base, new) < 1e-6
+    verdict = judge(0.17, 0.67, [0.2, 0.1, 0.2], [0.7, 0.6, 0.7], 0.25, 0.05, base_count=base, new_count=new)
+    assert verdict.significant and verdict.tested and verdict.direction == 1
+    assert "15 events in 90 s vs 60 in 90 s" in verdict.reason
+
+
+def test_rate_test_keeps_the_same_rate_quiet() -> None:
+    verdict = judge(0.17, 0.17, [0.2, 0.1, 0.2], [0.1, 0.2, 0.2], 0.25, 0.05,
+                    base_count=EventCount(15.3, 90.0), new_count=EventCount(15.3, 90.0))
+    assert verdict.tested and not verdict.significant and verdict.p_value == 1.0
+
+
+def test_rate_test_says_when_a_capture_is_too_short() -> None:
+    verdict = judge(0.2, 0.6, [], [], 0.25, 0.05, base_count=EventCount(2, 10.0), new_count=EventCount(3, 10.0))
+    assert not verdict.tested and "too few events to judge" in verdict.reason and "capture longer" in verdict.reason
+
+
+def test_binomial_tails_match_enumeration() -> None:
+    for k, n, p in [(3, 10, 0.5), (0, 7, 0.3), (12, 40, 0.25), (39, 40, 0.9)]:
+        exact = sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+        assert _binomial_tail_le(k, n, p) == pytest.approx(exact, rel=1e-9)
+    # the normal approximation above BINOMIAL_EXACT_MAX stays close to the exact sum
+    n = BINOMIAL_EXACT_MAX
+    assert _binomial_tail_le(n // 2 - 100, n + 1, 0.5) == pytest.approx(
+        _binomial_tail_le(n // 2 - 100, n, 0.5), rel=0.05)
+
+
+def test_unequal_durations_compare_rates_not_counts() -> None:
+    # 30 events in 60 s vs 60 in 120 s: the same rate
+    assert poisson_rate_p(EventCount(30, 60.0), EventCount(60, 120.0)) == pytest.approx(1.0, abs=0.05)
+    assert poisson_rate_p(EventCount(30, 120.0), EventCount(60, 60.0)) < 1e-6
