@@ -6,8 +6,10 @@ import importlib
 import os
 import sys
 import traceback
+from typing import Any
 
 import typer
+import typer.main
 
 from profkit import __version__
 from profkit.errors import ProfkitError
@@ -57,6 +59,39 @@ for _info in app.registered_commands:
         _info.short_help = _info.help.strip().split("\n")[0].split(" Examples:")[0]
 
 
+# What --help shows for a value instead of typer's type names (<str>, <path>, <bool>, <list[Path]>).
+PLACEHOLDERS = {
+    "out": "DIR", "output": "FILE", "duration": "DURATION", "profile_window": "DURATION",
+    "scrape_interval": "DURATION", "sync_period": "DURATION", "reconcile_time": "DURATION", "window": "DURATION",
+    "namespace": "NAMESPACE", "context": "CONTEXT", "kubeconfig": "FILE", "token_file": "FILE", "kind": "KIND",
+    "target": "TARGET", "top": "N", "objects": "N", "concurrency": "N", "for_objects": "N", "qps": "QPS",
+    "burst": "N", "calls": "N", "events_per_min": "N", "target_share": "FRACTION", "fmt": "FORMAT",
+    "sample_type": "TYPE", "collector": "FILE.yaml", "bundle": "DIR", "action": "ACTION", "name": "NAME",
+}
+TYPE_PLACEHOLDERS = {"int": "N", "float": "NUMBER", "Path": "PATH", "str": "TEXT"}
+
+
+def _show_placeholders(command: Any, name: str = "profkit") -> None:
+    """Give every option and argument of the command tree a placeholder (DIR, N, DURATION), and flags none."""
+    for sub_name, sub in getattr(command, "commands", {}).items():
+        _show_placeholders(sub, sub_name)
+    help_option = command.get_help_option(typer.Context(command, info_name=name,
+                                                        help_option_names=["-h", "--help"]))
+    for param in [*command.params, *([help_option] if help_option is not None else [])]:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+            continue
+        if param.metavar is None:
+            bare = str(param.bare_type()) if hasattr(param, "bare_type") else ""
+            param.metavar = PLACEHOLDERS.get(param.name or "") or TYPE_PLACEHOLDERS.get(
+                bare.removeprefix("list[").removesuffix("]"), "VALUE")
+        if param.param_type_name == "argument":  # the name column shows the placeholder already
+            setattr(param, "display_type_rich", lambda ctx: None)
+
+
+_command = typer.main.get_command(app)
+_show_placeholders(_command)
+
 INTERNAL_ERROR_EXIT = 70  # sysexits' EX_SOFTWARE: a profkit bug, not a finding (1) nor bad input (2)
 
 
@@ -64,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI: every error ends as one line on stderr and the exit code README's table documents."""
     _debug["on"] = False
     try:
-        result = app(args=argv, prog_name="profkit", standalone_mode=False)
+        result = _command.main(args=argv, prog_name="profkit", standalone_mode=False)
     except ProfkitError as exc:
         print(f"profkit: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
