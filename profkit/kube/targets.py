@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from profkit.catalog import CollectorSpec, load_collector_file
 from profkit.kube.client import KubeAccess, check_reachable, load
