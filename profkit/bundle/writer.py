@@ -74,9 +74,10 @@ class BundleWriter:
             )
             self._db.commit()
 
-    def touch_instance(self, target: str, instance: str, info: dict[str, object] | None = None) -> None:
-        """Record that a pod or process was seen now (first and last sighting kept)."""
-        now = time.time()
+    def touch_instance(self, target: str, instance: str, info: dict[str, object] | None = None,
+                       at: float | None = None) -> None:
+        """Record that a pod or process was seen now, or ``at`` (first and last sighting kept)."""
+        now = time.time() if at is None else at
         with self._lock:
             self._db.execute(
                 "INSERT INTO instances (target, instance, first_seen, last_seen, info) VALUES (?, ?, ?, ?, ?) "
@@ -204,8 +205,8 @@ class BundleWriter:
         """Record a collector error in the bundle; the capture goes on."""
         self.add_event(CaptureEvent(time.time(), "error", message, target, instance, collector))
 
-    def close(self, status: str = "complete") -> None:
-        self.set_meta(status=status, ended=repr(time.time()))
+    def close(self, status: str = "complete", ended: float | None = None) -> None:
+        self.set_meta(status=status, ended=repr(time.time() if ended is None else ended))
         with self._lock:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()

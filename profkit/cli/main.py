@@ -14,7 +14,7 @@ import typer.main
 from profkit import __version__
 from profkit.errors import ProfkitError
 
-COMMANDS = ("capture", "analyze", "report", "flame", "view", "compare", "plan", "demo", "targets", "rules", "export")
+COMMANDS = ("capture", "analyze", "report", "flame", "view", "compare", "plan", "demo", "targets", "rules", "export", "import_cmd")
 
 app = typer.Typer(
     name="profkit",
