@@ -142,7 +142,7 @@ def _key_from(value: Any) -> str:
     return ""
 
 
-def object_key_of(fields: dict[str, Any]) -> str:
+def object_key_of(fields: dict[str, Any], logger: str = "") -> str:
     """namespace/name of the reconciled object from the fields controllers log.
 
     controller-runtime writes ``namespace``/``name`` and ``"Widget": {"name", "namespace"}``; its
@@ -156,6 +156,8 @@ def object_key_of(fields: dict[str, Any]) -> str:
         return f"{namespace}/{name}" if isinstance(namespace, str) and namespace else name
     kinds = {str(fields[k]).lower() for k in ("controller", "controllerKind", "reconciler kind", "kind")
              if isinstance(fields.get(k), str)}
+    if logger:  # controllers.HostFirmwareSettings logs its object under "hostfirmwaresettings"
+        kinds.add(logger.rsplit(".", 1)[-1].lower())
     named = [k for k in fields if k.lower() in kinds or k in _KIND_KEYS]
     for key in named:
         found = _key_from(fields[key])
@@ -198,7 +200,7 @@ def _from_json(data: dict[str, Any], line: str, read_time: float) -> LogRecord:
         level=str(level).lower(),
         logger=str(data.get("logger", data.get("N", ""))),
         controller=controller if isinstance(controller, str) else "",
-        object_key=object_key_of(fields),
+        object_key=object_key_of(fields, str(data.get("logger", data.get("N", "")))),
         fields=fields,
         raw=line,
     )

@@ -216,3 +216,9 @@ def test_recorded_klog_multi_line_values_and_format_output() -> None:
     assert odd.fields["%!s(int=1)"] == "one" and odd.fields["tail"] == "kept"
     assert odd.object_key == "kube-system/coredns"
     assert missing.object_key == "capi/c-1" and missing.fields["dangling"] == "(MISSING)"
+
+
+def test_the_logger_names_the_kind_key() -> None:
+    line = ('{"level":"info","ts":1700000000.1,"logger":"controllers.Gizmo","msg":"start","gizmo":"ns/g-1",'
+            '"ID":"x-1"}')
+    assert parse_line(line).object_key == "ns/g-1"
