@@ -99,7 +99,10 @@ def demo(
             print(f"  [{finding.severity}] {finding.id}: {finding.title}")
     else:
         print("findings: none")
-    print(f"next: profkit analyze {directory}   |   profkit flame {directory} -o flame.svg")
+    print(f"more: profkit analyze {directory}   |   profkit flame {directory} -o flame.svg   |   "
+          f"profkit view {directory}")
+    if report.endswith(".html"):
+        print(f"open the report in a browser: {Path(report).resolve().as_uri()}")
 
 
 def register(app: typer.Typer) -> None:

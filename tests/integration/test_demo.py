@@ -19,7 +19,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, str
     result = profkit("demo", "--out", str(out), "--duration", "15s", timeout=120)
     elapsed = time.time() - started
     assert result.returncode == 0, result.stdout + result.stderr
-    return out, elapsed, result.stdout + result.stderr
+    return out, elapsed, result.stdout + "\x00" + result.stderr  # NUL: where stdout ends
 
 
 def test_demo_exits_0_quickly_with_a_bundle(demo_run: tuple[Path, float, str]) -> None:
@@ -54,6 +54,9 @@ def test_demo_writes_the_report(demo_run: tuple[Path, float, str]) -> None:
     report = out / "report.html"
     assert report.is_file() and report.stat().st_size > 10_000
     assert f"report: {report}" in output
+    # stdout ends by saying how to open the report (stderr carries the capture summary).
+    result_stdout = output.split("\x00")[0]
+    assert result_stdout.rstrip().splitlines()[-1] == f"open the report in a browser: {report.resolve().as_uri()}"
 
 
 def test_demo_findings_list_repeated_key_generation(demo_run: tuple[Path, float, str]) -> None:
