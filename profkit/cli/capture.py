@@ -89,7 +89,7 @@ def capture(
 ) -> None:
     """Capture profiles, metrics, CPU/memory and logs into a bundle directory."""
     from profkit.sources.base import CaptureOptions
-    from profkit.sources.plan import LocalTargets
+    from profkit.sources.plan import LocalTargets, is_python_process, process_label
     from profkit.sources.session import CaptureRequest, print_summary, run_capture
     from profkit.units import parse_duration
 
@@ -110,6 +110,11 @@ def capture(
         command=list(command or []),
         argv=["profkit", *sys.argv[1:]],
     )
+    for pid_value, _ in request.local.pids:
+        if is_python_process(pid_value) is False:
+            print(f"profkit: --pid {pid_value} ({process_label(pid_value)}) is not a Python process: py-spy cannot "
+                  "profile it, only its CPU and memory are captured; for a Go controller give its pprof and "
+                  "metrics port with --endpoint http://127.0.0.1:PORT", file=sys.stderr)
     request.extra = kube_factories(deployment, namespace, context, kubeconfig, options, collector, token_file)
     result = run_capture(request, progress=sys.stderr.isatty())
     print_summary(result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -225,6 +226,24 @@ def test_sigkill_leaves_a_readable_bundle(tmp_path: Path) -> None:
     start, end = view.time_range()
     assert end > start
     assert json.loads(view.meta["command"])[:2] == ["profkit", "capture"]
+
+
+def test_pid_of_a_process_that_is_not_python_says_so_and_points_at_endpoint(tmp_path: Path) -> None:
+    from profkit.sources.plan import is_python_process
+
+    sleeper = subprocess.Popen(["sleep", "120"])  # a native program, as a Go controller is to py-spy
+    try:
+        assert is_python_process(sleeper.pid) is False and is_python_process(os.getpid()) is True
+        result = profkit("capture", "--out", str(tmp_path / "b"), "--pid", str(sleeper.pid), "--duration", "3s",
+                         "--scrape-interval", "0.5s", timeout=60)
+    finally:
+        stop(sleeper)
+    assert result.returncode == 0, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"profkit: --pid {sleeper.pid} (sleep) is not a Python process") and "--endpoint" in first
+    view = open_bundle(tmp_path / "b")
+    assert view.series("process_cpu_seconds_total", source="psutil")
+    assert view.events("error") == []  # py-spy was not started against it
 
 
 def test_metrics_only_endpoint_url(tmp_path: Path) -> None:
