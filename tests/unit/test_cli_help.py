@@ -6,8 +6,11 @@ import re
 
 import pytest
 
-from profkit.cli.main import COMMANDS, main
+import typer.main
 
+from profkit.cli.main import app, main
+
+COMMAND_NAMES = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
 TYPE_NAMES = re.compile(r"<(bool|str|path|int|float|int range|float range|list\[[^\]]*\])>")
 
 
@@ -22,7 +25,7 @@ def _panel_rows(text: str, first: str) -> list[str]:
     return [line for line in text.splitlines() if re.match(rf"│\s*(\*\s+)?{re.escape(first)}\s", line)]
 
 
-@pytest.mark.parametrize("command", ["", *COMMANDS])
+@pytest.mark.parametrize("command", ["", *COMMAND_NAMES])
 def test_help_shows_no_type_names(command: str, capsys: pytest.CaptureFixture[str],
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     text = _help([command] if command else [], capsys, monkeypatch)
