@@ -12,7 +12,7 @@ import math
 import re
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from profkit.model import LogRecord
 
@@ -345,6 +345,9 @@ def _from_python(match: re.Match[str], line: str, read_time: float) -> LogRecord
     message = groups["msg"].rstrip("\n")
     fields: dict[str, Any] = {}
     object_key = ""
+    head, found, trace = message.partition("\nTraceback (most recent call last):")
+    if found:  # an exception logged with its traceback (joined by LineAssembler)
+        message, fields["traceback"] = head, found.lstrip("\n") + trace
     prefix = _KOPF_OBJECT.match(message)
     if prefix is not None:  # kopf's object prefix "[ns/name] "
         object_key, message = prefix.group(1), message[prefix.end():]
@@ -417,8 +420,9 @@ class LineAssembler:
 
     klog writes a multi-line value (also ``klog.Format`` output) as ``key=<`` then one line per value
     line starting with a tab, then `` >``; a CRI runtime splits a long line into ``P`` parts ending
-    with an ``F`` part. ``feed`` returns the records that are complete; ``drain`` the rest (at the
-    end of a stream, or when a record waited longer than ``hold`` seconds for its next line).
+    with an ``F`` part; Python logging (kopf's text format too) writes an exception's traceback on
+    the lines after the record. ``feed`` returns the records that are complete; ``drain`` the rest
+    (at the end of a stream, or when a record waited longer than ``hold`` seconds for its next line).
     """
 
     def __init__(self, hold: float = 1.0, max_lines: int = 10_000) -> None:
@@ -426,8 +430,8 @@ class LineAssembler:
         self.max_lines = max_lines
         self._open: list[str] = []  # physical lines of the record being assembled
         self._context: tuple[float | None, dict[str, str] | None] = (None, None)
-        self._cri_prefix = ""
         self._partial = False  # the open record ends in a CRI "P" part
+        self._python: _Traceback = "none"  # where a Python record's traceback is
         self._since = 0.0
 
     def feed(self, line: str, stamp: float | None = None, fields: dict[str, str] | None = None,
@@ -446,7 +450,13 @@ class LineAssembler:
                 if not self._partial and not self._waits_for_more():
                     out.extend(self.drain())
                 return out
-            if body.startswith("\t") or body.startswith(" >"):
+            if self._python != "none" and self._traceback_line(body):
+                self._open.append(body)
+                self._since = now
+                if len(self._open) >= self.max_lines:
+                    out.extend(self.drain())
+                return out
+            if self._python == "none" and (body.startswith("\t") or body.startswith(" >")):
                 self._open.append(body)
                 self._since = now
                 if body.startswith(" >") and not self._waits_for_more() or len(self._open) >= self.max_lines:
@@ -457,9 +467,31 @@ class LineAssembler:
         self._context = (stamp, fields)
         self._since = now
         self._partial = cri is not None and cri.group(3) == "P"
-        if not self._partial and not self._waits_for_more():
+        stripped = body.lstrip()
+        self._python = "maybe" if (not stripped.startswith("{") and _KLOG.match(stripped) is None
+                                   and any(p.match(stripped) for p in _PY_FORMATS)) else "none"
+        if not self._partial and not self._waits_for_more() and self._python == "none":
             out.extend(self.drain())
         return out
+
+    def _traceback_line(self, body: str) -> bool:
+        """Whether ``body`` continues the open Python record's traceback (and advance the state)."""
+        if self._python == "maybe":
+            if body == "Traceback (most recent call last):":
+                self._python = "frames"
+                return True
+            return False
+        if self._python == "frames":
+            if body.startswith(" "):
+                return True
+            if _starts_record(body):
+                return False
+            self._python = "raised"  # the exception line ends the traceback
+            return True
+        if body.startswith(("During handling of the above exception", "The above exception was the direct cause")):
+            self._python = "maybe"
+            return True
+        return False
 
     def _waits_for_more(self) -> bool:
         """True while the open record's last line opens a klog multi-line value (``key=<``)."""
@@ -477,8 +509,18 @@ class LineAssembler:
             return []
         text = "\n".join(self._open)
         stamp, fields = self._context
-        self._open, self._partial = [], False
+        self._open, self._partial, self._python = [], False, "none"
         return [(text, stamp, fields)]
+
+
+_Traceback = Literal["none", "maybe", "frames", "raised"]
+
+
+def _starts_record(body: str) -> bool:
+    """Whether a line starts a log record of a known format (so it is no exception line)."""
+    stripped = body.lstrip()
+    return (stripped.startswith("{") or _KLOG.match(stripped) is not None or _ZAP_CONSOLE.match(stripped) is not None
+            or _CRI.match(body) is not None or any(p.match(stripped) for p in _PY_FORMATS))
 
 
 def iso(ts: float) -> str:

@@ -222,3 +222,28 @@ def test_the_logger_names_the_kind_key() -> None:
     line = ('{"level":"info","ts":1700000000.1,"logger":"controllers.Gizmo","msg":"start","gizmo":"ns/g-1",'
             '"ID":"x-1"}')
     assert parse_line(line).object_key == "ns/g-1"
+
+
+def test_kopf_exception_traceback_stays_with_its_record() -> None:
+    texts = _assembled("kopf-full.log")
+    assert len(texts) == len([line for line in _lines("kopf-full.log") if line.startswith("[")])
+    records = [parse_line(text, read_time=READ_TIME) for text in texts]
+    failed = next(r for r in records if "failed with an exception" in r.message)
+    assert failed.message == ("Handler 'update_widget' failed with an exception and will try again in 60 seconds: "
+                              "'size'")
+    assert failed.fields["traceback"].startswith("Traceback (most recent call last):")
+    assert failed.fields["traceback"].endswith("KeyError: 'size'")
+    assert (failed.level, failed.object_key) == ("error", "ns/w-002")
+    assert records[records.index(failed) + 1].message == "Handler 'resume_widget' is invoked."
+
+
+def test_chained_python_tracebacks_are_one_record() -> None:
+    lines = ["2026-12-02 01:32:48,498 - op - ERROR - boom", "Traceback (most recent call last):",
+             '  File "a.py", line 1, in f', "KeyError: 'x'",
+             "During handling of the above exception, another exception occurred:",
+             "Traceback (most recent call last):", '  File "b.py", line 2, in g', "ValueError: y",
+             "2026-12-02 01:32:49,000 - op - INFO - next"]
+    assembler = LineAssembler()
+    out = [t for line in lines for t, _, _ in assembler.feed(line)] + [t for t, _, _ in assembler.drain()]
+    assert len(out) == 2 and out[0].endswith("ValueError: y")
+    assert parse_line(out[0], read_time=READ_TIME).fields["traceback"].count("Traceback") == 2
