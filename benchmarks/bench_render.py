@@ -59,6 +59,7 @@ def main() -> int:
     from profkit.bundle import open_bundle
     from profkit.render.flamegraph_svg import build_tree, render_flamegraph_svg
     from profkit.render.report_html import write_report
+    from profkit.render.report_model import build_report
 
     print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
           f"{__import__('os').cpu_count()} cpus")
@@ -70,7 +71,7 @@ def main() -> int:
             wall, cpu = time.perf_counter(), time.process_time()
             findings = run_analyzers(view)
             mid_wall, mid_cpu = time.perf_counter(), time.process_time()
-            write_report(view, findings, out)
+            write_report(build_report(view, findings), out)
             run = (mid_wall - wall, time.perf_counter() - mid_wall, mid_cpu - cpu, time.process_time() - mid_cpu)
             best = run if best is None or sum(run[:2]) < sum(best[:2]) else best
         assert best is not None

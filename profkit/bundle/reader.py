@@ -81,6 +81,12 @@ class BundleView:
         rows = self._db.execute("SELECT name, kind, spec FROM targets ORDER BY name").fetchall()
         return [Target(name, kind, json.loads(spec)) for name, kind, spec in rows]
 
+    def targets_with_data(self) -> list[str]:
+        """Targets with anything to show: declared ones (by name), then any seen only in profiles or metrics."""
+        names = [t.name for t in self.targets()]
+        seen = {r.target for r in self.profile_refs()} | {i["target"] for i in self.instances()}
+        return names + sorted(t for t in seen if t and t not in names)
+
     def instances(self, target: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT target, instance, first_seen, last_seen, info FROM instances"
         rows = self._db.execute(query + (" WHERE target=?" if target else "") + " ORDER BY first_seen",

@@ -44,11 +44,12 @@ def _analyze(out: Path) -> tuple[list[Any], str]:
     from profkit.analyze import run_analyzers
     from profkit.bundle.reader import open_bundle
     from profkit.render.report_html import write_report
+    from profkit.render.report_model import build_report
 
     view = open_bundle(out)
     findings = list(run_analyzers(view, None))
     path = out / "report.html"
-    write_report(view, findings, path)
+    write_report(build_report(view, findings), path)
     return findings, str(path)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from profkit.errors import BadInput
+
+if TYPE_CHECKING:
+    from profkit.render.report_model import Report
 
 EXAMPLES = """
 Examples:
@@ -29,15 +32,13 @@ YAML (built-in: scale-run, controller); the same spec is exported to Grafana.
 """
 
 
-def _write_grafana(path: Path, dashboards: list[Any]) -> None:
-    import json
-
-    from profkit.render.grafana import grafana_dashboard
+def _write_grafana(path: Path, report: Report) -> None:
+    from profkit.render.grafana import grafana_json
 
     if path.exists() and path.is_dir():
         raise BadInput(f"--grafana {path}: is a directory")
     try:
-        path.write_text(json.dumps(grafana_dashboard(dashboards), indent=2) + "\n", encoding="utf-8")
+        path.write_text(grafana_json(report), encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"--grafana {path}: {exc.strerror or exc}") from None
     print(f"{path} (Grafana dashboard, import it and pick your Prometheus data source)", file=sys.stderr)
@@ -64,7 +65,9 @@ def report(
     if bundle is None:
         if grafana is None:
             raise BadInput("missing DIR (a bundle directory), or --grafana FILE.json to export dashboards only")
-        _write_grafana(grafana, specs)
+        from profkit.render.report_model import dashboards_only
+
+        _write_grafana(grafana, dashboards_only(specs))
         typer.echo(str(grafana))
         return 0
 
@@ -72,6 +75,7 @@ def report(
     from profkit.cli.analyze import build_options
     from profkit.bundle.reader import open_bundle
     from profkit.render.report_html import write_report
+    from profkit.render.report_model import build_report
 
     view = open_bundle(bundle)  # analyzers and panels share its reads
     target = output if output is not None else bundle / "report.html"
@@ -82,14 +86,15 @@ def report(
     started = time.perf_counter()
     findings = run_analyzers(view, build_options(only, rules))
     try:
-        path = write_report(view, findings, target, dashboards=specs)
+        model = build_report(view, findings, specs)
+        path = write_report(model, target)
     except OSError as exc:
         raise BadInput(f"-o {target}: {exc.strerror or exc}") from None
     elapsed = time.perf_counter() - started
     size = path.stat().st_size
     print(f"{path} ({size / 2**20:.1f} MiB, {len(findings)} finding(s), {elapsed:.1f} s)", file=sys.stderr)
     if grafana is not None:
-        _write_grafana(grafana, specs)
+        _write_grafana(grafana, model)
     typer.echo(str(path))
     return 0
 

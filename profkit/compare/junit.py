@@ -15,6 +15,7 @@ from pathlib import Path
 from profkit.compare.format import format_value
 from profkit.compare.gate import GateResult
 from profkit.compare.model import GROWN, MISSING, NEW, REGRESSED, RESOLVED, Comparison
+from profkit.fileio import atomic_write
 from profkit.model import severity_rank
 
 
@@ -89,6 +90,4 @@ def junit_xml(c: Comparison, verdict: GateResult) -> str:
 
 def write_junit(c: Comparison, verdict: GateResult, path: Path) -> None:
     """Write the JUnit file (atomically)."""
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(junit_xml(c, verdict), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, junit_xml(c, verdict))

@@ -18,6 +18,7 @@ from profkit.bundle.reader import BundleView
 from profkit.compare.format import format_change, format_p, format_value
 from profkit.compare.gate import GateResult
 from profkit.compare.model import Comparison, TargetComparison
+from profkit.fileio import atomic_write
 from profkit.model import Series
 from profkit.render.page import asset, esc, script_json
 
@@ -221,8 +222,4 @@ def render_compare_page(base: BundleView, new: BundleView, c: Comparison, verdic
 def write_compare_report(base: BundleView, new: BundleView, c: Comparison, verdict: GateResult,
                          path: Path | str) -> Path:
     """Write the comparison report (atomically) and return its path."""
-    out = Path(path)
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_text(render_compare_page(base, new, c, verdict), encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return atomic_write(Path(path), render_compare_page(base, new, c, verdict))

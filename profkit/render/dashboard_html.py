@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from profkit.bundle.reader import BundleView
-from profkit.model import Finding
-from profkit.render.dashboard_spec import DashboardSpec, PanelSpec, Threshold
-from profkit.render.flame_html import FlamePanel, flame_panel, flame_panel_html
+from profkit.render.dashboard_spec import PanelSpec, Threshold
+from profkit.render.flame_html import FlamePanel, flame_panel_html
 from profkit.render.page import SEVERITY_COLOURS, esc
-from profkit.render.panel_data import Line, reduce_values, series_lines
+from profkit.render.panel_data import Line
+from profkit.render.report_model import DashboardData, TableData
 
 ROW_PIXELS = 32  # one grid height unit, as in Grafana's gridPos.h
 PALETTE = ["#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1", "#ba43a9", "#705da0",
@@ -25,18 +23,6 @@ UNIT_FORMATS: dict[str, tuple[str, str]] = {
     "cores": (",.3~r", ""), "count": (",.4~r", ""), "items": (",.4~r", ""), "workers": (",.3~r", ""),
     "": (",.4~r", ""),
 }
-DISTRIBUTIONS = ("time_to_ready", "throttling")
-
-
-@dataclass
-class DrawnPanel:
-    """A panel that made it onto the page, for findings to link to."""
-
-    anchor: str
-    title: str
-    target: str | None
-    metrics: tuple[str, ...]
-    flame: FlamePanel | None = None
 
 
 @dataclass
@@ -46,11 +32,7 @@ class DashboardHtml:
     html: str
     figures: list[dict[str, Any]] = field(default_factory=list)
     flames: list[FlamePanel] = field(default_factory=list)
-    drawn: list[DrawnPanel] = field(default_factory=list)
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "panel"
+    findings_left: str = ""  # the findings block when this dashboard had no findings panel to take it
 
 
 def _offsets(times: np.ndarray, t0: float) -> list[float]:
@@ -112,8 +94,7 @@ def _named(colour: str) -> str:
             "purple": "#b877d9"}.get(colour, colour)
 
 
-def _stat_figure(panel: PanelSpec, lines: Sequence[Line], t0: float) -> dict[str, Any]:
-    value = float(np.nansum([reduce_values(line.values, panel.reduce) for line in lines]))
+def _stat_figure(panel: PanelSpec, lines: Sequence[Line], value: float, t0: float) -> dict[str, Any]:
     colour = threshold_colour(value, panel.thresholds)
     fmt, suffix = UNIT_FORMATS.get(panel.unit, UNIT_FORMATS[""])
     suffix = suffix + (f" {panel.unit}" if panel.unit in ("cores", "workers") else "")
@@ -129,18 +110,13 @@ def _stat_figure(panel: PanelSpec, lines: Sequence[Line], t0: float) -> dict[str
     return {"data": [indicator, spark], "layout": layout, "kind": "stat"}
 
 
-def _table_figure(panel: PanelSpec, lines: Sequence[Line]) -> dict[str, Any]:
+def _table_figure(panel: PanelSpec, table: TableData) -> dict[str, Any]:
     def fmt(value: float) -> str:
         return "-" if not np.isfinite(value) else f"{value:.4g}"
 
-    distribution = any(s.transform in DISTRIBUTIONS for s in panel.series)
-    if distribution:
-        header = ["series", "count", "p50", "p90", "max"]
-        rows = [[esc(line.name), str(line.values.size), fmt(float(np.percentile(line.values, 50))),
-                 fmt(float(np.percentile(line.values, 90))), fmt(float(np.max(line.values)))] for line in lines]
-    else:
-        header = ["series", panel.reduce]
-        rows = [[esc(line.name), fmt(reduce_values(line.values, panel.reduce))] for line in lines]
+    header = list(table.header)
+    rows = [[esc(name), *(str(int(v)) if i == 0 and table.counted else fmt(v) for i, v in enumerate(values))]
+            for name, values in table.rows]
     columns = [list(column) for column in zip(*rows)] if rows else [[] for _ in header]
     trace = {"type": "table", "columnwidth": [3] + [1] * (len(header) - 1),
              "header": {"values": [f"<b>{h}</b>" for h in header], "fill": {"color": "#22252b"},
@@ -175,81 +151,39 @@ def _cell(panel: PanelSpec, anchor: str, div: str, note: str = "") -> str:
             f'<div class="ptitle">{esc(panel.title)} {unit}{note}</div><div class="plot" id="{div}"></div></section>')
 
 
-GO_ONLY_PROFILES = ("heap", "allocs", "goroutine", "mutex", "block")  # py-spy records CPU (wall) only
-
-
-def target_language(view: BundleView, target: str | None) -> str:
-    """python when the target's profiles are py-spy's (or its spec says so), else go."""
-    if target is None:
-        return "go"
-    spec = next((t.spec for t in view.targets() if t.name == target), {})
-    if spec.get("language") in ("go", "python"):
-        return str(spec["language"])
-    refs = view.profile_refs(target)
-    return "python" if refs and all(r.format == "speedscope" for r in refs) else "go"
-
-
-def applies_to(panel: PanelSpec, language: str) -> bool:
-    """Whether a panel can have data for a target in ``language``: no Go runtime panels for Python."""
-    if language != "python":
-        return True
-    if panel.type == "flamegraph":
-        return panel.profile not in GO_ONLY_PROFILES
-    metrics = [m for spec in panel.series for m in spec.metrics]
-    return not metrics or not all(m.startswith("go_") for m in metrics)
-
-
-def render_dashboard(view: BundleView, dashboard: DashboardSpec, target: str | None, number: int,
-                     findings: Sequence[Finding], t0: float, findings_block: Callable[[], str],
-                     link_base: str = "") -> DashboardHtml:
-    """One dashboard for one target (or the whole capture): rows of panels that have data."""
-    prefix = f"d{number}"
+def render_dashboard(dashboard: DashboardData, t0: float, findings_block: str, link_base: str = "") -> DashboardHtml:
+    """One dashboard of the report model as HTML cells, plotly figures and flame graph documents."""
     out = DashboardHtml("")
     parts: list[str] = []
-    missing: list[str] = []
-    language = target_language(view, target)
     for row in dashboard.rows:
         cells: list[str] = []
         for panel in row.panels:
-            anchor = f"{prefix}-{slug(panel.title)}"
-            if not applies_to(panel, language):
-                continue  # a Go runtime panel for a Python target is not "missing data"
-            if panel.type == "findings":
-                cells.append(f'<section class="panel findings" id="{anchor}" style="grid-column: span {panel.width}">'
-                             f'<div class="ptitle">{esc(panel.title)}</div>{findings_block()}</section>')
+            spec = panel.spec
+            if spec.type == "findings":
+                cells.append(f'<section class="panel findings" id="{panel.anchor}" style="grid-column: span '
+                             f'{spec.width}"><div class="ptitle">{esc(spec.title)}</div>{findings_block}</section>')
+                findings_block = ""  # the findings are listed once, in the first findings panel
                 continue
-            if panel.type == "flamegraph":
-                flame = flame_panel(view, target, panel.profile, f"{anchor}-plot") if target is not None else None
-                if flame is None:
-                    missing.append(panel.title)
-                    continue
-                flame.link_base = link_base
-                cells.append(flame_panel_html(flame, panel.title, anchor, panel.width))
-                out.flames.append(flame)
-                out.drawn.append(DrawnPanel(anchor, panel.title, target, (), flame))
+            if panel.flame is not None:
+                cells.append(flame_panel_html(panel.flame, spec.title, panel.anchor, spec.width, link_base))
+                out.flames.append(panel.flame)
                 continue
-            lines = [line for spec in panel.series for line in series_lines(view, spec, target, findings)]
-            if not lines:
-                missing.append(panel.title)
-                continue
-            div = f"{anchor}-plot"
-            if panel.type == "stat":
-                figure = _stat_figure(panel, lines, t0)
-            elif panel.type == "table":
-                figure = _table_figure(panel, lines)
-            elif any(spec.source == "findings" for spec in panel.series):
-                figure = _findings_timeline(panel, lines, t0)
+            if spec.type == "stat" and panel.stat is not None:
+                figure = _stat_figure(spec, panel.lines, panel.stat, t0)
+            elif spec.type == "table" and panel.table is not None:
+                figure = _table_figure(spec, panel.table)
+            elif any(series.source == "findings" for series in spec.series):
+                figure = _findings_timeline(spec, panel.lines, t0)
             else:
-                figure = {"data": [_trace(line, panel.unit, t0) for line in lines],
-                          "layout": _axis_layout(panel, lines), "kind": "time"}
-            figure["div"] = div
+                figure = {"data": [_trace(line, spec.unit, t0) for line in panel.lines],
+                          "layout": _axis_layout(spec, panel.lines), "kind": "time"}
+            figure["div"] = panel.div
             out.figures.append(figure)
-            drawn_metrics = tuple(sorted({line.metric for line in lines}))
-            out.drawn.append(DrawnPanel(anchor, panel.title, target, drawn_metrics))
-            cells.append(_cell(panel, anchor, div))
+            cells.append(_cell(spec, panel.anchor, panel.div))
         if cells:
             parts.append(f'<h3 class="row">{esc(row.title)}</h3><div class="grid">{"".join(cells)}</div>')
-    if missing:
-        parts.append(f'<div class="missing">No data in this capture for: {esc(", ".join(missing))}.</div>')
+    if dashboard.missing:
+        parts.append(f'<div class="missing">No data in this capture for: {esc(", ".join(dashboard.missing))}.</div>')
     out.html = "".join(parts)
+    out.findings_left = findings_block
     return out

@@ -124,7 +124,7 @@ def write_flame_page(panels: Sequence[FlamePanel], path: Path, title: str) -> Pa
     return path
 
 
-def flame_panel_html(panel: FlamePanel, heading: str, panel_id: str, width: int) -> str:
+def flame_panel_html(panel: FlamePanel, heading: str, panel_id: str, width: int, link_base: str | None = None) -> str:
     """The panel box: title, window picker, search box, the icicle's div and the full-detail hints."""
     options = "".join(f'<option value="{i}">{esc(w["label"])}</option>' for i, w in enumerate(panel.windows))
     folded = panel.windows[0].get("folded", 0.0)
@@ -132,7 +132,8 @@ def flame_panel_html(panel: FlamePanel, heading: str, panel_id: str, width: int)
     hint = (f"Frames under {folded:.1%} of the total are folded into <i>other</i>; full detail: "
             f"<code>profkit flame DIR{target} --kind {esc(panel.kind)} -o {esc(panel.kind)}.speedscope.json</code>"
             f" or <code>profkit view DIR{target} --kind {esc(panel.kind)}</code>.")
-    raw = "".join(f'<a href="{esc(panel.link_base + p)}">{esc(p.rsplit("/", 1)[-1])}</a> '
+    base = panel.link_base if link_base is None else link_base
+    raw = "".join(f'<a href="{esc(base + p)}">{esc(p.rsplit("/", 1)[-1])}</a> '
                   for p in panel.windows[0]["paths"][:6])
     skipped = (f'<div class="muted">Unreadable profile files skipped: {esc(", ".join(panel.skipped))}</div>'
                if panel.skipped else "")

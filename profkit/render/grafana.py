@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Sequence
 
-from profkit.render.dashboard_spec import GRID_COLUMNS, DashboardSpec, PanelSpec, SeriesSpec
+from profkit.render.dashboard_spec import GRID_COLUMNS, PanelSpec, SeriesSpec
+from profkit.render.report_model import Report
 
 DATASOURCE = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
 SELECTOR = 'namespace=~"$namespace", pod=~"$pod"'
@@ -115,8 +117,31 @@ def _variable(name: str, query: str) -> dict[str, Any]:
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "options": []}
 
 
-def grafana_dashboard(dashboards: Sequence[DashboardSpec]) -> dict[str, Any]:
-    """One classic Grafana dashboard (JSON model) holding the rows of every given spec that have PromQL."""
+def _finding_rows(report: Report) -> list[tuple[str, list[PanelSpec]]]:
+    """One row per finding of the report: the metric panels its evidence links to (by title, each once)."""
+    rows: list[tuple[str, list[PanelSpec]]] = []
+    for item in report.findings:
+        specs: dict[str, PanelSpec] = {}
+        for link in item.links:
+            if link.kind == "panel":
+                panel = report.panel(link.anchor)
+                if panel.flame is None:
+                    specs.setdefault(panel.title, panel.spec)
+        if specs:
+            f = item.finding
+            rows.append((f"Finding {f.severity} {f.id}" + (f" ({f.target})" if f.target else "") + f": {f.title}"[:200],
+                         list(specs.values())))
+    return rows
+
+
+def grafana_json(report: Report) -> str:
+    """The Grafana export of a report as the JSON text ``profkit report --grafana`` writes."""
+    return json.dumps(grafana_dashboard(report), indent=2) + "\n"
+
+
+def grafana_dashboard(report: Report) -> dict[str, Any]:
+    """One classic Grafana dashboard (JSON model) holding the rows of every dashboard spec that have PromQL."""
+    dashboards = report.dashboard_specs
     panels: list[dict[str, Any]] = []
     skipped: list[str] = []
     next_id, y = 1, 0
@@ -138,6 +163,23 @@ def grafana_dashboard(dashboards: Sequence[DashboardSpec]) -> dict[str, Any]:
                 continue
             title = f"{dashboard.title}: {row.title}" if len(dashboards) > 1 else row.title
             panels.append({"id": next_id, "type": "row", "title": title, "collapsed": False, "panels": [],
+                           "gridPos": {"h": 1, "w": GRID_COLUMNS, "x": 0, "y": y}})
+            panels += row_panels
+            next_id += 1 + len(row_panels)
+            y = row_y + row_height
+    for row_title, evidence in _finding_rows(report):
+        x, row_y, row_height = 0, y + 1, 0
+        row_panels = []
+        for panel in evidence:
+            if x + panel.width > GRID_COLUMNS:
+                x, row_y, row_height = 0, row_y + row_height, 0
+            exported = _panel(panel, next_id + 1 + len(row_panels), x, row_y)
+            if exported is not None:
+                row_panels.append(exported)
+                x += panel.width
+                row_height = max(row_height, panel.height)
+        if row_panels:
+            panels.append({"id": next_id, "type": "row", "title": row_title, "collapsed": False, "panels": [],
                            "gridPos": {"h": 1, "w": GRID_COLUMNS, "x": 0, "y": y}})
             panels += row_panels
             next_id += 1 + len(row_panels)

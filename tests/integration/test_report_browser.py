@@ -80,6 +80,7 @@ def hostile_bundle(directory: Path) -> Path:
     from profkit.formats.pprof import encode_pprof
     from profkit.model import CaptureEvent, Frame, LogRecord, ObjectEvent, Profile, Target
     from profkit.render.report_html import write_report
+    from profkit.render.report_model import build_report
 
     writer = BundleWriter(directory)
     writer.add_target(Target("ctl", "endpoint", {"url": "http://127.0.0.1:8080"}))
@@ -118,7 +119,7 @@ def hostile_bundle(directory: Path) -> Path:
     with sqlite3.connect(directory / "profkit.db") as db:  # close() stamps the wall clock; this capture ended at T0 + 2 min
         db.execute("UPDATE meta SET value=? WHERE key='ended'", (repr(T0 + 125),))
     view = open_bundle(directory)
-    return write_report(view, run_analyzers(view), directory / "report.html")
+    return write_report(build_report(view, run_analyzers(view)), directory / "report.html")
 
 
 def shot(page: Any, name: str, full_page: bool = True) -> None:

@@ -12,6 +12,7 @@ import pytest
 from profkit.errors import BadInput
 from profkit.render.dashboard_spec import builtin_dashboards, load_dashboard, parse_dashboard
 from profkit.render.grafana import grafana_dashboard
+from profkit.render.report_model import build_report, dashboards_only
 from profkit.render.panel_data import downsample, series_lines
 
 from controller_bundles import T0, Bundle, ControllerLoad, const, healthy
@@ -138,7 +139,7 @@ def _schema() -> dict[str, object]:
 
 def test_grafana_export_is_valid_against_the_dashboard_model_schema() -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    exported = grafana_dashboard(list(builtin_dashboards().values()))
+    exported = grafana_dashboard(dashboards_only(list(builtin_dashboards().values())))
     round_tripped = json.loads(json.dumps(exported))
     assert round_tripped == exported
     jsonschema.validate(round_tripped, _schema())
@@ -150,7 +151,7 @@ def test_grafana_export_is_valid_against_the_dashboard_model_schema() -> None:
 
 
 def test_grafana_panels_do_not_overlap() -> None:
-    exported = grafana_dashboard([builtin_dashboards()["controller"]])
+    exported = grafana_dashboard(dashboards_only([builtin_dashboards()["controller"]]))
     taken: set[tuple[int, int]] = set()
     for panel in exported["panels"]:
         g = panel["gridPos"]
@@ -161,15 +162,13 @@ def test_grafana_panels_do_not_overlap() -> None:
 
 
 def test_each_grafana_panel_queries_the_metrics_its_html_panel_draws(tmp_path: Path) -> None:
-    from profkit.render.dashboard_html import render_dashboard
-
     b = healthy(tmp_path / "b")
     view = b.view(1200)
     controller = builtin_dashboards()["controller"]
-    rendered = render_dashboard(view, controller, "ctl", 0, [], T0, lambda: "")
-    exported = {p["title"]: p for p in grafana_dashboard([controller])["panels"] if p["type"] != "row"}
+    report = build_report(view, [], [controller])
+    exported = {p["title"]: p for p in grafana_dashboard(report)["panels"] if p["type"] != "row"}
     checked = 0
-    for drawn in rendered.drawn:
+    for drawn in report.panels():
         metrics = [m for m in drawn.metrics if m not in ("logs", "objects", "findings")]
         if drawn.flame is not None or not metrics:
             continue

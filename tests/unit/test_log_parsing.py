@@ -130,7 +130,6 @@ def test_demo_controller_log_lines_roundtrip(tmp_path: Path) -> None:
     assert record.object_key == "demo/w-9" and record.logger == "controller"
 
 
-@pytest.mark.skipif(not FIXTURE.exists(), reason="tests/fixtures/controller-log.jsonl not recorded yet")
 def test_recorded_controller_log_fixture() -> None:
     lines = [ln for ln in FIXTURE.read_text().splitlines() if ln.strip()]
     records = [parse_line(ln, read_time=READ_TIME) for ln in lines]

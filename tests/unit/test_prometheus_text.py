@@ -61,7 +61,6 @@ def test_demo_controller_metrics_parse_completely(demo_metrics_text: str) -> Non
     assert inf == count
 
 
-@pytest.mark.skipif(not FIXTURE.exists(), reason="tests/fixtures/controller-metrics.txt not recorded yet")
 def test_recorded_go_controller_metrics() -> None:
     parsed = parse_text(FIXTURE.read_bytes())
     assert parsed.malformed == []

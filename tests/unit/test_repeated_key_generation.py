@@ -171,7 +171,6 @@ def test_explicit_thresholds_override_the_defaults(tmp_path: Path) -> None:
     assert run_analyzers(open_bundle(bundle), quiet) == []
 
 
-@pytest.mark.skipif(not (FIXTURES / "go-cpu-keygen.pb.gz").exists(), reason="real Go fixture not recorded yet")
 def test_real_go_keygen_profile_names_the_programs_own_caller(tmp_path: Path) -> None:
     data = (FIXTURES / "go-cpu-keygen.pb.gz").read_bytes()
     bundle = write_bundle(tmp_path, [("cpu", "pprof", data)])
@@ -181,14 +180,12 @@ def test_real_go_keygen_profile_names_the_programs_own_caller(tmp_path: Path) ->
     assert "main.issueCertificate" in finding.evidence["caller_chain"]
 
 
-@pytest.mark.skipif(not (FIXTURES / "go-cpu-healthy.pb.gz").exists(), reason="real Go fixture not recorded yet")
 def test_real_go_healthy_profile_has_no_key_generation_finding(tmp_path: Path) -> None:
     data = (FIXTURES / "go-cpu-healthy.pb.gz").read_bytes()
     bundle = write_bundle(tmp_path, [("cpu", "pprof", data)])
     assert run_analyzers(open_bundle(bundle), AnalyzeOptions(only=("repeated-key-generation",), strict=True)) == []
 
 
-@pytest.mark.skipif(not (FIXTURES / "pyspy-keygen.speedscope.json").exists(), reason="py-spy fixture not recorded yet")
 def test_real_pyspy_keygen_profile_is_flagged(tmp_path: Path) -> None:
     data = (FIXTURES / "pyspy-keygen.speedscope.json").read_bytes()
     bundle = write_bundle(tmp_path, [("cpu", "speedscope", data)])

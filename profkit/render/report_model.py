@@ -1,0 +1,320 @@
+"""The report model: ``build_report(view, findings, dashboards) -> Report``, plain data every output reads.
+
+It is the only part of the report that reads the bundle. A :class:`Report` holds, per dashboard
+and target, the panels that have data with their lines (numpy arrays), stat values and flame
+trees; the time annotations; and every finding with the links to the evidence it rests on
+(what its analyzer declared: series, profile kind, profile windows, time window, log lines).
+The HTML page (``report_html``), the Grafana export (``grafana``), the terminal table and the
+JSON (``findings_output``) take a Report and nothing else, as memray's reporters take a snapshot.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+
+from profkit.analyze import evidence_sources
+from profkit.bundle.reader import BundleView
+from profkit.model import CaptureEvent, Finding
+from profkit.render.dashboard_spec import DEFAULT_DASHBOARDS, DashboardSpec, PanelSpec, builtin_dashboards
+from profkit.render.flame_html import FlamePanel, flame_panel
+from profkit.render.page import SEVERITY_COLOURS
+from profkit.render.panel_data import Line, finding_window, reduce_values, series_lines
+
+ANNOTATED = {"restart": ("#f2495c", "↻"), "rollout": ("#b877d9", "⇪"), "gap": ("#fade2a", "gap"),
+             "pod-added": ("#73bf69", "+"), "pod-removed": ("#ff9830", "−"), "error": ("#f2495c", "!")}
+MAX_ANNOTATIONS = 150
+MAX_WINDOW_LINKS = 8  # profile-window links per flame panel and finding
+MAX_LOG_LINKS = 5
+GO_ONLY_PROFILES = ("heap", "allocs", "goroutine", "mutex", "block")
+DISTRIBUTIONS = ("time_to_ready", "throttling")
+LinkKind = Literal["panel", "profile-window", "zoom", "log"]
+
+
+@dataclass(frozen=True)
+class TableData:
+    """A table panel's cells: one row of numbers per line (``counted``: the first number is a count)."""
+
+    header: tuple[str, ...]
+    rows: list[tuple[str, list[float]]]
+    counted: bool = False
+
+
+@dataclass
+class PanelData:
+    """One panel with data: its spec, lines (time series, stat, table), or flame tree, or the findings list."""
+
+    anchor: str
+    spec: PanelSpec
+    target: str | None
+    lines: list[Line] = field(default_factory=list)
+    flame: FlamePanel | None = None
+    stat: float | None = None  # a stat panel's number: the reduced value of each line, summed
+    table: TableData | None = None
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    @property
+    def div(self) -> str:
+        return f"{self.anchor}-plot"
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Metric names drawn (``objects``, ``logs``, ``findings`` for those sources)."""
+        return tuple(sorted({line.metric for line in self.lines}))
+
+
+@dataclass
+class RowData:
+    title: str
+    panels: list[PanelData]
+
+
+@dataclass
+class DashboardData:
+    """One dashboard for one target (``None``: the whole capture): its rows with data, and what had none."""
+
+    anchor: str
+    spec: DashboardSpec
+    target: str | None
+    rows: list[RowData]
+    missing: list[str]
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    @property
+    def panels(self) -> list[PanelData]:
+        return [p for row in self.rows for p in row.panels]
+
+    @property
+    def has_data(self) -> bool:
+        """Anything drawn: a chart, a flame graph, or the findings list."""
+        return bool(self.panels)
+
+
+@dataclass(frozen=True)
+class EvidenceLink:
+    """A link from a finding to what it rests on: a panel, one profile window, its time window, a log line."""
+
+    kind: LinkKind
+    label: str
+    anchor: str = ""  # the panel's anchor (panel, profile-window)
+    flame_div: str = ""  # profile-window: the flame graph to switch ...
+    window_path: str = ""  # ... to the window holding this file
+    start: float = 0.0  # profile-window, zoom: unix seconds
+    end: float = 0.0  # zoom
+    log_index: int = 0  # log: the finding's log sample
+
+
+@dataclass
+class ReportFinding:
+    finding: Finding
+    links: list[EvidenceLink]
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A mark on every time panel: an event (start only) or a finding's window; times from ``t0``."""
+
+    start: float
+    colour: str
+    mark: str
+    text: str
+    end: float | None = None  # a finding's window ends; events are instants
+
+
+@dataclass
+class Report:
+    """Everything an output needs; built once by :func:`build_report`."""
+
+    directory: Path | None
+    status: str
+    time_range: tuple[float, float]
+    data_end: float  # the last time any time panel has data, seconds from t0
+    dashboard_specs: list[DashboardSpec]
+    dashboards: list[DashboardData]
+    findings: list[ReportFinding]
+    annotations: list[Annotation]
+    events: list[CaptureEvent]  # capture errors, gaps, restarts (no info events)
+
+    @property
+    def t0(self) -> float:
+        return self.time_range[0]
+
+    def all_findings(self) -> list[Finding]:
+        return [f.finding for f in self.findings]
+
+    def panels(self) -> list[PanelData]:
+        return [p for d in self.dashboards for p in d.panels]
+
+    def panel(self, anchor: str) -> PanelData:
+        return next(p for p in self.panels() if p.anchor == anchor)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "panel"
+
+
+def default_dashboards() -> list[DashboardSpec]:
+    builtin = builtin_dashboards()
+    return [builtin[name] for name in DEFAULT_DASHBOARDS]
+
+
+def dashboards_only(dashboards: Sequence[DashboardSpec]) -> Report:
+    """A report of dashboard specs and no bundle (``profkit report --grafana FILE`` without DIR)."""
+    return Report(None, "", (0.0, 0.0), 0.0, list(dashboards), [], [], [], [])
+
+
+def target_language(view: BundleView, target: str | None) -> str:
+    """python when the target's profiles are py-spy's (or its spec says so), else go."""
+    if target is None:
+        return "go"
+    spec = next((t.spec for t in view.targets() if t.name == target), {})
+    if spec.get("language") in ("go", "python"):
+        return str(spec["language"])
+    refs = view.profile_refs(target)
+    return "python" if refs and all(r.format == "speedscope" for r in refs) else "go"
+
+
+def applies_to(panel: PanelSpec, language: str) -> bool:
+    """Whether a panel can have data for a target in ``language``: no Go runtime panels for Python."""
+    if language != "python":
+        return True
+    if panel.type == "flamegraph":
+        return panel.profile not in GO_ONLY_PROFILES
+    metrics = [m for spec in panel.series for m in spec.metrics]
+    return not metrics or not all(m.startswith("go_") for m in metrics)
+
+
+def table_data(spec: PanelSpec, lines: Sequence[Line]) -> TableData:
+    """Per line: count and percentiles for distributions (time to ready, throttling waits), else one reduced value."""
+    if any(s.transform in DISTRIBUTIONS for s in spec.series):
+        return TableData(("series", "count", "p50", "p90", "max"), [
+            (line.name, [float(line.values.size), float(np.percentile(line.values, 50)),
+                         float(np.percentile(line.values, 90)), float(np.max(line.values))]) for line in lines],
+            counted=True)
+    return TableData(("series", spec.reduce), [(line.name, [reduce_values(line.values, spec.reduce)]) for line in lines])
+
+
+def dashboard_data(view: BundleView, dashboard: DashboardSpec, target: str | None, number: int,
+                   findings: Sequence[Finding]) -> DashboardData:
+    """One dashboard for one target (or the whole capture): rows of panels that have data."""
+    prefix = f"d{number}"
+    rows: list[RowData] = []
+    missing: list[str] = []
+    language = target_language(view, target)
+    for row in dashboard.rows:
+        panels: list[PanelData] = []
+        for spec in row.panels:
+            anchor = f"{prefix}-{slug(spec.title)}"
+            if not applies_to(spec, language):
+                continue  # a Go runtime panel for a Python target is not "missing data"
+            if spec.type == "findings":
+                panels.append(PanelData(anchor, spec, target))
+                continue
+            if spec.type == "flamegraph":
+                flame = flame_panel(view, target, spec.profile, f"{anchor}-plot") if target is not None else None
+                if flame is None:
+                    missing.append(spec.title)
+                else:
+                    panels.append(PanelData(anchor, spec, target, flame=flame))
+                continue
+            lines = [line for series in spec.series for line in series_lines(view, series, target, findings)]
+            if not lines:
+                missing.append(spec.title)
+                continue
+            stat = float(np.nansum([reduce_values(line.values, spec.reduce) for line in lines])) \
+                if spec.type == "stat" else None
+            table = table_data(spec, lines) if spec.type == "table" else None
+            panels.append(PanelData(anchor, spec, target, lines, stat=stat, table=table))
+        if panels:
+            rows.append(RowData(row.title, panels))
+    return DashboardData(prefix, dashboard, target, rows, missing)
+
+
+def evidence_links(finding: Finding, index: int, panels: Sequence[PanelData],
+                   capture: tuple[float, float]) -> list[EvidenceLink]:
+    """Links from a finding to the panels, profile windows, time window and log lines behind it."""
+    sources = evidence_sources(finding.id)
+    wanted = set(sources.series) | set(finding.series) | ({"logs"} if sources.logs else set())
+    mine = [p for p in panels if p.spec.type != "findings"
+            and (p.target is None or not finding.target or p.target == finding.target)]
+    links = [EvidenceLink("panel", p.title, p.anchor) for p in mine if p.flame is None and wanted & set(p.metrics)]
+    kind = sources.profile_kind
+    for panel in mine:
+        flame = panel.flame
+        if flame is None:
+            continue
+        paths = [p for p in set(finding.profiles) if any(p in w["paths"] for w in flame.windows[1:])]
+        if kind == flame.kind or (kind == "cpu" and flame.kind == "wall") or paths:
+            links.append(EvidenceLink("panel", panel.title, panel.anchor))
+        shown: set[float] = set()  # one link per window of the picker (it may hold several pods' files)
+        for path in sorted(paths):
+            start = next(w["start"] for w in flame.windows[1:] if path in w["paths"])
+            if start in shown or len(shown) >= MAX_WINDOW_LINKS:
+                continue
+            shown.add(start)
+            links.append(EvidenceLink("profile-window", "profile window", panel.anchor, flame.div, path, start))
+    start, end, declared = finding_window(finding, capture)
+    if declared:
+        links.append(EvidenceLink("zoom", "zoom to", start=start, end=end))
+    links += [EvidenceLink("log", f"log line {i + 1}", log_index=i)
+              for i in range(min(len(finding.log_samples), MAX_LOG_LINKS))]
+    return links
+
+
+def time_annotations(events: Sequence[CaptureEvent], findings: Sequence[Finding],
+                     capture: tuple[float, float]) -> list[Annotation]:
+    """Marks on every time panel: restarts, rollouts, gaps, pods added/removed, errors, finding windows."""
+    t0 = capture[0]
+    marked = [e for e in events if e.kind in ANNOTATED]
+    # Restarts, rollouts, gaps and pod changes first; collector errors (often many) fill what is left.
+    marked = sorted(marked, key=lambda e: e.kind == "error")[:MAX_ANNOTATIONS]
+    out: list[Annotation] = []
+    for event in marked:
+        colour, mark = ANNOTATED[event.kind]
+        text = f"{event.kind} {event.target} {event.instance}: {event.message}"[:300]
+        out.append(Annotation(round(event.ts - t0, 2), colour, mark, text))
+    for finding in findings:
+        start, end, declared = finding_window(finding, capture)
+        if declared:
+            out.append(Annotation(round(start - t0, 2), SEVERITY_COLOURS.get(finding.severity, "#8e8e9e"), "⚑",
+                                  f"{finding.id}: {finding.title}"[:300], round(end - t0, 2)))
+    return out
+
+
+def _data_end(dashboards: Sequence[DashboardData], t0: float, default: float) -> float:
+    """The last time any time panel has data (a killed capture's ``ended`` can lie), in seconds from t0."""
+    ends = [float(np.round(line.times[-1] - t0, 1)) for d in dashboards for p in d.panels
+            if p.spec.type not in ("stat", "table") and p.flame is None for line in p.lines if line.times.size]
+    return max(ends) if ends else default
+
+
+def build_report(view: BundleView, findings: Sequence[Finding],
+                 dashboards: Sequence[DashboardSpec] | None = None) -> Report:
+    """Read what ``dashboards`` draw from ``view`` (default: the built-in ones) and link ``findings`` to it."""
+    specs = list(dashboards) if dashboards is not None else default_dashboards()
+    capture = view.time_range()
+    targets = view.targets_with_data()
+    drawn: list[DashboardData] = []
+    number = 0
+    for spec in specs:
+        for target in ([None] if spec.scope == "capture" else targets):
+            data = dashboard_data(view, spec, target, number, findings)
+            number += 1
+            if data.has_data:
+                drawn.append(data)
+    panels = [p for d in drawn for p in d.panels]
+    linked = [ReportFinding(f, evidence_links(f, i, panels, capture)) for i, f in enumerate(findings)]
+    events = view.events()
+    return Report(view.directory, view.status, capture, _data_end(drawn, capture[0], capture[1] - capture[0]),
+                  specs, drawn, linked, time_annotations(events, findings, capture),
+                  [e for e in events if e.kind != "info"])
