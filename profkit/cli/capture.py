@@ -90,6 +90,7 @@ def capture(
     """Capture profiles, metrics, CPU/memory and logs into a bundle directory."""
     from profkit.sources.base import CaptureOptions
     from profkit.sources.plan import LocalTargets, is_python_process, process_label
+    from profkit.render.capture_progress import live_progress
     from profkit.sources.session import CaptureRequest, print_summary, run_capture
     from profkit.units import parse_duration
 
@@ -116,7 +117,7 @@ def capture(
                   "profile it, only its CPU and memory are captured; for a Go controller give its pprof and "
                   "metrics port with --endpoint http://127.0.0.1:PORT", file=sys.stderr)
     request.extra = kube_factories(deployment, namespace, context, kubeconfig, options, collector, token_file)
-    result = run_capture(request, progress=sys.stderr.isatty())
+    result = run_capture(request, progress=live_progress())
     print_summary(result)
     if result.status == "interrupted":
         raise Interrupted(f"capture interrupted; bundle {result.directory} is valid")

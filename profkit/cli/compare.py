@@ -95,12 +95,12 @@ def compare(
     if as_json:
         from profkit.compare.document import comparison_document
 
-        from profkit.compare.terminal import verdict_line
+        from profkit.render.compare_terminal import verdict_line
 
         sys.stdout.write(json.dumps(comparison_document(comparison, verdict), indent=2) + "\n")
         print(verdict_line(verdict), file=sys.stderr)
     else:
-        from profkit.compare.terminal import print_comparison
+        from profkit.render.compare_terminal import print_comparison
 
         print_comparison(comparison, verdict)
     if verdict.exit_code:

@@ -61,6 +61,7 @@ def demo(
     """Run the embedded demo controller, capture it, analyze it and write DIR/report.html."""
     from profkit.sources.base import CaptureOptions
     from profkit.sources.plan import EndpointSpec, LocalTargets
+    from profkit.render.capture_progress import live_progress
     from profkit.sources.session import CaptureRequest, print_summary, run_capture
     from profkit.units import parse_duration
 
@@ -82,7 +83,7 @@ def demo(
     )
     what = "healthy" if healthy else "with per-reconcile RSA key generation and requeue of deleted objects"
     print(f"profkit demo: running the demo controller ({what}) and capturing it for {duration} ...", file=sys.stderr)
-    result = run_capture(request, progress=sys.stderr.isatty())
+    result = run_capture(request, progress=live_progress())
     print_summary(result)
     if result.status == "interrupted":
         raise Interrupted(f"demo interrupted; bundle {result.directory} is valid")

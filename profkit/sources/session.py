@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Callable, Sequence
+from typing import IO, Any, Callable, Protocol, Sequence
 from urllib.parse import urlsplit
 
 from profkit.bundle.writer import BundleWriter
@@ -176,17 +176,26 @@ def _total(stats: Sequence[Stats]) -> Stats:
     return out
 
 
+class ProgressView(Protocol):
+    """Shows a running capture (the CLI passes a live terminal table; None shows nothing)."""
+
+    def start(self, summaries: Sequence[TargetSummary], elapsed: float, duration: float | None) -> None: ...
+
+    def update(self, summaries: Sequence[TargetSummary], elapsed: float, duration: float | None) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class CaptureSession:
     """Runs collectors until the deadline, a signal, or the launched command's exit."""
 
     def __init__(self, writer: BundleWriter, options: CaptureOptions, *, command: LaunchedCommand | None = None,
-                 progress: bool = False, console_file: IO[str] | None = None) -> None:
+                 progress: ProgressView | None = None) -> None:
         self.writer = writer
         self.sink = Sink(writer)
         self.options = options
         self.command = command
         self.progress = progress
-        self.console_file = console_file or sys.stderr
         self.stop_event = threading.Event()
         self.signalled: int | None = None
         self.stop_reason = ""
@@ -261,12 +270,13 @@ class CaptureSession:
             pending = [t for _, t in self._threads]
         for thread in pending:
             thread.start()
-        live = self._progress_display()
+        if self.progress is not None:
+            self.progress.start(self.summaries(), 0.0, self.options.duration)
         try:
-            self._wait(live)
+            self._wait()
         finally:
-            if live is not None:
-                live.stop()
+            if self.progress is not None:
+                self.progress.stop()
             code = self._shutdown()
             restore()
         status = "interrupted" if self.signalled is not None else "complete"
@@ -277,7 +287,7 @@ class CaptureSession:
         return CaptureResult(self.writer.directory, status, time.time() - self._started, self.summaries(),
                              code, self.stop_reason, problems, self.command_ended_itself)
 
-    def _wait(self, live: Any) -> None:
+    def _wait(self) -> None:
         last_draw = 0.0
         while not self.stop_event.is_set():
             now = time.time()
@@ -293,8 +303,8 @@ class CaptureSession:
             if threads and all(c.finished for c, _ in threads):
                 self.stop_reason = "every collector finished"
                 break
-            if live is not None and now - last_draw >= 1.0:
-                live.update(self._table())
+            if self.progress is not None and now - last_draw >= 1.0:
+                self.progress.update(self.summaries(), now - self._started, self.options.duration)
                 last_draw = now
             self.stop_event.wait(TICK)
         if self.signalled is not None:
@@ -341,31 +351,6 @@ class CaptureSession:
             out.append(TargetSummary(name, plan.target.kind, stats, [c.describe() for c in plan.collectors], errors))
         return out
 
-    def _progress_display(self) -> Any:
-        if not self.progress:
-            return None
-        from rich.console import Console
-        from rich.live import Live
-
-        live = Live(self._table(), console=Console(file=self.console_file), refresh_per_second=2, transient=True)
-        live.start()
-        return live
-
-    def _table(self) -> Any:
-        from rich.table import Table
-
-        elapsed = time.time() - self._started
-        total = f" / {format_duration(self.options.duration)}" if self.options.duration else ""
-        table = Table(title=f"profkit capture  {format_duration(elapsed)}{total}  (Ctrl-C stops)",
-                      title_justify="left")
-        for column in ("target", "profiles", "scrapes", "log lines", "errors", "last error"):
-            table.add_column(column, justify="right" if column not in ("target", "last error") else "left")
-        for summary in self.summaries():
-            s = summary.stats
-            table.add_row(summary.name, str(s.profiles), str(s.scrapes), str(s.log_lines),
-                          f"[red]{s.errors}[/red]" if s.errors else "0", (s.last_error or "")[:60])
-        return table
-
 
 def print_summary(result: CaptureResult, out: IO[str] | None = None) -> None:
     """The end-of-capture summary on stderr: per target counts, and which targets had errors."""
@@ -398,7 +383,7 @@ def print_summary(result: CaptureResult, out: IO[str] | None = None) -> None:
         print(f"profkit: {problem.message[:300]}", file=stream)
 
 
-def run_capture(request: CaptureRequest, *, progress: bool = False,
+def run_capture(request: CaptureRequest, *, progress: ProgressView | None = None,
                 on_started: Callable[[CaptureSession], None] | None = None) -> CaptureResult:
     """Validate, create the bundle, launch the command if any, and capture until the end."""
     request.check()
