@@ -221,7 +221,8 @@ def _location_frames(message: Any, strings: list[str], locations: RawLocations,
     by_id = np.argsort(function_ids, kind="stable")
     sorted_ids = function_ids[by_id]
     position = np.minimum(np.searchsorted(sorted_ids, locations.function_ids), max(sorted_ids.size - 1, 0))
-    found = sorted_ids[position] == locations.function_ids if sorted_ids.size else np.zeros(0, dtype=bool)
+    found = (sorted_ids[position] == locations.function_ids if sorted_ids.size
+             else np.zeros(locations.function_ids.size, dtype=bool))
     line_counts = locations.line_counts
     if not found.all():
         line = int(np.flatnonzero(~found)[0])
@@ -288,6 +289,14 @@ def _sample_table(samples: RawSamples, weights: np.ndarray, location_frames: np.
     return SampleTable(rows, bounds, weights.astype(np.float64), location_frames, location_offsets)
 
 
+def _int64(value: float, what: str, unit: str = "") -> int:
+    """``value`` rounded for a pprof int64 field; BadInput when it is not finite or does not fit."""
+    if not -INT64_LIMIT < value < INT64_LIMIT:  # also NaN and infinities
+        raise BadInput(f"cannot write pprof: {what} {value:g}{' ' + unit if unit else ''} is more than a pprof "
+                       "value (int64) holds")
+    return int(round(value))
+
+
 def encode_pprof(profile: Profile) -> bytes:
     """``profile`` as a gzipped pprof that ``go tool pprof`` reads (one location per frame)."""
     message = message_classes().Profile()
@@ -303,7 +312,7 @@ def encode_pprof(profile: Profile) -> bytes:
     if profile.period:
         message.period_type.type = index(profile.sample_type)
         message.period_type.unit = index(profile.unit)
-        message.period = int(profile.period)
+        message.period = _int64(profile.period, "sampling period", profile.unit)
     functions: dict[tuple[str, str, int], int] = {}
     for position, frame in enumerate(profile.frames, start=1):
         key = (frame.name, frame.file, frame.line)
@@ -311,17 +320,14 @@ def encode_pprof(profile: Profile) -> bytes:
         if function_id is None:
             function_id = functions[key] = len(functions) + 1
             message.function.add(id=function_id, name=index(frame.name), system_name=index(frame.name),
-                                 filename=index(frame.file), start_line=frame.line)
+                                 filename=index(frame.file), start_line=_int64(frame.line, "line number"))
         location = message.location.add(id=position)
-        location.line.add(function_id=function_id, line=frame.line)
+        location.line.add(function_id=function_id, line=_int64(frame.line, "line number"))
     for stack, weight in zip(profile.stacks, profile.weights):
-        if not -INT64_LIMIT < weight < INT64_LIMIT:  # also NaN and infinities
-            raise BadInput(f"cannot write pprof: a stack weighs {weight:g} {profile.unit}, more than a pprof "
-                           "value (int64) holds")
-        value = int(round(weight))
-        values = [int(round(weight / profile.period)), value] if cpu_like else [value]
+        value = _int64(weight, "stack weight", profile.unit)
+        values = [_int64(weight / profile.period, "sample count"), value] if cpu_like else [value]
         message.sample.add(location_id=[i + 1 for i in reversed(stack)], value=values)
-    message.time_nanos = int(profile.start * 1e9)
-    message.duration_nanos = int(profile.duration * 1e9)
+    message.time_nanos = _int64(profile.start * 1e9, "start time", "nanoseconds")
+    message.duration_nanos = _int64(profile.duration * 1e9, "duration", "nanoseconds")
     message.string_table.extend(text.encode("utf-8") for text in strings)
     return gzip.compress(message.SerializeToString(), compresslevel=6)

@@ -66,7 +66,7 @@ def _frames(document: dict[str, Any], source: str) -> list[Frame]:
         file, line = entry.get("file"), _number(entry.get("line"), source, "a frame's line", default=0.0)
         if file is not None and not isinstance(file, str):
             raise _fail(source, f"a frame's file is {type(file).__name__}, not a string")
-        frames.append(Frame(entry["name"], file or "", int(line) if line.is_integer() and line > 0 else 0))
+        frames.append(Frame(entry["name"], file or "", int(line) if line.is_integer() and 0 < line < 2**31 else 0))
     return frames
 
 
