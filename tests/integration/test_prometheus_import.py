@@ -90,6 +90,8 @@ def test_import_agrees_with_a_direct_capture_of_the_same_window(scraped_run: tup
         return {(f["id"], f["severity"]) for f in findings if f["id"] in metric_ids}
 
     assert ids(found) == ids(baseline)
+    report = profkit("report", str(out), "-o", str(tmp_path / "report.html"), timeout=300)
+    assert report.returncode == 0 and (tmp_path / "report.html").stat().st_size > 10_000, report.stderr
 
 
 def test_import_by_deployment_needs_its_pod_labels(scraped_run: tuple[PrometheusServer, Path, str],
