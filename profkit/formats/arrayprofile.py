@@ -124,8 +124,9 @@ class ArrayProfile(Profile):
     from the lists); like every cached form, it assumes lists are replaced, not edited in place.
     """
 
-    def __init__(self, table: SampleTable, **fields: Any) -> None:
+    def __init__(self, table: SampleTable, base_total: float | None = None, **fields: Any) -> None:
         self._table = table
+        self._base_total = base_total  # a -diff_base profile's total: its base samples' (pprof::base)
         self._arrays: StackArrays | None = None
         self._stack_list: list[tuple[int, ...]] | None = None
         self._weight_list: list[float] | None = None
@@ -176,7 +177,9 @@ class ArrayProfile(Profile):
 
     @property
     def total(self) -> float:
-        return float(np.abs(self._table.weights).sum()) if self.untouched() else super().total
+        if not self.untouched():
+            return super().total
+        return self._base_total if self._base_total else float(np.abs(self._table.weights).sum())
 
     def __len__(self) -> int:
         return int(self.merged_arrays().weights.size) if self.untouched() else len(self.stacks)

@@ -169,11 +169,24 @@ def decode_pprof(data: bytes, source: str = "profile", kind: str | None = None,
     if comments:
         extra["comments"] = comments
     return ArrayProfile(
-        table, frames=frames,
+        table, base_total=_diff_base_total(data, strings, chosen), frames=frames,
         sample_type=sample_types[chosen][0], unit=sample_types[chosen][1], kind=profile_kind, language="go",
         start=message.time_nanos / 1e9, duration=message.duration_nanos / 1e9, period=float(message.period),
         extra=extra,
     )
+
+
+def _diff_base_total(data: bytes, strings: list[str], chosen: int) -> float | None:
+    """The total ``go tool pprof`` shows for a ``-diff_base`` profile: |values| of the samples labelled
+    ``pprof::base=true`` (the base), or None when there are none (then all samples count)."""
+    keys = {i for i, text in enumerate(strings) if text == "pprof::base"}
+    if not keys:
+        return None
+    true = {i for i, text in enumerate(strings) if text == "true"}
+    full = message_classes().Profile.FromString(data)
+    total = sum(abs(sample.value[chosen]) for sample in full.sample
+                if len(sample.value) > chosen and any(l.key in keys and l.str in true for l in sample.label))
+    return float(total) if total > 0 else None
 
 
 def _check_ids(what: str, ids: np.ndarray, source: str) -> None:

@@ -19,7 +19,8 @@ GO = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go
 pytestmark = [pytest.mark.go, pytest.mark.skipif(GO is None, reason="needs the Go toolchain (go tool pprof)")]
 
 # (fixture, sample type): CPU, heap (every sample type), a delta heap with negative values made by
-# ``go tool pprof -proto -base``, goroutine, mutex, block, and a CPU profile with its symbols stripped.
+# ``go tool pprof -proto -base`` and one by ``-diff_base`` (base samples labelled ``pprof::base``, whose
+# total pprof shows), goroutine, mutex, block, and a CPU profile with its symbols stripped.
 CASES = [
     ("go-cpu-keygen.pb.gz", "cpu"),
     ("go-cpu-controller-keygen.pb.gz", "cpu"),
@@ -31,6 +32,8 @@ CASES = [
     ("go-heap-delta.pb.gz", "inuse_space"),
     ("go-heap-delta.pb.gz", "inuse_objects"),
     ("go-heap-delta.pb.gz", "alloc_space"),
+    ("go-heap-diffbase.pb.gz", "inuse_space"),
+    ("go-heap-diffbase.pb.gz", "alloc_objects"),
     ("go-goroutine.pb.gz", "goroutine"),
     ("go-mutex.pb.gz", "contentions"),
     ("go-mutex.pb.gz", "delay"),
