@@ -27,6 +27,7 @@ MAX_SAMPLES_PER_QUERY = 5_000_000  # well under the default --query.max-samples 
 # Labels the scrape (service discovery, kube-prometheus-stack relabelling) adds; not the process' own.
 TARGET_LABELS = ("job", "instance", "namespace", "pod", "container", "endpoint", "service", "node",
                  "prometheus", "prometheus_replica", "metrics_path")
+APART = ("container", "job", "instance")  # what tells two scrape targets of one pod apart, in this order
 NAME_LABEL = "profkit_name"  # carries __name__ through timestamp(), which drops it
 KSM_RESTARTS = "kube_pod_container_status_restarts_total"
 # Series Prometheus makes about each scrape itself; not the process' metrics.
@@ -253,12 +254,21 @@ def fetch_run(client: PrometheusClient, target_name: str, match: str, start: flo
     progress(f"{len(found)} series match {match}; reading {end - start:.0f}s at a {step:g}s step")
     run = ImportedRun(Target(target_name, "deployment", {"source": "prometheus", "url": client.url, "selector": match,
                                                          **(spec or {})}), start, end, step)
-    for labels, points in raw_samples(client, match, start, end, step, len(found)).items():
+    samples = raw_samples(client, match, start, end, step, len(found))
+    scrape_targets: dict[str, set[tuple[str, str, str]]] = defaultdict(set)  # pod -> what was scraped in it
+    for labels in samples:
+        plain = dict(labels)
+        scrape_targets[instance_of(plain)].add(tuple(plain.get(k, "") for k in APART))  # type: ignore[arg-type]
+    for labels, points in samples.items():
         plain = dict(labels)
         name = plain.get("__name__", "")
         if not points or not name or name in SCRAPE_SERIES:
             continue
         instance = instance_of(plain)
+        scraped = scrape_targets[instance]
+        if len(scraped) > 1:  # a sidecar's metrics too (kube-rbac-proxy), or two jobs: keep them apart
+            index = next(i for i in range(len(APART)) if len({t[i] for t in scraped}) > 1)
+            instance = f"{instance}/{plain.get(APART[index], '')}"
         info = run.instances.setdefault(instance, {"source": "prometheus", "labels": {
             k: plain[k] for k in ("namespace", "pod", "container", "job", "instance", "node") if k in plain}})
         info.setdefault("first_seen", points[0][0])

@@ -28,7 +28,9 @@ def scraped_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prom
     """The demo controller, scraped every second by Prometheus and by a direct profkit capture at the same time."""
     tmp = tmp_path_factory.mktemp("prom")
     demo = start_demo_controller(tmp, "--objects", "20", "--workers", "2")
-    server = start_prometheus(tmp, [{"job_name": "demo", "static_configs": [{"targets": [f"127.0.0.1:{demo.port}"]}]}])
+    targets = [{"targets": [f"127.0.0.1:{demo.port}"]}]
+    server = start_prometheus(tmp, [{"job_name": "demo", "static_configs": targets},
+                                    {"job_name": "demo-again", "static_configs": targets}])  # one process, two jobs
     try:
         server.wait_for_samples('up{job="demo"}', 2)  # Prometheus scrapes before the capture starts
         direct = tmp / "direct"
@@ -270,3 +272,17 @@ def test_range_queries_are_chunked_under_the_points_limit(scraped_run: tuple[Pro
     assert chunked == whole and len(next(iter(whole.values()))) > 7
     assert source.choose_step(2 * 3600) == 4.0 and source.choose_step(60) == 1.0 and source.choose_step(86400) == 15.0
     assert (end - start) / source.choose_step(end - start) < source.MAX_POINTS_PER_SERIES
+
+
+def test_two_scrape_targets_of_one_process_stay_apart(scraped_run: tuple[PrometheusServer, Path, str],
+                                                      tmp_path: Path) -> None:
+    server, direct_dir, target = scraped_run
+    start, end = open_bundle(direct_dir).time_range()
+    result = profkit("import", "prometheus", server.url, "--selector", '{job=~"demo|demo-again"}', "--start",
+                     repr(start), "--end", repr(end), "--name", "demo", "--out", str(tmp_path / "b"), timeout=180)
+    assert result.returncode == 0, result.stderr
+    view = open_bundle(tmp_path / "b")
+    instances = sorted(i["instance"] for i in view.instances())
+    assert instances == [f"{target}/demo", f"{target}/demo-again"]
+    first, second = (_by_key(view.series(instance=i)) for i in instances)
+    assert first.keys() == second.keys() and len(first) > 50
