@@ -19,7 +19,7 @@ from profkit.sources.http import Fetcher, HttpFetcher, host_port
 from profkit.sources.logfile import LogFileCollector
 from profkit.sources.metrics import MetricsCollector
 from profkit.sources.pprof import PprofCollector
-from profkit.sources.pyspy import PySpyCollector
+from profkit.sources.pyspy import PySpyCollector, looks_like_python
 from profkit.sources.usage import UsageCollector
 
 # Builds a target's collectors once the bundle exists. The Kubernetes hook returns these too, so it can
@@ -119,30 +119,15 @@ def parse_pid(text: str) -> tuple[int, str | None]:
     return pid, name
 
 
-_PYTHON_PROGRAM = re.compile(r"^(python|pypy)[0-9.]*[dmu]?$")
-
-
 def is_python_process(pid: int) -> bool | None:
     """True for a Python interpreter (or a program embedding libpython), False for anything else (a Go
-    controller), None when the process cannot be inspected (py-spy is then tried anyway)."""
-    try:
-        process = psutil.Process(pid)
-        programs = [process.name(), *(process.cmdline()[:1])]
-        try:
-            programs.append(process.exe())
-        except psutil.AccessDenied:
-            pass
-    except psutil.NoSuchProcess:
-        return None
-    except psutil.AccessDenied:
-        return None
-    if any(_PYTHON_PROGRAM.match(os.path.basename(p)) for p in programs if p):
+    controller), None when the process cannot be inspected."""
+    if looks_like_python(pid):
         return True
     try:
-        maps = Path(f"/proc/{pid}/maps").read_text(errors="replace")
+        return "libpython" in Path(f"/proc/{pid}/maps").read_text(errors="replace")
     except OSError:
         return None
-    return "libpython" in maps
 
 
 def label_for_argv(argv: Sequence[str]) -> str:
@@ -237,10 +222,10 @@ def pid_plan(
 ) -> TargetPlan:
     target_name = name or process_label(pid)
     instance = f"pid-{pid}"
-    collectors: list[Collector] = [UsageCollector(sink, target_name, instance, options, pid, expect_exit=expect_exit)]
-    # py-spy only profiles Python; a --pid of a Go controller gets CPU/memory (capture says to use --endpoint).
-    if kind != "pid" or is_python_process(pid) is not False:
-        collectors.insert(0, PySpyCollector(sink, target_name, instance, options, pid, expect_exit=expect_exit))
+    collectors: list[Collector] = [
+        PySpyCollector(sink, target_name, instance, options, pid, expect_exit=expect_exit),
+        UsageCollector(sink, target_name, instance, options, pid, expect_exit=expect_exit),
+    ]
     return TargetPlan(Target(target_name, kind, {"pids": [pid]}), collectors)
 
 
