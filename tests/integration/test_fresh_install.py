@@ -34,10 +34,10 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> FreshInstall:
                    check=True, timeout=600)
     (wheel,) = wheels.glob("profkit-*.whl")
     env_dir = root / "venv"
-    venv.create(env_dir, with_pip=True)
+    venv.create(env_dir, with_pip=False)  # the test's pip installs into it (--python): no ensurepip, no pip inside
     python = env_dir / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
-                   check=True, timeout=900)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+                    "--disable-pip-version-check", str(wheel)], check=True, timeout=900)
     return FreshInstall(python, env_dir / "bin" / "profkit")
 
 
@@ -61,6 +61,10 @@ USAGE_ERRORS = {
     "an unknown command": (["nosuchcmd"], "nosuchcmd"),
     "a missing bundle directory": (["analyze", "/nonexistent/bundle"], "/nonexistent/bundle"),
     "a bad --fail-on": (["compare", "a", "b", "--fail-on", "fatal"], "--fail-on"),
+    "an endpoint with nothing listening": (["capture", "--endpoint", "http://127.0.0.1:9", "--out", "/nonexistent/b"],
+                                           "nothing is listening at 127.0.0.1:9"),
+    "a log file that does not exist": (["capture", "--log-file", "/nonexistent/kcp.log", "--out", "/nonexistent/b"],
+                                       "/nonexistent/kcp.log: no such file"),
 }
 
 
