@@ -124,13 +124,29 @@ class BundleView:
     ) -> Profile:
         from profkit.formats import load_profile_file
 
-        profile = load_profile_file(self.directory / rel, kind=kind)
+        path = self.directory / rel
+        if rel.endswith(".speedscope.json"):  # py-spy: samples of runnable threads, scaled to CPU time
+            profile = self._pyspy_cpu(path, target, instance, kind, start, duration)
+        else:
+            profile = load_profile_file(path, kind=kind)
         profile.target, profile.instance = target, instance
         if start:
             profile.start = start
         if duration:
             profile.duration = duration
         return profile
+
+    def _pyspy_cpu(self, path: Path, target: str, instance: str, kind: str, start: float,
+                   duration: float) -> Profile:
+        from profkit.bundle.cpu_time import Window, cpu_seconds_profile
+        from profkit.formats import load_profile_bytes
+
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise BadInput(f"{path}: cannot read profile ({exc.strerror})") from None
+        return cpu_seconds_profile(data, lambda raw: load_profile_bytes(raw, str(path), kind=kind),
+                                   Window(instance, start, duration), lambda name: self.series(name, target=target))
 
     def profiles(self, target: str | None = None, kind: str | None = None) -> Iterator[tuple[ProfileRef, Profile]]:
         """Decoded profiles; a damaged file is reported as an error event, not raised."""

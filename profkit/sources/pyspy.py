@@ -21,6 +21,11 @@ from profkit.sources.base import CaptureOptions, Collector, Sink
 _PYTHON_EXE = re.compile(r"^(python|pypy)[0-9.]*[dmu]*$|^uwsgi$|^gunicorn$", re.I)
 NOT_PYTHON = "Failed to find python version"
 STARTUP_GRACE = 5.0  # a just-launched command may exec through shims (pyenv, env) before it is Python
+#: Cumulative CPU seconds (utime+stime from /proc) of each thread, written at every window's edges so
+#: the bundle reader can turn py-spy's samples into CPU seconds (profkit.bundle.cpu_time).
+THREAD_CPU = "profkit_thread_cpu_seconds_total"
+PROCESS_CPU = "profkit_process_cpu_seconds_total"
+CPU_LABELS = {"source": "psutil"}
 
 
 def pyspy_binary() -> str | None:
@@ -152,6 +157,25 @@ class PySpyCollector(Collector):
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    def cpu_snapshot(self) -> None:
+        """Store the process's and each thread's CPU seconds so far (one point per series, now).
+
+        py-spy counts a thread as active whenever the kernel says it is runnable, so on a busy machine
+        or under a CPU limit its samples measure time spent *wanting* CPU; these counters, taken at the
+        window's edges, let the reader scale each thread's samples to the CPU it really used.
+        """
+        try:
+            process = psutil.Process(self.pid)
+            with process.oneshot():
+                times = process.cpu_times()
+                threads = process.threads()
+        except psutil.Error:
+            return
+        samples = [(PROCESS_CPU, CPU_LABELS, float(times.user + times.system))]
+        samples += [(THREAD_CPU, {**CPU_LABELS, "tid": str(t.id)}, float(t.user_time + t.system_time))
+                    for t in threads]
+        self.sink.add_points(self.target, self.instance, time.time(), samples)
+
     def _record(self, exe: str, seconds: int, out: Path, stop: threading.Event) -> tuple[bool, str]:
         out.unlink(missing_ok=True)
         self.expected_done = time.time() + seconds + 3.0
@@ -159,6 +183,7 @@ class PySpyCollector(Collector):
                    str(self.options.pyspy_rate), "--duration", str(max(1, seconds)), "--output", str(out)]
         if self.nonblocking:
             command.append("--nonblocking")
+        self.cpu_snapshot()
         start = time.time()
         # Own session: a Ctrl-C on the terminal reaches profkit, which then flushes py-spy itself.
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -177,6 +202,7 @@ class PySpyCollector(Collector):
                 return False, f"py-spy record on pid {self.pid} did not finish within {seconds + 15}s"
         output = reader.text()
         duration = time.time() - start
+        self.cpu_snapshot()
         if not out.is_file() or out.stat().st_size == 0:
             return False, explain_failure(output, self.pid)
         data = out.read_bytes()
