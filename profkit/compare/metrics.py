@@ -14,6 +14,7 @@ import numpy as np
 
 from profkit.analyze.client_side_throttling import NEW_MESSAGE, parse_wait
 from profkit.analyze.cpu_profiles import PROCESS_CPU, RECONCILE_TOTAL, cpu_profiles
+from profkit.analyze.usage_source import usage_series
 from profkit.bundle.reader import BundleView
 from profkit.compare.model import MetricDef, MetricValue
 from profkit.compare.windows import (
@@ -30,9 +31,10 @@ METRICS: tuple[MetricDef, ...] = (
     MetricDef("cpu_cores", "CPU (cores = CPU seconds per second)", "cores", "lower", 0.25, 0.02,
               "rate of process_cpu_seconds_total, else CPU profile time per profiled second"),
     MetricDef("memory_peak_bytes", "Memory peak (resident)", "bytes", "lower", 0.20, 16 * MiB,
-              "max of process_resident_memory_bytes summed over replicas"),
+              "max of the memory series (working set, else process_resident_memory_bytes, else psutil RSS; "
+              "one source per target) summed over replicas"),
     MetricDef("memory_median_bytes", "Memory median (resident)", "bytes", "lower", 0.20, 16 * MiB,
-              "median of process_resident_memory_bytes summed over replicas"),
+              "median of the memory series (one source per target, as memory_peak_bytes) summed over replicas"),
     MetricDef("reconcile_rate", "Reconciles per second", "per_second", "none", 0.25, 0.1,
               "rate of controller_runtime_reconcile_total, all results"),
     MetricDef("reconcile_p50_seconds", "Reconcile duration p50", "seconds", "lower", 0.25, 0.05,
@@ -108,11 +110,11 @@ def _rate(run: _Run, series: list[Series], source: str) -> MetricValue | None:
 
 def _cpu_by_window(run: _Run) -> tuple[list[float | None], list[float], str]:
     """CPU seconds per window (and covered seconds): process_cpu_seconds_total, else CPU profile windows."""
-    series = run.series(PROCESS_CPU)
-    if series:
-        increases = counter_by_window(series, run.windows, same_process=True)
+    usage = usage_series(run.view, run.target, "cpu")
+    if usage is not None and usage.metric == PROCESS_CPU:  # one source (/metrics or psutil), not both
+        increases = counter_by_window(usage.series, run.windows, same_process=True)
         if any(i is not None for i in increases):
-            return increases, covered_seconds(series, run.windows), PROCESS_CPU
+            return increases, covered_seconds(usage.series, run.windows), f"{PROCESS_CPU} ({usage.source})"
     for cpu in cpu_profiles(run.view):
         if cpu.target != run.target:
             continue
@@ -150,8 +152,11 @@ def cpu_cores(run: _Run) -> MetricValue | None:
 
 
 def _memory(run: _Run, peak: bool) -> MetricValue | None:
-    name = "process_resident_memory_bytes"
-    per_window = [w for w in gauge_by_window(run.series(name), run.windows) if w]
+    usage = usage_series(run.view, run.target, "memory")
+    if usage is None:
+        return None
+    name = f"{usage.metric} ({usage.source})"
+    per_window = [w for w in gauge_by_window(usage.series, run.windows) if w]
     if not per_window:
         return None
     values = [v for w in per_window for v in w]

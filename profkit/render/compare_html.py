@@ -17,6 +17,7 @@ from profkit.analyze.metrics_math import summed_gauge, summed_rate
 from profkit.bundle.reader import BundleView
 from profkit.compare.format import format_change, format_p, format_value
 from profkit.compare.gate import GateResult
+from profkit.analyze.usage_source import one_source
 from profkit.compare.model import Comparison, TargetComparison
 from profkit.fileio import atomic_write
 from profkit.model import Series
@@ -86,11 +87,10 @@ def time_figures(base: BundleView, new: BundleView, target: str, prefix: str) ->
     for number, (title, metric, rate, scale, unit, labels) in enumerate(PANELS):
         traces = []
         for run, view in (("BASE", base), ("NEW", new)):
-            series = _matching(view.series(metric, target=target), labels)
+            # One process reported by /metrics and psutil is one value: the same choice as the table's.
+            series = one_source(_matching(view.series(metric, target=target), labels))
             if not series:
                 continue
-            if metric == "process_cpu_seconds_total":  # one process may be reported twice: keep one per instance
-                series = list({s.instance: s for s in sorted(series, key=lambda s: len(s.points))}.values())
             points = summed_rate(series) if rate else summed_gauge(series)
             if points:
                 traces.append(_trace(points, view.time_range()[0], scale, run))

@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from profkit.analyze.usage_source import USAGE_METRICS, one_source, shown_source
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Series
 from profkit.render.dashboard_spec import SeriesSpec
@@ -32,6 +33,7 @@ class Line:
     metric: str = ""
     hover: list[str] = field(default_factory=list)  # one text per point (findings timeline)
     colour: str = ""
+    source: str = ""  # usage panels: which collector the value is from (analyze/usage_source.py)
 
 
 def label_value(series: Series, label: str) -> str:
@@ -235,6 +237,8 @@ def metric_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> list
     metric, found = _pick_metric(view, spec, target, suffix)
     if not found:
         return []
+    found = one_source(found)  # one process reported by /metrics and psutil is one value, not two
+    source = shown_source(found) if metric in USAGE_METRICS else ""
     divisor = ([s for s in cached_series(view, spec.divide_by, target) if _matches(s, spec.labels)]
                if spec.divide_by else [])
     if spec.divide_by and not divisor:
@@ -264,7 +268,8 @@ def metric_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> list
             denominator = _aggregate([_on_grid(*_arrays(s.points, s), grid, hold=True) for s in mine], spec.aggregate)
             with np.errstate(all="ignore"):
                 value = np.where(denominator > 0, value / denominator, np.nan)
-        lines.append(Line(legend_text(spec.legend, values, metric), grid, value, spec.style, metric))
+        name = legend_text(spec.legend, values, metric)
+        lines.append(Line(f"{name} · {source}" if source else name, grid, value, spec.style, metric, source=source))
     return lines
 
 
@@ -407,7 +412,7 @@ def series_lines(view: BundleView, spec: SeriesSpec, target: str | None,
         if not keep.any():
             continue
         times, values = downsample(line.times[keep], line.values[keep])
-        out.append(Line(line.name, times, values, line.style, line.metric, line.hover, line.colour))
+        out.append(Line(line.name, times, values, line.style, line.metric, line.hover, line.colour, line.source))
     return out
 
 

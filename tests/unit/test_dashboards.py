@@ -110,8 +110,11 @@ def test_rates_sum_by_label_and_quantiles_match_the_histogram(tmp_path: Path) ->
     p50 = float(np.nanmedian(quantiles["p50 widget"].values))
     assert 0.25 <= p50 <= 0.5  # every observation sits in the (0.25, 0.5] bucket
     cpu = _controller_spec("CPU per pod")
-    per_pod = [line.name for spec in cpu.series for line in series_lines(view, spec, "ctl")]  # type: ignore[attr-defined]
-    assert per_pod == ["pod-0", "pod-1"]
+    cpu_lines = [line for spec in cpu.series for line in series_lines(view, spec, "ctl")]  # type: ignore[attr-defined]
+    # Each line says which collector its number is from (one source per target, never a sum).
+    assert [line.name for line in cpu_lines] == ["pod-0 · process_cpu_seconds_total (/metrics)",
+                                                 "pod-1 · process_cpu_seconds_total (/metrics)"]
+    assert {line.source for line in cpu_lines} == {"process_cpu_seconds_total (/metrics)"}
 
 
 def test_object_series_count_created_ready_deleted_and_time_to_ready(tmp_path: Path) -> None:
