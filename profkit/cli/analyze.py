@@ -48,10 +48,14 @@ def build_options(only: Optional[str], rules: Optional[Path]) -> AnalyzeOptions:
     return AnalyzeOptions(only=selected, rules=loaded, rules_file=rules)
 
 
-def findings_document(findings: list[Finding]) -> dict[str, Any]:
-    """The ``--json`` contract: ``{"findings": [{id, severity, target, title, evidence, recommendation}]}``."""
+def findings_document(findings: list[Finding], summary: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``--json`` contract: ``{"findings": [{id, severity, target, title, evidence, recommendation}],
+    "summary": {target: numbers}}`` (the summary from profkit.analyze.summary, when given)."""
     keys = ("id", "severity", "target", "title", "evidence", "recommendation")
-    return {"findings": [{k: getattr(f, k) for k in keys} for f in findings]}
+    document: dict[str, Any] = {"findings": [{k: getattr(f, k) for k in keys} for f in findings]}
+    if summary is not None:
+        document["summary"] = summary
+    return document
 
 
 def exit_code_for(findings: list[Finding], fail_on: Optional[str]) -> int:
@@ -121,7 +125,10 @@ def analyze(
     options = build_options(only, rules)
     findings = run_analyzers(view, options)
     if as_json:
-        sys.stdout.write(json.dumps(findings_document(findings), indent=2, default=str) + "\n")
+        from profkit.analyze.summary import bundle_summary
+
+        document = findings_document(findings, bundle_summary(view))
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
     else:
         print_findings(findings, bundle)
     code = exit_code_for(findings, fail_on)

@@ -93,11 +93,14 @@ def compare(
         _writable(html, "--html")
         write_compare_report(base_view, new_view, comparison, verdict, html)
     if as_json:
+        from profkit.analyze.summary import bundle_summary
         from profkit.compare.document import comparison_document
 
         from profkit.render.compare_terminal import verdict_line
 
-        sys.stdout.write(json.dumps(comparison_document(comparison, verdict), indent=2) + "\n")
+        summaries = {"base": bundle_summary(base_view), "new": bundle_summary(new_view)}
+        sys.stdout.write(json.dumps(comparison_document(comparison, verdict, summaries), indent=2) + "
+")
         print(verdict_line(verdict), file=sys.stderr)
     else:
         from profkit.render.compare_terminal import print_comparison

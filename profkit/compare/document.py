@@ -15,10 +15,10 @@ SCHEMA = "profkit.compare/v1"
 
 
 def _num(value: float | None) -> float | None:
-    """6 significant digits; NaN and infinities become null (JSON has neither)."""
+    """Full precision (machine output; text output rounds); NaN and infinities become null (JSON has neither)."""
     if value is None or math.isnan(value) or math.isinf(value):
         return None
-    return float(f"{value:.6g}")
+    return float(value)
 
 
 def _run(info: RunInfo) -> dict[str, Any]:
@@ -51,10 +51,14 @@ def _function(f: FunctionGrowth) -> dict[str, Any]:
             "base_share": _num(f.base_share), "new_share": _num(f.new_share), "called_from": list(f.called_from), "path": list(f.path)}
 
 
-def comparison_document(c: Comparison, verdict: GateResult) -> dict[str, Any]:
-    """The whole comparison as one JSON-ready dict; key order is stable."""
+def comparison_document(c: Comparison, verdict: GateResult,
+                        summaries: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The whole comparison as one JSON-ready dict; key order is stable.
+
+    ``summaries``: ``{"base": ..., "new": ...}`` per-target summaries (profkit.analyze.summary).
+    """
     metrics = [m for t in c.targets for m in t.metrics]
-    return {
+    document = {
         "schema": SCHEMA,
         "base": _run(c.base),
         "new": _run(c.new),
@@ -91,3 +95,6 @@ def comparison_document(c: Comparison, verdict: GateResult) -> dict[str, Any]:
         ],
         "gate": {"fail_on": verdict.fail_on, "exit_code": verdict.exit_code, "reasons": list(verdict.reasons)},
     }
+    if summaries is not None:
+        document["target_summaries"] = summaries
+    return document

@@ -81,8 +81,11 @@ def test_json_document_is_stable(runs: dict[str, Path], capsys: pytest.CaptureFi
     doc = json.loads(out)
     assert code == 1
     assert list(doc) == ["schema", "base", "new", "window_seconds", "rule", "summary", "targets", "only_in_base",
-                         "only_in_new", "findings", "budgets", "gate"]
+                         "only_in_new", "findings", "budgets", "gate", "target_summaries"]
     assert doc["schema"] == "profkit.compare/v1"
+    for side in ("base", "new"):
+        for name, block in doc["target_summaries"][side].items():
+            assert block["target"] == name and block["cpu_cores"]["unit"] == "cores"
     assert list(doc["base"]) == ["directory", "started", "duration_seconds", "status", "targets"]
     target = doc["targets"][0]
     assert list(target) == ["target", "base_target", "paired_by", "context", "metrics", "functions_normalised_per",
