@@ -95,12 +95,10 @@ def compare(
     if as_json:
         from profkit.analyze.summary import bundle_summary
         from profkit.compare.document import comparison_document
-
         from profkit.render.compare_terminal import verdict_line
 
         summaries = {"base": bundle_summary(base_view), "new": bundle_summary(new_view)}
-        sys.stdout.write(json.dumps(comparison_document(comparison, verdict, summaries), indent=2) + "
-")
+        sys.stdout.write(json.dumps(comparison_document(comparison, verdict, summaries), indent=2) + "\n")
         print(verdict_line(verdict), file=sys.stderr)
     else:
         from profkit.render.compare_terminal import print_comparison
