@@ -10,6 +10,7 @@ from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.metrics_math import series_of, total_increase
+from profkit.analyze.requeue_storm_deleted import stuck_terminating_keys
 from profkit.analyze.rules import rules_from
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, LogRecord
@@ -107,6 +108,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     for s in series_of(view, "controller_runtime_reconcile_panics_total"):
         panics[(s.target, s.labels.get("controller", ""))] += s.increase()
     logs = _error_logs(view)
+    stuck = stuck_terminating_keys(view, rules_from(options).requeue_storm_deleted)
     findings: list[Finding] = []
     for key in sorted(set(totals) | set(logs)):
         target, controller = key
@@ -127,6 +129,8 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         throttled = lines.rate_limiter
         if lines.count and throttled * 2 >= lines.count and panic <= 0:
             severity = "info"  # the rate limiter's wait was cut short: client-side-throttling says why
+        if severity == "warning" and stuck and sum(n for k, n in lines.keys.items() if k in stuck) * 2 >= lines.count:
+            severity = "info"  # retried deletions of objects stuck Terminating: requeue-storm-deleted says why
         shapes, keys = lines.shapes, lines.keys
         samples = [lines.first_line[shape] for shape, _ in shapes.most_common(MAX_SAMPLES)]
         kopf = controller.startswith(KOPF_PREFIX)

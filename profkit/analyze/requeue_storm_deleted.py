@@ -181,6 +181,14 @@ def _terminating(events: list[ObjectEvent], lives: dict[str, KeyLife]) -> dict[s
     return out
 
 
+def stuck_terminating_keys(view: BundleView, rules: RequeueStormRules) -> set[str]:
+    """Keys of objects whose deletion was requested ``stuck_min_seconds`` before the capture ended and that
+    are still there (for other analyzers: errors about them are this pathology, reported here)."""
+    events = view.objects()
+    end = view.time_range()[1]
+    return {k for k, t in _terminating(events, key_lives(events)).items() if end - t.requested >= rules.stuck_min_seconds}
+
+
 def _stuck_entries(view: BundleView, events: list[ObjectEvent], lives: dict[str, KeyLife],
                    rules: RequeueStormRules) -> dict[tuple[str, str], list[tuple[dict[str, Any], list[LogRecord]]]]:
     """Objects stuck Terminating for ``stuck_min_seconds`` while something keeps retrying them, per controller."""

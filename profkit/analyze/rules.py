@@ -28,7 +28,8 @@ concurrency-saturation       active workers at the maximum in ``warning_saturate
 reconcile-errors             error share ``warning_error_share`` with at least            error share ``critical_error_share``, or any panic
                              ``min_errors`` errors (info below; without metrics the       (never from log lines alone)
                              share is unknown and ``min_errors`` lines are a warning);
-                             info when most errors are the client rate limiter's wait
+                             info when most errors are the client rate limiter's wait,
+                             or about objects stuck Terminating (requeue-storm-deleted)
 slow-reconcile               reconcile p99 over ``warning_p99_seconds``, or a            p99 over ``critical_p99_seconds``, or a processor
                              processor running ``warning_longest_running_seconds``      running ``critical_longest_running_seconds``
 memory-growth                growth not explained by the object count over               ... over ``critical_growth``

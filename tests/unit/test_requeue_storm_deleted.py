@@ -218,3 +218,15 @@ def test_notfound_evidence_has_no_empty_deleted_at_and_each_log_line_once(tmp_pa
     [finding] = analyze(view, ID)
     assert all("deleted_at" not in o for o in finding.evidence["objects"])
     assert len(finding.evidence["log_samples"]) == len(set(finding.evidence["log_samples"]))
+
+
+def test_kopf_retry_forever_on_deletion_is_one_finding_not_also_reconcile_errors(tmp_path: Path) -> None:
+    """The deletion handler's failures are the stuck objects' retries: reconcile-errors leaves them to this finding."""
+    b = Bundle(tmp_path / "b", target="widget-operator")
+    keys = [f"ns/w-{i:03d}" for i in range(3)]
+    terminating(b, keys, requested=20.0, until=120.0, every=1.0)
+    b.writer.add_logs(kopf_records(keys, 21.0, 120.0, 1.0))
+    findings = analyze(b.view(120.0))
+    assert [f.id for f in at_least(findings, "warning")] == [ID]
+    errors = [f for f in findings if f.id == "reconcile-errors"]
+    assert errors and errors[0].severity == "info"  # still shown, with the handler's name
