@@ -93,11 +93,15 @@ class SampleTable:
         return group, first
 
     def top(self, name_of_frame: np.ndarray, names: list[str], limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(name ids, flat, cum) of the ``limit`` heaviest names by |flat| weight, from the samples."""
+        """(name ids, flat, cum) of the ``limit`` first names in ``go tool pprof -top``'s order, from the samples."""
         name_count = len(names)
         samples, leaves = self.leaf_frames()
         flat = np.bincount(name_of_frame[leaves], weights=self.weights[samples], minlength=name_count)
-        chosen = stackarrays.heaviest(flat, names)[:limit]
+        # Names some sample of non-zero weight holds (the decoder keeps only those samples).
+        used = np.bincount(self.rows, minlength=self.location_offsets.size - 1) > 0
+        entry_used = np.repeat(used, np.diff(self.location_offsets))
+        present = np.bincount(name_of_frame[self.location_frames[entry_used]], minlength=name_count) > 0
+        chosen = stackarrays.pprof_order(names, flat, present)[:limit]
         slot = np.full(name_count, -1, dtype=np.int64)
         slot[chosen] = np.arange(chosen.size)
         # Which wanted names each location holds (a location holds several when calls were inlined).

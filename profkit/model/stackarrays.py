@@ -135,12 +135,13 @@ def name_ids(profile: Profile) -> tuple[list[str], np.ndarray]:
     return list(ids), per_frame
 
 
-def heaviest(flat: np.ndarray, names: list[str]) -> np.ndarray:
-    """Name ids by |flat| weight, heaviest first, ties by name: the order of ``go tool pprof -top``."""
+def pprof_order(names: list[str], flat: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Ids of the names some sample holds, by |flat| (largest first), then name: ``go tool pprof -top``'s order."""
     by_name = np.empty(len(names), dtype=np.int64)
     by_name[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
     order: np.ndarray = np.lexsort((by_name, -np.abs(flat)))
-    return order
+    shown: np.ndarray = order[present[order]]
+    return shown
 
 
 def _flat(arrays: StackArrays, element_names: np.ndarray, name_count: int) -> np.ndarray:
@@ -160,7 +161,9 @@ def top_functions(profile: Profile, limit: int = 20) -> list[FunctionRow]:
         return []
     element_names = name_of_frame[arrays.frames]
     flat = _flat(arrays, element_names, len(names))
-    chosen = heaviest(flat, names)[:limit]
+    weighed = np.repeat(arrays.weights != 0, arrays.lengths)  # pprof leaves zero-weight samples out
+    present = np.bincount(element_names[weighed], minlength=len(names)) > 0
+    chosen = pprof_order(names, flat, present)[:limit]
     cum = _cumulative(arrays, element_names, chosen, len(names))
     return [FunctionRow(names[i], float(flat[i]), float(c)) for i, c in zip(chosen.tolist(), cum.tolist())]
 

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,27 @@ def test_invalid_utf8_names_match_go_tool_pprof(tmp_path: Path) -> None:
     path = tmp_path / "not-utf8.pb.gz"
     path.write_bytes(gzip.compress(message.SerializeToString()))
     assert_same_as_go(path, "cpu")
+
+
+_PERCENT_ROW = re.compile(r"^\s*\S+\s+(-?[\d.]+)%\s+(-?[\d.]+)%\s+\S+\s+(-?[\d.]+)%\s+(.+?)(?: \((?:partial-)?inline\))?$")
+
+
+def percent_rows(text: str) -> dict[str, tuple[float, float, float]]:
+    """{function: (flat%, sum%, cum%)} of a ``-top`` table (go tool pprof's or profkit flame's)."""
+    return {m[4]: (float(m[1]), float(m[2]), float(m[3])) for m in map(_PERCENT_ROW.match, text.splitlines()) if m}
+
+
+@pytest.mark.parametrize("fixture", ["go-heap-delta.pb.gz", "go-heap-diffbase.pb.gz", "go-cpu-keygen.pb.gz"])
+def test_flame_top_table_percentages_match_go_tool_pprof(fixture: str) -> None:
+    assert GO is not None
+    path = FIXTURES / fixture
+    theirs = percent_rows(subprocess.run(
+        [GO, "tool", "pprof", "-top", "-nodecount=6", "-nodefraction=0", "-edgefraction=0", "-symbolize=none",
+         str(path)], check=True, capture_output=True, timeout=120, env={**os.environ, "PPROF_BINARY_PATH": "/nonexistent"},
+    ).stdout.decode("utf-8", "replace"))
+    done = subprocess.run([sys.executable, "-m", "profkit.cli.main", "flame", str(path), "--top", "6"],
+                          check=True, capture_output=True, text=True, timeout=120)
+    mine = percent_rows(done.stdout)
+    assert len(theirs) == 6 and list(mine) == list(theirs), (mine, theirs)  # same rows, same order
+    for name, percents in theirs.items():
+        assert mine[name] == pytest.approx(percents, abs=0.011), name

@@ -56,7 +56,7 @@ def test_a_frame_that_no_sample_uses_does_not_break_the_top_table() -> None:
     document["shared"]["frames"].append({"name": "never_sampled", "file": "x.py", "line": 1})
     profile = read_speedscope(json.dumps(document), "unused.json")
     rows = {row.name: row for row in profile.top(10_000)}
-    assert rows["never_sampled"].flat == rows["never_sampled"].cum == 0
+    assert "never_sampled" not in rows, "like go tool pprof, the table lists functions some sample holds"
     assert max(row.cum for row in rows.values()) == pytest.approx(profile.total)
 
 
