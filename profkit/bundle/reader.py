@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+from urllib.parse import quote
 
 from profkit.bundle.schema import DB_NAME, SCHEMA_VERSION
 from profkit.errors import BadInput
@@ -13,6 +16,20 @@ from profkit.model import CaptureEvent, LogRecord, ObjectEvent, Profile, Profile
 
 
 PROFILE_MEMO_BYTES = 64 * 2**20  # profile files (compressed) whose decoded form a view keeps
+
+
+def _connect_read_only(db: Path) -> sqlite3.Connection:
+    """Open the bundle database without ever writing to the bundle directory.
+
+    A capture that ended closed its database and SQLite removed the WAL: ``immutable=1`` then reads
+    it with no locks and creates no ``-shm``/``-wal`` files (so a bundle on a read-only share or in
+    CI artifacts works and its checksum does not change). While a capture is writing (or after one
+    was killed) the WAL exists and is read through ``mode=ro``.
+    """
+    path = quote(str(db.resolve()))
+    wal = db.with_name(db.name + "-wal")
+    flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    return sqlite3.connect(f"file:{path}?{flags}", uri=True, check_same_thread=False)
 
 
 def open_bundle(directory: Path | str) -> BundleView:
@@ -30,16 +47,23 @@ class BundleView:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        uri = f"file:{(directory / DB_NAME).resolve()}?mode=ro"
+        self._snapshot: tempfile.TemporaryDirectory[str] | None = None
         try:
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._db = _connect_read_only(directory / DB_NAME)
             self._meta: dict[str, str] = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
-            # A read-only open cannot replay a WAL left by a killed writer; open read-write once.
+            # A WAL left by a killed writer without its -shm cannot be read in place without writing
+            # to the bundle: read a private copy of the database and its WAL instead.
             try:
-                self._db = sqlite3.connect(directory / DB_NAME, check_same_thread=False)
+                self._snapshot = tempfile.TemporaryDirectory(prefix="profkit-bundle-")
+                copy = Path(self._snapshot.name) / DB_NAME
+                for suffix in ("", "-wal"):
+                    source = directory / (DB_NAME + suffix)
+                    if source.exists():
+                        shutil.copyfile(source, copy.with_name(copy.name + suffix))
+                self._db = sqlite3.connect(copy, check_same_thread=False)
                 self._meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-            except sqlite3.DatabaseError:
+            except (sqlite3.DatabaseError, OSError):
                 raise BadInput(f"{directory / DB_NAME}: unreadable bundle database ({exc})") from None
         version = int(self._meta.get("schema_version", "0"))
         if version > SCHEMA_VERSION:
