@@ -9,9 +9,9 @@ from typing import Optional
 
 import typer
 
+from profkit.cli.common import SEVERITY_METAVAR, check_severity
 from profkit.errors import BadInput
 
-SEVERITY_NAMES = ("info", "warning", "critical")
 
 EXAMPLES = """
 Examples:
@@ -45,7 +45,7 @@ def compare(
     budget: Optional[Path] = typer.Option(None, "--budget", metavar="FILE.yaml",
                                           help="Allowed increases per metric and target; a breach exits 1."),
     fail_on: Optional[str] = typer.Option(
-        None, "--fail-on", metavar="info|warning|critical",
+        None, "--fail-on", metavar=SEVERITY_METAVAR,
         help="Exit 1 on a regression or a new/grown finding at or above this severity (default: warning, "
              "i.e. any regression)."),
     pair: list[str] = typer.Option(
@@ -56,8 +56,7 @@ def compare(
                                            help="Window width for the per-window samples (default: automatic)."),
 ) -> int:
     """Compare two runs and gate CI on regressions."""
-    if fail_on is not None and fail_on not in SEVERITY_NAMES:
-        raise BadInput(f"--fail-on {fail_on!r}: use info, warning or critical")
+    check_severity("--fail-on", fail_on)
     if window is not None and window <= 0:
         raise BadInput(f"--window {window:g}: must be a positive number of seconds")
     if baseline_dir is not None and len(runs) != 1:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from profkit.cli.common import output_file
 from profkit.errors import BadInput
 
 if TYPE_CHECKING:
@@ -79,10 +80,7 @@ def report(
 
     view = open_bundle(bundle)  # analyzers and panels share its reads
     target = output if output is not None else bundle / "report.html"
-    if target.exists() and target.is_dir():
-        raise BadInput(f"-o {target}: is a directory")
-    if not target.parent.is_dir():
-        raise BadInput(f"-o {target}: directory {target.parent} does not exist")
+    output_file(target, "-o")
     started = time.perf_counter()
     findings = run_analyzers(view, build_options(only, rules))
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -144,6 +144,7 @@ class Report:
     findings: list[ReportFinding]
     annotations: list[Annotation]
     events: list[CaptureEvent]  # capture errors, gaps, restarts (no info events)
+    summary: dict[str, Any] | None = None  # per-target numbers (profkit.analyze.summary), when asked for
 
     @property
     def t0(self) -> float:
@@ -298,8 +299,8 @@ def _data_end(dashboards: Sequence[DashboardData], t0: float, default: float) ->
     return max(ends) if ends else default
 
 
-def build_report(view: BundleView, findings: Sequence[Finding],
-                 dashboards: Sequence[DashboardSpec] | None = None) -> Report:
+def build_report(view: BundleView, findings: Sequence[Finding], dashboards: Sequence[DashboardSpec] | None = None,
+                 summary: dict[str, Any] | None = None) -> Report:
     """Read what ``dashboards`` draw from ``view`` (default: the built-in ones) and link ``findings`` to it."""
     specs = list(dashboards) if dashboards is not None else default_dashboards()
     capture = view.time_range()
@@ -317,4 +318,4 @@ def build_report(view: BundleView, findings: Sequence[Finding],
     events = view.events()
     return Report(view.directory, view.status, capture, _data_end(drawn, capture[0], capture[1] - capture[0]),
                   specs, drawn, linked, time_annotations(events, findings, capture),
-                  [e for e in events if e.kind != "info"])
+                  [e for e in events if e.kind != "info"], summary)

@@ -110,3 +110,34 @@ def test_a_new_analyzer_is_one_module_and_nothing_else(tmp_path: Path) -> None:
         sys.modules.pop("deep_queue", None)
         ANALYZERS.pop("deep-queue", None)
         EVIDENCE_SOURCES.pop("deep-queue", None)
+
+
+NAN_ANALYZER = '''"""not-a-number: evidence holding NaN and infinity (a test analyzer)."""
+
+from profkit.analyze import analyzer
+from profkit.model import Finding
+
+
+@analyzer("not-a-number")
+def analyze(view, options):
+    return [Finding("not-a-number", "info", "ctl", "no rate", {"rate": float("nan"), "ratio": [1.5, float("inf")]})]
+'''
+
+
+def test_analyze_json_is_strict_json_even_when_evidence_holds_nan(tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "not_a_number.py").write_text(NAN_ANALYZER)
+    bundle = tmp_path / "b"
+    growing_queue(bundle).view(HEALTHY_DURATION)
+    run_cli = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import not_a_number; "
+               "from profkit.cli.main import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", run_cli, str(plugins), "analyze", str(bundle), "--json",
+                           "--only", "not-a-number"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+    def reject(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    document = json.loads(done.stdout, parse_constant=reject)
+    assert document["findings"][0]["evidence"] == {"rate": None, "ratio": [1.5, None]}
