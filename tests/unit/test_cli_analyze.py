@@ -39,7 +39,7 @@ def test_json_output_is_exactly_the_contract(tmp_path: Path, capsys: pytest.Capt
     code = main(["analyze", str(bundle(tmp_path, keygen_profile_bytes())), "--json"])
     assert code == 0  # no --fail-on: findings alone never fail
     document = json.loads(capsys.readouterr().out)
-    assert list(document) == ["findings"]
+    assert list(document) == ["findings", "summary"]  # the summary block: profkit.analyze.summary
     ids = [f["id"] for f in document["findings"]]
     assert ids[0] == "repeated-key-generation"
     for finding in document["findings"]:
@@ -57,7 +57,7 @@ def test_fail_on_exits_1_when_a_finding_reaches_the_level(tmp_path: Path, fail_o
 
 def test_empty_bundle_passes_any_fail_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["analyze", str(bundle(tmp_path, None)), "--fail-on", "info", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"findings": []}
+    assert json.loads(capsys.readouterr().out) == {"findings": [], "summary": {}}
 
 
 def test_healthy_real_profile_does_not_fail_on_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,7 +94,7 @@ def test_a_directory_that_is_no_bundle_exits_2(tmp_path: Path, capsys: pytest.Ca
 
 def test_a_damaged_profile_is_skipped_not_fatal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["analyze", str(bundle(tmp_path, b"<html>502 Bad Gateway</html>")), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"findings": []}
+    assert json.loads(capsys.readouterr().out) == {"findings": [], "summary": {}}
 
 
 def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
