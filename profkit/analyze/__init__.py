@@ -11,9 +11,9 @@ the analyzer and the error, so the other findings are still printed, ``--fail-on
 tripped by a bug, and the failure stays visible in the JSON output and the report.
 ``AnalyzeOptions(strict=True)`` re-raises instead (tests use it).
 
-Thresholds: the analyzers of the foundation keep their defaults in the dataclasses below
-(:class:`KeyGenerationRules`, :class:`CpuHotspotRules`); the other analyzers keep theirs in
-``profkit.analyze.rules``, which also reads ``--rules FILE``. Precedence for one analyzer:
+Thresholds: every analyzer keeps its defaults in ``profkit.analyze.rules`` (re-exported here:
+:class:`KeyGenerationRules`, :class:`CpuHotspotRules`), which also reads ``--rules FILE``;
+``rules`` imports nothing from this module. Precedence for one analyzer:
 an explicit group on ``AnalyzeOptions`` > the group of the same name in the rules file > the
 documented defaults.
 """
@@ -23,10 +23,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from profkit.analyze.rules import CpuHotspotRules as CpuHotspotRules  # re-exported: analyzers import them from here
+from profkit.analyze.rules import KeyGenerationRules as KeyGenerationRules
+from profkit.analyze.rules import Rules
 from profkit.model import EvidenceSources, Finding, severity_rank
 from profkit.model.finding import EvidenceProfileKind
 
@@ -36,38 +39,6 @@ if TYPE_CHECKING:
 ANALYZER_ERROR_ID = "analyzer-error"
 
 
-@dataclass(frozen=True)
-class KeyGenerationRules:
-    """Thresholds of ``repeated-key-generation`` (share = fraction of the target's CPU samples)."""
-
-    warning_share: float = 0.05  # key generation at 5 % of CPU is worth fixing
-    critical_share: float = 0.20  # ... at 20 % it is the main consumer
-    min_share: float = 0.01  # below 1 % nothing is reported, not even info
-    min_samples: int = 20  # fewer CPU samples in the whole profile mean nothing
-    # Mean CPU cost of ONE RSA-2048 key, used to turn "keygen CPU per reconcile" into keys per
-    # reconcile. Measured on the development machine (2-core x86-64 VM, shared):
-    #   Go 1.26 crypto/rsa.GenerateKey(rand.Reader, 2048): 148 ms mean over 40 keys;
-    #   Python cryptography 48 rsa.generate_private_key(65537, 2048): 43 ms mean over 20 keys.
-    # Prime search is random, so single keys vary by a factor of several; the estimate is an
-    # order of magnitude, reported as such. Set these to your own hardware's numbers.
-    go_rsa2048_key_seconds: float = 0.148
-    python_cryptography_rsa2048_key_seconds: float = 0.043
-
-
-@dataclass(frozen=True)
-class CpuHotspotRules:
-    """Thresholds of ``cpu-hotspot``."""
-
-    info_share: float = 0.20  # one own function carrying 20 % of CPU is worth showing
-    warning_share: float = 0.50  # ... half of all CPU is a hotspot ...
-    warning_min_cores: float = 0.25  # ... when the process burns at least this many cores meanwhile
-    min_cores: float = 0.01  # below this many cores (its share x the process's) a function is no hotspot
-    pass_through_share: float = 0.80  # an own frame passing 80 % of its CPU on to own callees is boilerplate
-    min_samples: int = 50
-    top_functions: int = 10
-    top_leaves: int = 5
-
-
 @dataclass
 class AnalyzeOptions:
     """What ``profkit analyze`` / ``report`` pass to every analyzer.
@@ -75,19 +46,18 @@ class AnalyzeOptions:
     ``only``: run just these finding ids (empty: all). ``rules``: a ``profkit.analyze.rules.Rules``,
     a mapping ``{finding-id: {threshold: value}}`` or a path to a rules YAML file (read by
     ``profkit.analyze.rules.rules_from``). ``key_generation`` / ``cpu_hotspot``: explicit
-    thresholds for the two foundation analyzers (None: rules file, else defaults).
+    thresholds for those two analyzers (None: rules file, else defaults).
     ``own_code``: extra package prefixes that are the controller's own code (Go import paths
     such as ``sigs.k8s.io/cluster-api``, Python top-level packages).
     """
 
     only: tuple[str, ...] = ()
-    rules: Any = None
+    rules: Rules | dict[str, Any] | Path | str | None = None
     rules_file: Path | None = None
     key_generation: KeyGenerationRules | None = None
     cpu_hotspot: CpuHotspotRules | None = None
     own_code: tuple[str, ...] = ()
     strict: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Analyzer = Callable[["BundleView", AnalyzeOptions], list[Finding]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
@@ -13,76 +13,15 @@ from profkit.analyze.metrics_math import (
     series_of, summed_gauge, summed_rate, trend,
 )
 from profkit.analyze.rules import ThrottlingRules, rules_from
+from profkit.analyze.throttling_logs import NEW_MESSAGE, Wait, parse_wait
 from profkit.analyze.tuning import Tuning, tuning_for
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding, LogRecord
+from profkit.model import Finding
 
 ID = "client-side-throttling"
 
-# client-go <= 0.32 (klog text, request.go):
-#   Waited for 1.18s due to client-side throttling, not priority and fairness, request: GET:https://...
-OLD_LINE = re.compile(
-    r"Waited for (?P<delay>[0-9.]+[µa-z]+) due to (?P<reason>client-side throttling[^,]*(?:, not priority and fairness)?)"
-    r"(?:, request: (?P<verb>[A-Z]+):(?P<url>\S+))?")
-# client-go >= 0.33 (structured): "Waited before sending request" delay="1.18s" reason="client-side ..." verb="GET" URL="..."
-NEW_MESSAGE = "Waited before sending request"
-KV = re.compile(r'\b(delay|reason|verb|URL)="([^"]*)"')
-GO_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
-UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 RESOURCE = re.compile(r"/(?:api/v1|apis/[^/]+/[^/]+)(?:/namespaces/[^/]+)?/([a-z0-9.-]+)")
 MAX_SAMPLES = 5
-
-
-@dataclass(frozen=True)
-class Wait:
-    """One throttled request as client-go logged it."""
-
-    ts: float
-    delay: float
-    verb: str
-    url: str
-    line: str
-
-
-def go_duration(text: str) -> float | None:
-    """Seconds in a Go duration string (``1.18s``, ``512.3ms``, ``1m2.5s``, ``850µs``), None if not one."""
-    text = text.strip()
-    pos, total = 0, 0.0
-    for m in GO_DURATION.finditer(text):
-        if m.start() != pos:
-            return None
-        total += float(m.group(1)) * UNITS[m.group(2)]
-        pos = m.end()
-    return total if pos == len(text) and pos else None
-
-
-def parse_wait(r: LogRecord) -> Wait | None:
-    """A throttling wait from a log record in either client-go format, or None."""
-    line = r.raw or r.message
-    m = OLD_LINE.search(r.message) or OLD_LINE.search(line)
-    delay: float | None
-    if m:
-        delay = go_duration(m.group("delay"))
-        if delay is not None:
-            return Wait(r.ts, delay, m.group("verb") or "", m.group("url") or "", line)
-    if NEW_MESSAGE not in r.message and NEW_MESSAGE not in line:
-        return None
-    values = {k: str(v) for k, v in r.fields.items() if k in ("delay", "reason", "verb", "URL", "url")}
-    if not values.keys() >= {"delay", "reason", "verb", "URL"}:  # structured zap lines have them all as fields
-        for key, value in KV.findall(line):
-            values.setdefault(key, value)
-    reason = values.get("reason", "client-side throttling")
-    if "throttl" not in reason:
-        return None
-    raw_delay = r.fields.get("delay")
-    if isinstance(raw_delay, (int, float)) and not isinstance(raw_delay, bool):
-        # zap encodes a time.Duration as float seconds (production) or integer nanoseconds.
-        delay = raw_delay / 1e9 if isinstance(raw_delay, int) and raw_delay > 100_000 else float(raw_delay)
-    else:
-        delay = go_duration(values.get("delay", ""))
-    if delay is None:
-        return None
-    return Wait(r.ts, delay, values.get("verb", ""), values.get("URL", values.get("url", "")), line)
 
 
 def _waits_by_target(view: BundleView) -> dict[str, list[Wait]]:
@@ -234,20 +173,3 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             log_samples=tuple(evidence.get("log_samples", ())),
         ))
     return findings
-
-
-def is_throttled(view: BundleView, target: str, qps: float, pinned_ratio: float = 0.9, pinned_share: float = 0.5
-                 ) -> bool:
-    """Whether the target's API calls wait on client-side throttling (log lines, or requests pinned at QPS).
-
-    Other analyzers use it to say "workers are blocked on the rate limiter" instead of
-    blaming concurrency or slow code for what the QPS limit causes.
-    """
-    for needle in ("client-side throttling", NEW_MESSAGE):
-        for r in view.logs(target=target, contains=needle):
-            if parse_wait(r) is not None:
-                return True
-    if qps <= 0:
-        return False
-    rates = summed_rate(series_of(view, "rest_client_requests_total", target=target))
-    return bool(rates) and fraction(rates, lambda v: v >= pinned_ratio * qps) >= pinned_share

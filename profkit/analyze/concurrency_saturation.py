@@ -7,7 +7,8 @@ from collections import defaultdict
 from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
-from profkit.analyze.client_side_throttling import is_throttled
+from profkit.analyze.throttling_logs import is_throttled
+from profkit.analyze.workqueue import queue_series
 from profkit.analyze.metrics_math import (
     HistogramStats, average_rate, finite, fraction, histogram_mean, histogram_stats, sample_at, series_of,
     summed_gauge, trend,
@@ -19,12 +20,6 @@ from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Series
 
 ID = "concurrency-saturation"
-
-
-def queue_series(view: BundleView, metric: str, target: str, controller: str) -> list[Series]:
-    """Workqueue series of one controller: label ``name`` (all versions) or ``controller`` (newer ones)."""
-    return (series_of(view, metric, target, name=controller)
-            or series_of(view, metric, target, controller=controller))
 
 
 def queue_histogram(view: BundleView, base: str, target: str, controller: str) -> HistogramStats | None:

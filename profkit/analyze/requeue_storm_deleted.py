@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from profkit.analyze import AnalyzeOptions, analyzer
-from profkit.analyze.concurrency_saturation import queue_series
+from profkit.analyze.workqueue import queue_series
 from profkit.analyze.lifecycle import KeyLife, group_reconciles, key_lives, live_count, per_minute
 from profkit.analyze.metrics_math import average_rate, series_of, total_increase
 from profkit.analyze.rules import RequeueStormRules, rules_from

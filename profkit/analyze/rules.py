@@ -39,7 +39,7 @@ gc-pressure                  GC share of CPU samples over ``warning_share`` (or 
                              pauses ``warning_pause_share`` of wall time), with at
                              least ``min_samples`` CPU samples
 repeated-key-generation      key generation over ``warning_share`` of CPU samples        ... over ``critical_share`` (thresholds:
-                             (``KeyGenerationRules`` in ``profkit.analyze``)              ``KeyGenerationRules``)
+                             (``KeyGenerationRules`` below)              ``KeyGenerationRules``)
 cpu-hotspot                  one own function over ``warning_share`` of CPU while the    info from ``info_share``; never critical; nothing
                              process burns ``warning_min_cores`` (``CpuHotspotRules``)    when the function uses under ``min_cores`` cores
                              (idle waits - select, Condition.wait, gopark - are no CPU)
@@ -71,8 +71,38 @@ from typing import Any
 
 import yaml
 
-from profkit.analyze import CpuHotspotRules, KeyGenerationRules
 from profkit.errors import BadInput
+
+@dataclass(frozen=True)
+class KeyGenerationRules:
+    """Thresholds of ``repeated-key-generation`` (share = fraction of the target's CPU samples)."""
+
+    warning_share: float = 0.05  # key generation at 5 % of CPU is worth fixing
+    critical_share: float = 0.20  # ... at 20 % it is the main consumer
+    min_share: float = 0.01  # below 1 % nothing is reported, not even info
+    min_samples: int = 20  # fewer CPU samples in the whole profile mean nothing
+    # Mean CPU cost of ONE RSA-2048 key, used to turn "keygen CPU per reconcile" into keys per
+    # reconcile. Measured on the development machine (2-core x86-64 VM, shared):
+    #   Go 1.26 crypto/rsa.GenerateKey(rand.Reader, 2048): 148 ms mean over 40 keys;
+    #   Python cryptography 48 rsa.generate_private_key(65537, 2048): 43 ms mean over 20 keys.
+    # Prime search is random, so single keys vary by a factor of several; the estimate is an
+    # order of magnitude, reported as such. Set these to your own hardware's numbers.
+    go_rsa2048_key_seconds: float = 0.148
+    python_cryptography_rsa2048_key_seconds: float = 0.043
+
+
+@dataclass(frozen=True)
+class CpuHotspotRules:
+    """Thresholds of ``cpu-hotspot``."""
+
+    info_share: float = 0.20  # one own function carrying 20 % of CPU is worth showing
+    warning_share: float = 0.50  # ... half of all CPU is a hotspot ...
+    warning_min_cores: float = 0.25  # ... when the process burns at least this many cores meanwhile
+    min_cores: float = 0.01  # below this many cores (its share x the process's) a function is no hotspot
+    pass_through_share: float = 0.80  # an own frame passing 80 % of its CPU on to own callees is boilerplate
+    min_samples: int = 50
+    top_functions: int = 10
+    top_leaves: int = 5
 
 
 @dataclass(frozen=True)
@@ -166,7 +196,6 @@ class Rules:
     memory_growth: MemoryGrowthRules = field(default_factory=MemoryGrowthRules)
     goroutine_growth: GoroutineGrowthRules = field(default_factory=GoroutineGrowthRules)
     gc_pressure: GcPressureRules = field(default_factory=GcPressureRules)
-    # The foundation analyzers' groups live in profkit.analyze (documented there); a rules file may set them too.
     repeated_key_generation: KeyGenerationRules = field(default_factory=KeyGenerationRules)
     cpu_hotspot: CpuHotspotRules = field(default_factory=CpuHotspotRules)
 

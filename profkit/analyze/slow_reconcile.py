@@ -6,8 +6,8 @@ from collections import defaultdict
 from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
-from profkit.analyze.client_side_throttling import is_throttled
-from profkit.analyze.concurrency_saturation import queue_series
+from profkit.analyze.throttling_logs import is_throttled
+from profkit.analyze.workqueue import queue_series
 from profkit.analyze.metrics_math import (
     finite, histogram_stats, label_values, series_of, summed_gauge, total_increase, trend,
 )

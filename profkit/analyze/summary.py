@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from profkit.analyze.client_side_throttling import NEW_MESSAGE, parse_wait
+from profkit.analyze.throttling_logs import NEW_MESSAGE, parse_wait
 from profkit.analyze.metrics_math import bucket_increases, histogram_quantile, total_increase
 from profkit.analyze.usage_source import UsageSeries, usage_series
 from profkit.bundle.reader import BundleView

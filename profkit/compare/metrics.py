@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from profkit.analyze.client_side_throttling import NEW_MESSAGE, parse_wait
+from profkit.analyze.throttling_logs import NEW_MESSAGE, parse_wait
 from profkit.analyze.cpu_profiles import PROCESS_CPU, RECONCILE_TOTAL, cpu_profiles
 from profkit.analyze.usage_source import usage_series
 from profkit.bundle.reader import BundleView

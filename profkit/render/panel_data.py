@@ -351,7 +351,7 @@ def _object_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> lis
 
 
 def _log_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> list[Line]:
-    from profkit.analyze.client_side_throttling import parse_wait
+    from profkit.analyze.throttling_logs import parse_wait
 
     if spec.transform == "throttling" or spec.match == "throttling":
         seen: set[tuple[float, str]] = set()

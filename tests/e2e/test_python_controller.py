@@ -249,7 +249,7 @@ def test_requeue_deleted_keeps_requeueing_after_deletion(control_plane: ControlP
 
 
 def test_throttling_lines_and_saturated_workers(control_plane: ControlPlane, deploy: Any) -> None:
-    from profkit.analyze.client_side_throttling import parse_wait
+    from profkit.analyze.throttling_logs import parse_wait
     from profkit.formats.logs import parse_line
 
     dep = deploy("py-throttle", "py-throttle", objects=10, ready_timeout=5,

@@ -11,7 +11,7 @@ import pytest
 from controller_bundles import (
     HEALTHY_DURATION, T0, Bundle, ControllerLoad, analyze, const, healthy, ramp,
 )
-from profkit.analyze.client_side_throttling import go_duration
+from profkit.analyze.throttling_logs import go_duration
 
 ID = "client-side-throttling"
 URL = "https://10.96.0.1:443/apis/controlplane.cluster.x-k8s.io/v1beta1/namespaces/default/kubeadmcontrolplanes/kcp-{i}"
