@@ -41,7 +41,7 @@ def link_html(link: EvidenceLink, index: int) -> str:
     if link.kind == "profile-window":
         return (f'<a href="#{link.anchor}" data-flame="{esc(link.flame_div)}" data-window="{esc(link.window_path)}">'
                 f"{esc(link.label)} {esc(_clock(link.start))}</a>")
-    if link.kind == "zoom":
+    if link.kind == "zoom":  # data-zoom: unix seconds; report.js turns them into the panels' x range
         return (f'<a href="#top" data-zoom="{link.start:.3f},{link.end:.3f}">{esc(link.label)} '
                 f"{esc(_clock(link.start))}–{esc(_clock(link.end))}</a>")
     return f'<a href="#finding-{index}-log{link.log_index}">{esc(link.label)}</a>'

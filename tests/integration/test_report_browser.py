@@ -202,6 +202,28 @@ def test_range_buttons_and_finding_links(browser: Any, demo_report: Path) -> Non
     session.close()
 
 
+def test_evidence_zoom_links_keep_every_panel_in_the_capture_and_non_empty(browser: Any, demo_report: Path) -> None:
+    session = Page(browser)
+    page = session.open(demo_report)
+    zooms = page.locator("a[data-zoom]")
+    for number in range(zooms.count()):
+        zooms.nth(number).click()
+        page.wait_for_timeout(500)
+        checks = page.evaluate("""() => {
+          const doc = JSON.parse(document.getElementById('profkit-data').textContent);
+          const first = doc.t0 * 1000, last = (doc.t0 + doc.t1) * 1000;
+          return window.profkitReport.timePlots.map(p => {
+            const ax = p._fullLayout.xaxis, lo = ax.r2l(ax.range[0]), hi = ax.r2l(ax.range[1]);
+            const shown = (p.data || []).some(t => (t.x || []).some(x => { const v = ax.d2l(x); return v >= lo && v <= hi; }));
+            return [lo >= first - 1 && hi <= last + 1 && hi > lo, shown];
+          });
+        }""")
+        assert all(inside for inside, _ in checks), (number, checks)  # 2083 was outside every capture
+        assert any(shown for _, shown in checks), (number, checks)
+    assert session.errors == []
+    session.close()
+
+
 def test_flame_graph_zooms_on_click_searches_and_switches_windows(browser: Any, demo_report: Path) -> None:
     session = Page(browser)
     page = session.open(demo_report)

@@ -117,8 +117,11 @@
   document.addEventListener("click", function (e) {
     var link = e.target.closest("a[data-zoom]");
     if (link) {
+      /* data-zoom holds unix seconds (not offsets from t0, unlike ms()): adding t0 again put every
+         panel in 2083 and blanked it. Clamped to the capture so a panel is never zoomed off its data. */
       var span = link.getAttribute("data-zoom").split(",").map(Number), pad = Math.max(5, (span[1] - span[0]) * 0.05);
-      setAll({"xaxis.range": [ms(span[0] - pad), ms(span[1] + pad)]});
+      var lo = Math.max((span[0] - pad) * 1000, fullRange[0]), hi = Math.min((span[1] + pad) * 1000, fullRange[1]);
+      if (hi > lo) { setAll({"xaxis.range": [lo, hi]}); }
     }
     var win = e.target.closest("a[data-window]");
     if (win) { e.preventDefault(); showWindow(win.getAttribute("data-flame"), win.getAttribute("data-window")); }
