@@ -46,3 +46,29 @@ def format_bytes(value: float) -> str:
             return f"{value:.1f} {unit}" if unit != "B" else f"{value:.0f} B"
         value /= 1024
     return f"{value:.1f} GiB"
+
+
+def format_number(value: float, unit: str = "") -> str:
+    """A number as text people read: sensible precision, and the unit (``bytes`` as KiB/MiB,
+    ``seconds`` as a duration, ``per_second`` as /s). Machine output keeps full precision instead."""
+    if unit == "bytes":
+        return format_bytes(value)
+    if unit == "seconds":
+        return format_duration(value)
+    magnitude = abs(value)
+    if value == int(value) and magnitude < 1e15:
+        text = f"{int(value)}"
+    elif magnitude >= 100:
+        text = f"{value:.0f}"
+    elif magnitude >= 1:
+        text = f"{value:.3g}" if magnitude < 10 else f"{value:.1f}"
+    else:
+        text = f"{value:.2g}"
+    suffix = {"per_second": "/s", "cores": " cores", "ratio": "", "": ""}.get(unit, f" {unit}")
+    return text + suffix
+
+
+def plural(count: float, singular: str, plural_form: str | None = None) -> str:
+    """``1 object``, ``3 objects`` (``plural_form`` for irregular words)."""
+    word = singular if count == 1 else (plural_form or singular + "s")
+    return f"{format_number(count)} {word}"

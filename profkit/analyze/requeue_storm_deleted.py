@@ -24,6 +24,7 @@ from profkit.analyze.rules import RequeueStormRules, rules_from
 from profkit.bundle.reader import BundleView
 from profkit.formats.logs import object_key_of
 from profkit.model import Finding, LogRecord, ObjectEvent, Series
+from profkit.units import format_number, plural
 
 ID = "requeue-storm-deleted"
 
@@ -268,8 +269,9 @@ def _stuck_finding(target: str, controller: str, severity: str, evidence: dict[s
     keys = ", ".join(e["key"] for e in evidence["objects"][:3])
     finalizers = sorted({f for e in evidence["objects"] for f in e["finalizers"]})
     kopf = evidence.get("framework") == "kopf" or any(f.startswith("kopf.") for f in finalizers)
-    title = (f"{controller}: {count} object(s) stuck Terminating (up to {evidence['longest_stuck_seconds']:.0f} s), "
-             f"deletion retried {evidence['retries_per_minute']:g} times/min"
+    title = (f"{controller}: {plural(count, 'object')} stuck Terminating "
+             f"(up to {evidence['longest_stuck_seconds']:.0f} s), "
+             f"deletion retried {format_number(evidence['retries_per_minute'])} times/min"
              + (f" by handler {', '.join(handlers)}" if handlers else ""))
     if kopf:
         fix = (f"In the deletion handler ({', '.join(handlers) or '@kopf.on.delete'}), treat a backing object that is "
@@ -396,11 +398,12 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
 def _finding(target: str, controller: str, severity: str, evidence: dict[str, Any]) -> Finding:
     count = evidence["objects_in_storm"]
     watched = any(e["source"] == "objects+logs" for e in evidence["objects"])
-    what = (f"{count} deleted object(s) reconciled {evidence['reconciles_per_minute']:g} times/min after deletion"
+    rate_text = format_number(evidence["reconciles_per_minute"])
+    what = (f"{plural(count, 'deleted object')} reconciled {rate_text} times/min after deletion"
             if count and watched else
-            f"{count} object(s) gone (NotFound) reconciled {evidence['reconciles_per_minute']:g} times/min"
+            f"{plural(count, 'object')} gone (NotFound) reconciled {rate_text} times/min"
             if count else
-            f"requeues go on at {evidence['reconciles_per_minute']:g}/min with no live object left")
+            f"requeues go on at {rate_text}/min with no live object left")
     keys = ", ".join(e["key"] for e in evidence["objects"][:3])
     window = evidence.get("window")
     return Finding(

@@ -68,7 +68,7 @@ def classify(metric: MetricDef, target: str, base: MetricValue | None, new: Metr
         return MetricChange(metric, target, base or MetricValue(None), new or MetricValue(None), MISSING,
                             reason=f"no data in {side}")
     verdict = judge(base.value, new.value, base.samples, new.samples, metric.min_relative, metric.min_absolute,
-                    alpha, base_count=event_count(base), new_count=event_count(new))
+                    alpha, base_count=event_count(base), new_count=event_count(new), unit=metric.unit)
     change = MetricChange(metric, target, base, new, UNCHANGED, p_value=verdict.p_value, reason=verdict.reason)
     if not verdict.tested:
         change.status = UNTESTED

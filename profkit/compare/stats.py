@@ -33,6 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from profkit.compare.model import MetricValue
+from profkit.units import format_number
 
 MIN_SAMPLES = 3
 ALPHA = 0.01
@@ -194,13 +195,14 @@ def relative_change(base: float, new: float) -> float | None:
 
 def judge(base_value: float, new_value: float, base_samples: Sequence[float], new_samples: Sequence[float],
           min_relative: float, min_absolute: float, alpha: float = ALPHA, *,
-          base_count: EventCount | None = None, new_count: EventCount | None = None) -> Verdict:
-    """Apply the rule of this module to one metric of one target (the rate test when both counts are given)."""
+          base_count: EventCount | None = None, new_count: EventCount | None = None, unit: str = "") -> Verdict:
+    """Apply the rule of this module to one metric of one target (the rate test when both counts are given);
+    ``unit`` (the metric's) only shapes the reason's text."""
     change = new_value - base_value
     direction = 0 if change == 0 else (1 if change > 0 else -1)
     rel = relative_change(base_value, new_value)
     if base_count is not None and new_count is not None:
-        return _judge_rates(base_count, new_count, change, direction, rel, min_relative, min_absolute, alpha)
+        return _judge_rates(base_count, new_count, change, direction, rel, min_relative, min_absolute, alpha, unit)
     if len(base_samples) < MIN_SAMPLES or len(new_samples) < MIN_SAMPLES:
         return Verdict(False, False, None, direction,
                        f"fewer than {MIN_SAMPLES} windows with data "
@@ -218,7 +220,7 @@ def judge(base_value: float, new_value: float, base_samples: Sequence[float], ne
     if not big_enough:
         return Verdict(False, True, result.p_value, direction,
                        f"p={result.p_value:.3g} but the change is below the minimum effect "
-                       f"({min_relative:.0%} and {min_absolute:g})")
+                       f"({min_relative:.0%} and {format_number(min_absolute, unit)})")
     if result.direction != 0 and result.direction != direction:
         return Verdict(False, True, result.p_value, direction,
                        "windows and headline values disagree on the direction: not significant")
@@ -227,7 +229,7 @@ def judge(base_value: float, new_value: float, base_samples: Sequence[float], ne
 
 
 def _judge_rates(base: EventCount, new: EventCount, change: float, direction: int, rel: float | None,
-                 min_relative: float, min_absolute: float, alpha: float) -> Verdict:
+                 min_relative: float, min_absolute: float, alpha: float, unit: str = "") -> Verdict:
     counted = (f"{base.events:.0f} events in {base.seconds:.0f} s vs {new.events:.0f} in {new.seconds:.0f} s")
     if round(base.events) + round(new.events) == 0:
         return Verdict(False, True, 1.0, 0, "no events in either run (rate test over the whole capture)")
@@ -243,6 +245,6 @@ def _judge_rates(base: EventCount, new: EventCount, change: float, direction: in
     if not big_enough:
         return Verdict(False, True, p, direction,
                        f"{counted}: rate test p={p:.3g} but the change is below the minimum effect "
-                       f"({min_relative:.0%} and {min_absolute:g})")
+                       f"({min_relative:.0%} and {format_number(min_absolute, unit)})")
     return Verdict(True, True, p, direction,
                    f"{counted}: rate test p={p:.3g} < {alpha:g} and the change exceeds the minimum effect")

@@ -7,6 +7,7 @@ import math
 from typing import IO, Any
 
 from profkit.render.report_model import Report
+from profkit.units import format_number
 
 
 def finite(value: Any) -> Any:
@@ -34,13 +35,21 @@ def findings_json(report: Report) -> str:
     return json.dumps(findings_document(report), indent=2, default=str, allow_nan=False) + "\n"
 
 
+_COUNT_KEYS = frozenset({"reconciles", "count", "errors", "objects", "requests", "retries", "panics"})
+
+
 def evidence_summary(evidence: dict[str, Any]) -> str:
     """A few of the evidence numbers, for the table (the JSON has all of them)."""
     parts: list[str] = []
     for key, value in evidence.items():
         if isinstance(value, bool) or not isinstance(value, (int, float, str)) or key in ("language",):
             continue
-        text = f"{value:.1%}" if key.endswith("share") and isinstance(value, float) else str(value)
+        if key.endswith("share") and isinstance(value, float):
+            text = f"{value:.1%}"
+        elif isinstance(value, float):  # counts estimated from counters read as whole numbers (reconciles=67)
+            text = f"{value:.0f}" if key in _COUNT_KEYS else format_number(value)
+        else:
+            text = str(value)
         parts.append(f"{key}={text}")
         if len(parts) == 5:
             break
