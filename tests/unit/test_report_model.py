@@ -36,6 +36,16 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
 '''
 
 
+def cli_with_module(plugins: Path, module: str, source: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``profkit ARGS`` in a fresh interpreter that first imports ``module`` (written from ``source`` into ``plugins``)."""
+    plugins.mkdir(exist_ok=True)
+    (plugins / f"{module}.py").write_text(source)
+    run_cli = (f"import sys; sys.path.insert(0, sys.argv.pop(1)); import {module}; "
+               "from profkit.cli.main import main; sys.exit(main(sys.argv[1:]))")
+    return subprocess.run([sys.executable, "-c", run_cli, str(plugins), *args], capture_output=True, text=True,
+                          timeout=120)
+
+
 def growing_queue(path: Path) -> Bundle:
     """A controller whose queue depth ramps from 0 to 120 items over 20 minutes, reconciling 2/s."""
     b = Bundle(path)
@@ -76,14 +86,9 @@ def test_each_finding_links_the_panels_of_the_series_it_declares(report: Report)
 def test_a_new_analyzer_is_one_module_and_nothing_else(tmp_path: Path) -> None:
     """Written as one module outside the package, registered by @analyzer: in analyze --json, the report, Grafana."""
     plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "deep_queue.py").write_text(NEW_ANALYZER)
     bundle = tmp_path / "b"
     growing_queue(bundle).view(HEALTHY_DURATION)
-    run_cli = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import deep_queue; "
-               "from profkit.cli.main import main; sys.exit(main(sys.argv[1:]))")
-    done = subprocess.run([sys.executable, "-c", run_cli, str(plugins), "analyze", str(bundle), "--json"],
-                          capture_output=True, text=True, timeout=120)
+    done = cli_with_module(plugins, "deep_queue", NEW_ANALYZER, "analyze", str(bundle), "--json")
     assert done.returncode == 0, done.stderr
     found = [f for f in json.loads(done.stdout)["findings"] if f["id"] == "deep-queue"]
     assert [(f["severity"], f["target"], f["evidence"]["peak"]) for f in found] == [("warning", "ctl", 120.0)]
@@ -125,15 +130,10 @@ def analyze(view, options):
 
 
 def test_analyze_json_is_strict_json_even_when_evidence_holds_nan(tmp_path: Path) -> None:
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "not_a_number.py").write_text(NAN_ANALYZER)
     bundle = tmp_path / "b"
     growing_queue(bundle).view(HEALTHY_DURATION)
-    run_cli = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import not_a_number; "
-               "from profkit.cli.main import main; sys.exit(main(sys.argv[1:]))")
-    done = subprocess.run([sys.executable, "-c", run_cli, str(plugins), "analyze", str(bundle), "--json",
-                           "--only", "not-a-number"], capture_output=True, text=True, timeout=120)
+    done = cli_with_module(tmp_path / "plugins", "not_a_number", NAN_ANALYZER, "analyze", str(bundle), "--json",
+                           "--only", "not-a-number")
     assert done.returncode == 0, done.stderr
 
     def reject(constant: str) -> None:
