@@ -37,31 +37,42 @@ def _check(base: Profile, new: Profile) -> None:
         raise BadInput("cannot compare: one of the profiles has no samples")
 
 
+def _path_shares(tree: FlameTree, names: list[str]) -> tuple[list[tuple[str, ...]], dict[tuple[str, ...], float],
+                                                              dict[tuple[str, ...], float]]:
+    """Each node's call path (function identities from the root) and the self and total share per path.
+
+    Nodes with the same path (one Python function sampled at several lines is several frames, so
+    several sibling nodes) are one function there and add up, as in the text diff."""
+    grand = tree.grand_total or 1.0
+    paths: list[tuple[str, ...]] = []
+    self_share: dict[tuple[str, ...], float] = {}
+    total_share: dict[tuple[str, ...], float] = {}
+    for frame, parent, own, total in zip(tree.frame.tolist(), tree.parent.tolist(), tree.self_weight.tolist(),
+                                         tree.total.tolist()):
+        path = (paths[parent] if parent >= 0 else ()) + (names[frame],)
+        paths.append(path)
+        self_share[path] = self_share.get(path, 0.0) + own / grand
+        total_share[path] = total_share.get(path, 0.0) + total / grand
+    return paths, self_share, total_share
+
+
 def flame_diff(base: Profile, new: Profile, min_fraction: float = 0.001) -> FlameDiff:
-    """Match NEW's nodes to BASE's by call path (frame names from the root); shares normalise both totals."""
+    """Match NEW's nodes to BASE's by call path of function identities (the names the text diff,
+    profkit.compare.functions, uses: Python ``module.function`` without line numbers); shares
+    normalise both totals, so two captures of the same code come out neutral."""
+    from profkit.analyze.frames import display_name
+
     _check(base, new)
     tree = build_tree(new, min_fraction)
     base_tree = build_tree(base, 0.0)
-    base_names = [f.name for f in base.frames]
-    base_index: dict[tuple[int, str], int] = {}
-    for node, (frame, parent) in enumerate(zip(base_tree.frame.tolist(), base_tree.parent.tolist())):
-        base_index[(parent, base_names[frame])] = node
-    new_names = [f.name for f in new.frames]
-    matched: list[int] = []
-    for frame, parent in zip(tree.frame.tolist(), tree.parent.tolist()):
-        base_parent = -1 if parent < 0 else matched[parent]
-        found = base_index.get((base_parent, new_names[frame]), -2) if base_parent != -2 else -2
-        matched.append(found)
-    base_total_all = base_tree.grand_total or 1.0
-    new_total_all = tree.grand_total or 1.0
-    base_total = base_tree.total.tolist()
-    base_self = base_tree.self_weight.tolist()
+    new_paths, new_self, new_total = _path_shares(tree, [display_name(f, new.language) for f in new.frames])
+    _, base_self, base_total = _path_shares(base_tree, [display_name(f, base.language) for f in base.frames])
     return FlameDiff(
         tree=tree,
-        new_self=[v / new_total_all for v in tree.self_weight.tolist()],
-        new_total=[v / new_total_all for v in tree.total.tolist()],
-        base_self=[base_self[m] / base_total_all if m >= 0 else 0.0 for m in matched],
-        base_total=[base_total[m] / base_total_all if m >= 0 else 0.0 for m in matched],
+        new_self=[new_self[p] for p in new_paths],
+        new_total=[new_total[p] for p in new_paths],
+        base_self=[base_self.get(p, 0.0) for p in new_paths],
+        base_total=[base_total.get(p, 0.0) for p in new_paths],
     )
 
 
