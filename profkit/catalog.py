@@ -7,9 +7,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, cast
 
-import yaml
-
 from profkit.errors import BadInput
+from profkit.fileio import parse_yaml
 
 AUTH_MODES = ("none", "bearer")
 SCHEMES = ("http", "https")
@@ -87,10 +86,7 @@ def _endpoint(raw: Any, where: str) -> EndpointSpec:
 
 def parse_collector(text: str, source: str) -> CollectorSpec:
     """Validate one collector YAML document; errors name the file and the field."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    raw = parse_yaml(text, source)
     if not isinstance(raw, dict):
         raise BadInput(f"{source}: a collector definition is a YAML mapping")
     missing = [key for key in ("alias", "deployment", "namespace") if not raw.get(key)]

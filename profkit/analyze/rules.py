@@ -69,9 +69,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from profkit.errors import BadInput
+from profkit.fileio import load_yaml_file
 
 @dataclass(frozen=True)
 class KeyGenerationRules:
@@ -248,16 +247,7 @@ def load_rules(path: Path | str) -> Rules:
 
 @lru_cache(maxsize=8)
 def _load_rules(path: str, mtime: float) -> Rules:
-    where = f"--rules {path}"
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise BadInput(f"{where}: {exc.strerror or exc}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return rules_from_mapping(raw, where)
+    return rules_from_mapping(load_yaml_file(Path(path), "--rules"), f"--rules {path}")
 
 
 def rules_from(options: object) -> Rules:

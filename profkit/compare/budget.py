@@ -67,17 +67,9 @@ def parse_budget(document: Any, source: str = "budget") -> list[BudgetEntry]:
 
 def load_budget(path: Path) -> list[BudgetEntry]:
     """Read ``--budget FILE.yaml``."""
-    import yaml
+    from profkit.fileio import load_yaml_file
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(f"--budget {path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise BadInput(f"--budget {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return parse_budget(document, f"--budget {path}")
+    return parse_budget(load_yaml_file(path, "--budget"), f"--budget {path}")
 
 
 def _check(entry: BudgetEntry, target: str, base: float, new: float) -> BudgetResult:

@@ -8,9 +8,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from profkit.errors import BadInput
+from profkit.fileio import parse_yaml
 
 PANEL_TYPES = ("timeseries", "stat", "table", "flamegraph", "findings")
 SOURCES = ("metrics", "objects", "logs", "findings")
@@ -234,11 +233,7 @@ def _panel(raw: Any, where: _Where) -> PanelSpec:
 def parse_dashboard(text: str, source: str) -> DashboardSpec:
     """Validate one dashboard YAML document; errors name the file and the field."""
     where = _Where(source)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    raw = _mapping(raw, where, "a dashboard")
+    raw = _mapping(parse_yaml(text, source), where, "a dashboard")
     rows_raw = raw.get("rows")
     if not isinstance(rows_raw, list) or not rows_raw:
         raise where.at("rows").fail("missing (a list of rows, each with panels)")
