@@ -73,6 +73,7 @@ class BundleView:
         self._series_memo: dict[tuple[str | None, str | None, str | None], list[Series]] = {}
         self._profile_memo: dict[str, Profile] = {}
         self._profile_memo_bytes = 0
+        self._unreadable: dict[str, str] = {}
 
     # -- meta --------------------------------------------------------------
     @property
@@ -173,12 +174,16 @@ class BundleView:
                                    Window(instance, start, duration), lambda name: self.series(name, target=target))
 
     def profiles(self, target: str | None = None, kind: str | None = None) -> Iterator[tuple[ProfileRef, Profile]]:
-        """Decoded profiles; a damaged file is reported as an error event, not raised."""
+        """Decoded profiles; a damaged file is not raised but reported by :meth:`unreadable_profiles`."""
         for ref in self.profile_refs(target, kind):
             try:
                 yield ref, self.load_profile(ref)
-            except BadInput:
-                continue
+            except BadInput as exc:
+                self._unreadable[ref.path] = str(exc)
+
+    def unreadable_profiles(self) -> dict[str, str]:
+        """Profile files :meth:`profiles` could not decode so far: bundle path -> the one-line error."""
+        return dict(self._unreadable)
 
     def merged_profile(self, target: str | None = None, kind: str = "cpu") -> Profile | None:
         """All windows (and replicas) of one kind merged, or None when there are none."""

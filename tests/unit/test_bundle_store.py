@@ -57,3 +57,19 @@ def test_log_filters_by_time_and_fields_text_and_counts_per_object(tmp_path: Pat
     assert view.log_counts_by_object() == [("ns/a", 2), ("ns/b", 2)]
     assert view.log_counts_by_object("ctl") == [("ns/a", 2), ("ns/b", 1)]
     writer.close()
+
+
+def test_profiles_reports_the_files_it_could_not_read(tmp_path: Path) -> None:
+    good = (Path(__file__).parent.parent / "fixtures" / "go-cpu-keygen.pb.gz").read_bytes()
+    writer = BundleWriter(tmp_path / "b")
+    writer.add_profile("ctl", "pod-0", "cpu", "pprof", good, 1_700_000_000.0, 10.0)
+    damaged = writer.add_profile("ctl", "pod-0", "cpu", "pprof", b"\x1f\x8b not gzip", 1_700_000_010.0, 10.0)
+    writer.close()
+    view = open_bundle(tmp_path / "b")
+    assert view.unreadable_profiles() == {}
+    loaded = [ref.path for ref, _ in view.profiles("ctl", "cpu")]
+    unreadable = view.unreadable_profiles()
+    rel = damaged.relative_to(tmp_path / "b").as_posix()
+    assert len(loaded) == 1 and list(unreadable) == [rel]
+    assert rel in unreadable[rel] or "gzip" in unreadable[rel].lower()
+    assert [ref.path for ref, _ in view.profiles()] == loaded and list(view.unreadable_profiles()) == [rel]
