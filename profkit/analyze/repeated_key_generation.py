@@ -146,8 +146,10 @@ def _keys_per_reconcile(cpu: TargetCpu, use: KeygenUse, rules: KeyGenerationRule
     rsa_keygen = {name: call for name, call in use.calls.items()
                   if call.what == "key generation" and call.algorithm == "RSA"}
     implementations = {c.implementation for c in rsa_keygen.values()}
+    low = high = 0.0
     if implementations == {"go"}:
-        cost, source = rules.go_rsa2048_key_seconds, "Go crypto/rsa RSA-2048, 148 ms mean measured for profkit"
+        cost, source = rules.go_rsa2048_key_seconds, "Go crypto/rsa RSA-2048, 40-150 ms per key measured for profkit"
+        low, high = rules.go_rsa2048_key_seconds_low, rules.go_rsa2048_key_seconds_high
     elif implementations == {"cryptography"}:
         cost, source = (rules.python_cryptography_rsa2048_key_seconds,
                         "Python cryptography RSA-2048, 43 ms mean measured for profkit")
@@ -156,23 +158,51 @@ def _keys_per_reconcile(cpu: TargetCpu, use: KeygenUse, rules: KeyGenerationRule
     rsa_seconds = sum(use.by_call[name] for name in rsa_keygen) * cpu.seconds_per_unit / reconciles
     out["rsa_keygen_cpu_seconds_per_reconcile"] = round(rsa_seconds, 4)
     out["estimated_keys_per_reconcile"] = round(rsa_seconds / cost, 1)
+    if low > 0 and high > low:  # the range the measured per-key cost spans
+        out["estimated_keys_per_reconcile_range"] = [round(rsa_seconds / high, 1), round(rsa_seconds / low, 1)]
     out["assumed_key_cpu_seconds"] = cost
     out["assumed_key_cost_source"] = source + " (assumes 2048-bit keys; an order-of-magnitude estimate)"
     return out
 
 
-def _recommendation(site: str, chain: tuple[str, ...], first_call: str, language: str) -> str:
+def _framework(profile: Profile) -> str:
+    """``cluster-api``, ``kopf`` or ``""``: which controller story a fix text may tell."""
+    files = " ".join(f"{f.name} {f.file}" for f in profile.frames[:5000])
+    if "sigs.k8s.io/cluster-api" in files:
+        return "cluster-api"
+    if "kopf/" in files or "kopf." in files:
+        return "kopf"
+    return ""
+
+
+def _recommendation(site: str, chain: tuple[str, ...], first_call: str, language: str, what: str,
+                    framework: str) -> str:
+    """The fix for what was found (key generation, prime generation or certificate signing), in the
+    terms of the controller's language and framework (the Cluster API story only for Cluster API)."""
     path = " -> ".join([*reversed(chain), first_call]) if chain else first_call
-    where = f"`{site}`" if site else "the caller of the key generation"
+    where = f"`{site}`" if site else "the caller of the crypto call"
     python = language == "python"
-    return (
-        f"{where} generates a new private key every time it runs ({path}). Generate the key once and reuse it: "
-        + ("keep it in a dict keyed by cluster (or a functools.lru_cache), "
-           if python else "cache it per cluster (e.g. in a sync.Map keyed by the cluster's namespace/name), ")
-        + "or read it from the Secret that already holds it. Cluster API's KubeadmControlPlane had exactly this bug "
-        "(4 RSA keys per reconcile in Management.GetWorkloadCluster, issue 8602) and fixed it by caching one key "
-        "per cluster (PR 8617)."
-    )
+    if what == "certificate signing":
+        return (f"{where} signs a certificate every time it runs ({path}), with a key it already holds. Keep the "
+                "signed certificate and re-issue it only when it nears expiry or its subject changes: "
+                + ("store it with its expiry in the operator's memory per object or issuer, or in the Secret "
+                   "it belongs to." if python else
+                   "cache it per object (e.g. in a sync.Map keyed by namespace/name) or read it back from the "
+                   "Secret that holds it."))
+    action = "searches for new primes" if what == "prime generation" else "generates a new private key"
+    text = (f"{where} {action} every time it runs ({path}). Generate the key once and reuse it: ")
+    if python:
+        text += ("cache it per object or per issuer in the operator's memory (a dict keyed by the object's "
+                 "namespace/name, or functools.lru_cache on the issuer), or store it in a Secret and read it "
+                 "back on the next reconcile" + (" (kopf: in a handler, keep it in memo or the object's Secret)."
+                                                 if framework == "kopf" else "."))
+        return text
+    text += ("cache it per object (e.g. in a sync.Map keyed by namespace/name), or read it from the Secret "
+             "that already holds it.")
+    if framework == "cluster-api":
+        text += (" Cluster API's KubeadmControlPlane had exactly this bug (4 RSA keys per reconcile in "
+                 "Management.GetWorkloadCluster, issue 8602) and fixed it by caching one key per cluster (PR 8617).")
+    return text
 
 
 @analyzer(ID, series=("container_cpu_usage_seconds_total", "process_cpu_seconds_total"), profile_kind="cpu")
@@ -191,6 +221,13 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         if share < rules.min_share:
             continue
         severity = "critical" if share >= rules.critical_share else "warning" if share >= rules.warning_share else "info"
+        # Absolute cost weighs too: 14 % of a controller using 2 % of one core is no warning.
+        wall = cpu.profiled_seconds
+        cores = use.weight * cpu.seconds_per_unit / wall if wall > 0 else 0.0
+        if cores < rules.warning_cores and severity != "info":
+            severity = "info"
+        elif cores < rules.critical_cores and severity == "critical":
+            severity = "warning"
         seconds = cpu.seconds_per_unit
         calls = _top(use.by_call, profile.total, seconds, MAX_CHAINS)
         chains = _top(use.chains, profile.total, seconds, MAX_CHAINS)
@@ -202,6 +239,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         evidence: dict[str, Any] = {
             "cpu_share": round(share, 4),
             "cpu_seconds": round(use.weight * seconds, 3),
+            "cores": round(cores, 4),
             "profile_cpu_seconds": round(cpu.cpu_seconds, 3),
             "cpu_seconds_estimated_from_samples": cpu.seconds_estimated,
             "language": profile.language,
@@ -227,14 +265,26 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             evidence["reconciles"] = round(reconciles.increase, 1)
             evidence["reconcile_coverage"] = round(reconciles.coverage, 3)
             evidence.update(_keys_per_reconcile(cpu, use, rules, reconciles.increase))
-        what = call_info.what if len(calls) == 1 else "key generation"
-        algo = f"{call_info.algorithm} " if call_info.algorithm and len(calls) == 1 else ""
-        per = (f", ~{evidence['estimated_keys_per_reconcile']:g} keys per reconcile"
-               if "estimated_keys_per_reconcile" in evidence else "")
+        # The title names what dominates (key generation, prime generation or certificate signing).
+        by_what: dict[str, float] = defaultdict(float)
+        for name, weight in use.by_call.items():
+            by_what[use.calls[name].what] += weight
+        what = max(by_what.items(), key=lambda kv: kv[1])[0]
+        evidence["cpu_share_by_operation"] = {k: round(v / profile.total, 4) for k, v in sorted(by_what.items())}
+        algorithms = {use.calls[n].algorithm for n in use.by_call if use.calls[n].what == what}
+        algo = f"{algorithms.pop()} " if len(algorithms) == 1 and "" not in algorithms else ""
+        per = ""
+        if "estimated_keys_per_reconcile_range" in evidence:
+            few, many = evidence["estimated_keys_per_reconcile_range"]
+            per = f", {few:g}-{many:g} RSA keys per reconcile"
+        elif "estimated_keys_per_reconcile" in evidence:
+            per = f", ~{evidence['estimated_keys_per_reconcile']:g} keys per reconcile"
         call_sites = len(evidence["caller_call_sites"])
-        title = (f"{algo}{what} takes {share:.0%} of CPU ({first_call}"
+        first_call = max((n for n in use.by_call if use.calls[n].what == what), key=lambda n: use.by_call[n])
+        title = (f"{algo}{what} takes {share:.0%} of CPU, {cores:.2f} cores ({first_call}"
                  + (f" called from {site}" if site else "")
                  + (f" by {call_sites} callers" if call_sites > 1 else "") + f"){per}")
         findings.append(Finding(ID, severity, cpu.target, title, evidence,
-                                _recommendation(site, top_chain, first_call, profile.language), profiles=cpu.paths))
+                                _recommendation(site, top_chain, first_call, profile.language, what,
+                                                _framework(profile)), profiles=cpu.paths))
     return findings

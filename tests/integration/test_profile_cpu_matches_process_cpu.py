@@ -165,3 +165,11 @@ def test_go_pprof_cpu_seconds_match_proc_and_process_cpu_seconds_total(tmp_path:
               f"process_cpu_seconds_total {reported * ref.duration / covered:.3f}")
         assert _agree(cpu, used), (ref.path, cpu, used)
         assert _agree(reported * ref.duration / covered, used), (reported, used)
+    # go-keygen-server --keygen generates exactly one RSA-2048 key per unit of work (one reconcile):
+    # the keys-per-reconcile range the analyzer gives must hold 1.
+    from profkit.analyze import AnalyzeOptions, run_analyzers
+
+    (keygen,) = [f for f in run_analyzers(view, AnalyzeOptions(only=("repeated-key-generation",), strict=True))]
+    few, many = keygen.evidence["estimated_keys_per_reconcile_range"]
+    print(f"keys per reconcile: estimate {keygen.evidence['estimated_keys_per_reconcile']}, range {few}-{many}, true 1")
+    assert few <= 1.0 <= many, keygen.evidence
