@@ -17,6 +17,7 @@ from profkit.analyze.throttling_logs import NEW_MESSAGE, Wait, parse_wait
 from profkit.analyze.tuning import Tuning, tuning_for
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding
+from profkit.model.metric_names import RECONCILE_TOTAL
 
 ID = "client-side-throttling"
 
@@ -137,7 +138,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                 how.append(f"rest_client_requests_total pinned at >= {rules.pinned_ratio:.0%} of "
                            f"{tuning.qps:g} QPS in {pinned:.0%} of scrapes while workqueue_depth grew "
                            f"{depth_trend.first:g} -> {depth_trend.last:g}")
-                per = calls_per_reconcile(requests, series_of(view, "controller_runtime_reconcile_total", target=target))
+                per = calls_per_reconcile(requests, series_of(view, RECONCILE_TOTAL, target=target))
                 backlog_rps = depth_trend.slope * (per or 1.0)
                 demand = max(demand, observed + backlog_rps)
         if severity is None:

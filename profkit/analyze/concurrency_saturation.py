@@ -18,6 +18,7 @@ from profkit.analyze.rules import rules_from
 from profkit.analyze.tuning import tuning_for
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Series
+from profkit.model.metric_names import RECONCILE_TOTAL
 
 ID = "concurrency-saturation"
 
@@ -77,7 +78,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
 
         # Little's law: workers needed = arrival rate x time per reconcile (x headroom).
         adds = queue_series(view, "workqueue_adds_total", target, controller)
-        reconciles = series_of(view, "controller_runtime_reconcile_total", target=target, controller=controller)
+        reconciles = series_of(view, RECONCILE_TOTAL, target=target, controller=controller)
         arrival = average_rate(adds) or average_rate(reconciles)
         if depth_trend is not None and depth_trend.duration > 0 and depth_trend.growth > 0:
             arrival = max(arrival, average_rate(reconciles) + depth_trend.growth / depth_trend.duration)

@@ -9,7 +9,6 @@ from typing import Any
 from profkit.analyze import AnalyzeOptions, CpuHotspotRules, analyzer, rules_group
 from profkit.analyze.cpu_profiles import (
     PROCESS_CPU,
-    RECONCILE_TOTAL,
     TargetCpu,
     cores_during,
     cpu_profiles,
@@ -21,6 +20,7 @@ from profkit.analyze.repeated_key_generation import ID as KEYGEN_ID
 from profkit.analyze.repeated_key_generation import keygen_mask
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Profile
+from profkit.model.metric_names import RECONCILE_TOTAL
 
 ID = "cpu-hotspot"
 # Entry frames of one's own program that sit on (almost) every stack and say nothing.

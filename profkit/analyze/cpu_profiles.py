@@ -7,9 +7,9 @@ from typing import Callable, Sequence
 
 from profkit.bundle.reader import BundleView
 from profkit.model import Profile, ProfileRef, Series, merge_profiles
+from profkit.model.metric_names import RECONCILE_TOTAL
 
 CPU_KINDS = ("cpu", "wall")  # py-spy without --idle samples running threads only: close to CPU
-RECONCILE_TOTAL = "controller_runtime_reconcile_total"
 PROCESS_CPU = "process_cpu_seconds_total"
 PY_SPY_DEFAULT_RATE = 100.0  # samples per second, when a sample-count profile does not say
 

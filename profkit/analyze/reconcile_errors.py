@@ -14,6 +14,7 @@ from profkit.analyze.requeue_storm_deleted import stuck_terminating_keys
 from profkit.analyze.rules import rules_from
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, LogRecord
+from profkit.model.metric_names import RECONCILE_TOTAL
 
 ID = "reconcile-errors"
 MAX_SAMPLES = 5
@@ -92,13 +93,13 @@ def _error_logs(view: BundleView) -> dict[tuple[str, str], ErrorLines]:
     return out
 
 
-@analyzer(ID, series=("controller_runtime_reconcile_errors_total", "controller_runtime_reconcile_total"))
+@analyzer(ID, series=("controller_runtime_reconcile_errors_total", RECONCILE_TOTAL))
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag controllers with a high share of failed reconciles, grouping the error messages."""
     rules = rules_from(options).reconcile_errors
     totals: dict[tuple[str, str], float] = defaultdict(float)
     errors: dict[tuple[str, str], float] = defaultdict(float)
-    for s in series_of(view, "controller_runtime_reconcile_total"):
+    for s in series_of(view, RECONCILE_TOTAL):
         key = (s.target, s.labels.get("controller", ""))
         inc = s.increase()
         totals[key] += inc
@@ -176,4 +177,4 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
 
 def total_errors(view: BundleView, target: str) -> float:
     """Errors counted by controller-runtime for a target (for other analyzers' context)."""
-    return total_increase(series_of(view, "controller_runtime_reconcile_total", target=target, result="error"))
+    return total_increase(series_of(view, RECONCILE_TOTAL, target=target, result="error"))

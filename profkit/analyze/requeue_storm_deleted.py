@@ -25,6 +25,7 @@ from profkit.bundle.reader import BundleView
 from profkit.formats.logs import object_key_of
 from profkit.model import Finding, LogRecord, ObjectEvent, Series
 from profkit.units import format_number, plural
+from profkit.model.metric_names import RECONCILE_TOTAL
 
 ID = "requeue-storm-deleted"
 
@@ -73,7 +74,7 @@ def same_controller(log_name: str, metric_label: str) -> bool:
 
 
 def _metric_controller(view: BundleView, target: str, log_name: str) -> str:
-    for s in series_of(view, "controller_runtime_reconcile_total", target=target):
+    for s in series_of(view, RECONCILE_TOTAL, target=target):
         label = s.labels.get("controller", "")
         if same_controller(log_name, label):
             return label
@@ -296,7 +297,7 @@ def _metric_storm(view: BundleView, controller: str, target: str, quiet_from: fl
     evidence: dict[str, Any] = {}
     requeues: list[Series] = []
     for result in REQUEUE_RESULTS:
-        requeues += series_of(view, "controller_runtime_reconcile_total", target=target,
+        requeues += series_of(view, RECONCILE_TOTAL, target=target,
                                 controller=controller, result=result)
     retries = queue_series(view, "workqueue_retries_total", target, controller)
     if not requeues:
@@ -323,7 +324,7 @@ def _all_gone_since(view: BundleView, grace: float) -> float | None:
     return min(t for t, v in timeline if v == 0 and t >= last_nonzero) + grace
 
 
-@analyzer(ID, series=("controller_runtime_reconcile_total",))  # retries only when a finding names them
+@analyzer(ID, series=(RECONCILE_TOTAL,))  # retries only when a finding names them
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag controllers that keep reconciling objects that are gone."""
     rules = rules_from(options).requeue_storm_deleted
@@ -378,7 +379,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     # Metrics alone: requeues go on while no watched object is left.
     seen = set(storms)
     if quiet_from is not None:
-        for s in series_of(view, "controller_runtime_reconcile_total"):
+        for s in series_of(view, RECONCILE_TOTAL):
             controller = s.labels.get("controller", "")
             if s.labels.get("result") not in REQUEUE_RESULTS or any(
                     t == s.target and same_controller(c, controller) for t, c in seen):

@@ -13,6 +13,7 @@ from profkit.analyze.tuning import Tuning, tuning_for
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding
 from profkit.units import format_duration
+from profkit.model.metric_names import RECONCILE_TOTAL
 
 ID = "sync-budget-exhausted"
 
@@ -48,7 +49,7 @@ def budget_for(view: BundleView, target: str, tuning: Tuning, target_share: floa
                ) -> tuple[BudgetPlan, dict[str, Any]] | None:
     """The rate budget model fed with what the bundle observed for one target, or None without data."""
     requests = series_of(view, "rest_client_requests_total", target=target)
-    reconciles = series_of(view, "controller_runtime_reconcile_total", target=target)
+    reconciles = series_of(view, RECONCILE_TOTAL, target=target)
     per = calls_per_reconcile(requests, reconciles)
     if per is None or tuning.qps <= 0:
         return None
@@ -88,7 +89,7 @@ def _severity(share: float, rules: SyncBudgetRules) -> str | None:
     return None
 
 
-@analyzer(ID, series=("controller_runtime_reconcile_total", "workqueue_depth"))
+@analyzer(ID, series=(RECONCILE_TOTAL, "workqueue_depth"))
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Compute the share of the QPS budget periodic resync eats at the observed object count."""
     rules = rules_from(options).sync_budget_exhausted
@@ -116,7 +117,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             "knee_objects": round(p.knee_objects),
             "flags_for": [{"objects": h.objects, tuning.qps_flag: h.qps, tuning.burst_flag: h.burst,
                            **({"concurrency": h.concurrency} if h.concurrency else {})} for h in holds],
-            "series": ["rest_client_requests_total", "controller_runtime_reconcile_total"],
+            "series": ["rest_client_requests_total", RECONCILE_TOTAL],
         }
         objects = int(inputs["objects"])
         sizing = "; ".join(f"{h.objects:g} objects: {tuning.qps_burst_flags(h.qps, h.burst)}" for h in holds)
@@ -125,7 +126,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             title=(f"Periodic resync alone eats {p.share:.0%} of {tuning.qps:g} QPS at {objects} objects "
                    f"(knee at {p.knee_objects:.0f} objects)"),
             evidence=evidence,
-            series=("rest_client_requests_total", "controller_runtime_reconcile_total"),
+            series=("rest_client_requests_total", RECONCILE_TOTAL),
             recommendation=(
                 f"{objects} objects / {format_duration(tuning.sync_period)} x {inputs['calls_per_reconcile']:g} calls = "
                 f"{p.resync_rps:.2f} req/s of {tuning.qps:g} QPS before any event-driven work; "

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from profkit.analyze import AnalyzeOptions, run_analyzers
-from profkit.analyze.cpu_profiles import PROCESS_CPU, RECONCILE_TOTAL, cpu_profiles, process_cpu_increase
+from profkit.analyze.cpu_profiles import PROCESS_CPU, cpu_profiles, process_cpu_increase
+from profkit.model.metric_names import RECONCILE_TOTAL
 from profkit.analyze.metrics_math import total_increase
 from profkit.bundle.reader import BundleView
 from profkit.compare.budget import apply_budget

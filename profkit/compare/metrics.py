@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from profkit.analyze.throttling_logs import NEW_MESSAGE, parse_wait
-from profkit.analyze.cpu_profiles import PROCESS_CPU, RECONCILE_TOTAL, cpu_profiles
+from profkit.analyze.cpu_profiles import PROCESS_CPU, cpu_profiles
+from profkit.model.metric_names import RECONCILE_TOTAL
 from profkit.analyze.usage_source import usage_series
 from profkit.bundle.reader import BundleView
 from profkit.compare.model import MetricDef, MetricValue

@@ -22,6 +22,7 @@ from profkit.compare.model import Comparison, TargetComparison
 from profkit.fileio import atomic_write
 from profkit.model import Series
 from profkit.render.page import asset, esc, script_json
+from profkit.model.metric_names import RECONCILE_TOTAL
 
 RUN_COLOURS = {"BASE": "#8ab8ff", "NEW": "#ff9830"}
 STATUS_COLOURS = {"regressed": "#f2495c", "improved": "#73bf69", "changed": "#fade2a", "untested": "#8e8e9e",
@@ -33,9 +34,9 @@ FINDING_COLOURS = {"new": "#f2495c", "grown": "#f2495c", "persisting": "#ccccdc"
 PANELS: tuple[tuple[str, str, bool, float, str, dict[str, tuple[str, ...]]], ...] = (
     ("CPU", "process_cpu_seconds_total", True, 1.0, "cores", {}),
     ("Memory (resident)", "process_resident_memory_bytes", False, 1 / 2**20, "MiB", {}),
-    ("Reconciles", "controller_runtime_reconcile_total", True, 1.0, "per s", {}),
-    ("Requeues", "controller_runtime_reconcile_total", True, 1.0, "per s", {"result": ("requeue", "requeue_after")}),
-    ("Reconcile errors", "controller_runtime_reconcile_total", True, 1.0, "per s", {"result": ("error",)}),
+    ("Reconciles", RECONCILE_TOTAL, True, 1.0, "per s", {}),
+    ("Requeues", RECONCILE_TOTAL, True, 1.0, "per s", {"result": ("requeue", "requeue_after")}),
+    ("Reconcile errors", RECONCILE_TOTAL, True, 1.0, "per s", {"result": ("error",)}),
     ("Workqueue depth", "workqueue_depth", False, 1.0, "items", {}),
     ("Workqueue retries", "workqueue_retries_total", True, 1.0, "per s", {}),
     ("REST client requests", "rest_client_requests_total", True, 1.0, "per s", {}),

@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any, Sequence
 
+from profkit.model.metric_names import RECONCILE_TOTAL
 from profkit.render.dashboard_spec import GRID_COLUMNS, PanelSpec, SeriesSpec
 from profkit.render.report_model import Report
 
@@ -17,7 +18,7 @@ GRAFANA_UNITS = {"bytes": "bytes", "seconds": "s", "percent": "percentunit", "pe
 REDUCERS = {"last": "lastNotNull", "mean": "mean", "max": "max", "min": "min", "increase": "delta"}
 COLOURS = {"green": "green", "orange": "orange", "red": "red", "yellow": "yellow", "blue": "blue"}
 SCHEMA_VERSION = 39
-ANCHOR_METRIC = "controller_runtime_reconcile_total"  # what the namespace/pod variables are read from
+ANCHOR_METRIC = RECONCILE_TOTAL  # what the namespace/pod variables are read from
 
 
 def _selector(spec: SeriesSpec, extra: str = "") -> str:
