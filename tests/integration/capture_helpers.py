@@ -167,3 +167,35 @@ def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.2) -
 
 def iter_lines(text: str) -> Iterator[str]:
     return (line for line in text.splitlines() if line.strip())
+
+
+GO_KEYGEN_SOURCE = REPO / "examples" / "go-keygen-server"
+
+
+def start_go_keygen_server(directory: Path, *extra: str) -> tuple[str, subprocess.Popen[bytes]]:
+    """Build examples/go-keygen-server into ``directory``, start it on a free port, wait for /metrics."""
+    import socket
+    import urllib.request
+
+    binary = directory / "go-keygen-server"
+    build = subprocess.run(["go", "build", "-o", str(binary), "."], cwd=GO_KEYGEN_SOURCE, capture_output=True,
+                           text=True, timeout=900, env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"})
+    assert build.returncode == 0, build.stderr
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen([str(binary), "--addr", f"127.0.0.1:{port}", *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            with urllib.request.urlopen(url + "/metrics", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    if not wait_for(up, 30):
+        stop(proc)
+        raise AssertionError("go-keygen-server did not come up")
+    return url, proc

@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from profkit.bundle import open_bundle
-from tests.integration.capture_helpers import REPO, profkit, stop, wait_for
+from tests.integration.capture_helpers import profkit, start_go_keygen_server, stop, wait_for
 
 RELATIVE_TOLERANCE = 0.15
 ABSOLUTE_TOLERANCE = 0.15  # seconds
 WORKLOAD = Path(__file__).with_name("cpu_workload.py")
-GO_SOURCE = REPO / "examples" / "go-keygen-server"
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
 
@@ -114,33 +111,11 @@ def test_pyspy_profile_cpu_seconds_match_proc_utime_stime(tmp_path: Path,
     assert cumulative.get("idle", 0.0) <= 0.05 * merged.total + floor, cumulative
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.go
 @pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain")
 def test_go_pprof_cpu_seconds_match_proc_and_process_cpu_seconds_total(tmp_path: Path) -> None:
-    binary = tmp_path / "go-keygen-server"
-    build = subprocess.run(["go", "build", "-o", str(binary), "."], cwd=GO_SOURCE, capture_output=True, text=True,
-                           timeout=900, env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"})
-    assert build.returncode == 0, build.stderr
-    port = _free_port()
-    proc = subprocess.Popen([str(binary), "--addr", f"127.0.0.1:{port}", "--keygen"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            with urllib.request.urlopen(url + "/metrics", timeout=2):
-                return True
-        except OSError:
-            return False
-
+    url, proc = start_go_keygen_server(tmp_path, "--keygen")
     try:
-        assert wait_for(up, 30), "go-keygen-server did not come up"
         truth = ProcCpu(proc.pid)
         out = tmp_path / "bundle"
         result = profkit("capture", "--endpoint", f"{url},name=go", "--duration", "16s", "--profile-window", "8s",

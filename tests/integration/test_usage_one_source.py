@@ -10,24 +10,19 @@ within 15 % (or 0.02 cores) of the kernel's utime+stime over the capture.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
 
 from profkit.bundle import open_bundle
-from tests.integration.capture_helpers import REPO, profkit, start_demo_controller, stop, wait_for
+from tests.integration.capture_helpers import profkit, start_demo_controller, start_go_keygen_server, stop
 
 TOLERANCE = 0.15
 CORES_FLOOR = 0.02
-GO_SOURCE = REPO / "examples" / "go-keygen-server"
 
 
 class Sampler:
@@ -105,33 +100,11 @@ def test_python_process_memory_and_cpu_are_one_source(tmp_path: Path) -> None:
     _check_one_value(out, "demo", sampler)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.go
 @pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain")
 def test_go_process_memory_and_cpu_are_one_source(tmp_path: Path) -> None:
-    binary = tmp_path / "go-keygen-server"
-    build = subprocess.run(["go", "build", "-o", str(binary), "."], cwd=GO_SOURCE, capture_output=True, text=True,
-                           timeout=900, env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"})
-    assert build.returncode == 0, build.stderr
-    port = _free_port()
-    proc = subprocess.Popen([str(binary), "--addr", f"127.0.0.1:{port}", "--keygen"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            with urllib.request.urlopen(url + "/metrics", timeout=2):
-                return True
-        except OSError:
-            return False
-
+    url, proc = start_go_keygen_server(tmp_path, "--keygen")
     try:
-        assert wait_for(up, 30), "go-keygen-server did not come up"
         sampler = Sampler(proc.pid)
         out = tmp_path / "bundle"
         result = profkit("capture", "--pid", f"{proc.pid},name=go", "--endpoint", f"metrics={url},name=go",
