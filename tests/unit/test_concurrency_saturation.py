@@ -7,17 +7,9 @@ from pathlib import Path
 from controller_bundles import (
     HEALTHY_DURATION, OLD_THROTTLE, T0, Bundle, ControllerLoad, analyze, const, healthy, ramp,
 )
+from scenario_bundles import saturated
 
 ID = "concurrency-saturation"
-
-
-def saturated(path: Path, workers: int = 1, alias: str = "kcp") -> Bundle:
-    b = Bundle(path, spec={"alias": alias, "args": [f"--kubeadmcontrolplane-concurrency={workers}"]})
-    # 1 worker, 0.5 s per reconcile: 2 reconciles/s done while the queue grows 0 -> 400
-    b.metrics(ControllerLoad(controller="kubeadmcontrolplane", workers=workers, active=const(workers),
-                             results={"success": const(2.0 * workers)}, reconcile_seconds=0.5,
-                             queue_seconds=8.0, depth=ramp(0, 400, HEALTHY_DURATION)), HEALTHY_DURATION)
-    return b
 
 
 def test_one_worker_busy_with_a_growing_queue_is_critical_and_names_the_kcp_flag(tmp_path: Path) -> None:

@@ -20,10 +20,7 @@ from profkit.model import Finding, Target
 from profkit.render.prometheus_rules import (
     CONTROLLER, INSTANCE, INSTANCE_CONTROLLER, TARGET, alert_rules, render_rules,
 )
-from test_analyzer_matrix import goroutine_leak
-from test_concurrency_saturation import saturated
-from test_reconcile_errors import failing
-from test_slow_reconcile import slow
+from scenario_bundles import failing, goroutine_leak, saturated, slow
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (scripts/test.sh installs prometheus)")

@@ -5,22 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from controller_bundles import HEALTHY_DURATION, T0, Bundle, ControllerLoad, analyze, const, healthy, zap
+from scenario_bundles import ERR, failing
 
 ID = "reconcile-errors"
-ERR = 'failed to reach workload cluster: Get "https://10.0.{i}.1:6443/api?timeout=10s": dial tcp 10.0.{i}.1:6443: connect: connection refused'
-
-
-def failing(path: Path, error_rate: float, panics: float = 0.0) -> Bundle:
-    b = Bundle(path)
-    b.metrics(ControllerLoad(results={"success": const(1.0 - error_rate), "error": const(error_rate)}),
-              HEALTHY_DURATION)
-    if panics:
-        b.writer.add_points("ctl", "pod-0", T0, [("controller_runtime_reconcile_panics_total", {"controller": "widget"}, 0)])
-        b.writer.add_points("ctl", "pod-0", T0 + 600,
-                            [("controller_runtime_reconcile_panics_total", {"controller": "widget"}, panics)])
-    b.logs([(t, zap(T0 + t, "Reconciler error", key=f"default/w-{t % 7}", level="error", error=ERR.format(i=t % 7)))
-            for t in range(10, 1200, 20)])
-    return b
 
 
 def test_a_third_of_reconciles_failing_is_critical_with_grouped_messages(tmp_path: Path) -> None:

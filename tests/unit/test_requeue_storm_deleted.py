@@ -10,30 +10,9 @@ from profkit.model import LogRecord, ObjectEvent
 from controller_bundles import (
     HEALTHY_DURATION, T0, Bundle, ControllerLoad, analyze, at_least, const, healthy, zap,
 )
+from scenario_bundles import bmo_line, storm_bundle
 
 ID = "requeue-storm-deleted"
-
-
-def bmo_line(t: float, key: str) -> str:
-    """The Bare Metal Operator's line for a host that is gone (issue 1190), zap JSON."""
-    ns, name = key.split("/")
-    return json.dumps({"level": "info", "ts": T0 + t, "logger": "controllers.HostFirmwareSettings",
-                       "msg": "could not get baremetalhost, not running reconciler",
-                       "hostfirmwaresettings": {"name": name, "namespace": ns}})
-
-
-def storm_bundle(path: Path, hosts: int = 20, watcher: bool = True) -> Bundle:
-    b = Bundle(path, spec={"alias": "bmo"})
-    b.metrics(ControllerLoad(controller="hostfirmwaresettings",
-                             results={"success": const(0.05), "requeue_after": const(hosts / 30)},
-                             retries_per_s=const(0.02)), HEALTHY_DURATION)
-    keys = [f"metal3/host-{i}" for i in range(hosts)]
-    if watcher:
-        b.objects([(0.0, k, "added") for k in keys], resource="baremetalhosts.metal3.io")
-        b.objects([(300.0 + i, k, "deleted") for i, k in enumerate(keys)], resource="baremetalhosts.metal3.io")
-    lines = [(t, bmo_line(t, k)) for i, k in enumerate(keys) for t in range(300 + i, 1200, 30)]
-    b.logs(sorted(lines))
-    return b
 
 
 def test_deleted_hosts_requeued_forever_is_critical_with_keys_rate_and_log_samples(tmp_path: Path) -> None:

@@ -7,14 +7,9 @@ from pathlib import Path
 from controller_bundles import (
     HEALTHY_DURATION, OLD_THROTTLE, Bundle, ControllerLoad, analyze, const, healthy,
 )
+from scenario_bundles import slow
 
 ID = "slow-reconcile"
-
-
-def slow(path: Path, seconds: float) -> Bundle:
-    b = Bundle(path)
-    b.metrics(ControllerLoad(results={"success": const(0.5)}, reconcile_seconds=seconds, workers=20), HEALTHY_DURATION)
-    return b
 
 
 def test_reconciles_of_twelve_seconds_are_a_warning_with_p99_from_buckets(tmp_path: Path) -> None:
