@@ -8,8 +8,8 @@ python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q -e '.[test]'
-# The Python example controller, which the e2e tests run for real, has its own dependencies.
-python -m pip install -q -r examples/python-controller/requirements.txt
+# The Python example controller and the kopf example operator, which the e2e tests run for real, have their own dependencies.
+python -m pip install -q -r examples/python-controller/requirements.txt -r examples/kopf-operator/requirements.txt
 if { ! command -v chromium || ! command -v promtool; } >/dev/null 2>&1 && [ "$(id -u)" = 0 ] \
         && command -v apt-get >/dev/null; then
     # Debian's prometheus brings promtool too; the Prometheus tests start their own server on 127.0.0.1.

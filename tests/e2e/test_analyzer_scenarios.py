@@ -1,4 +1,4 @@
-"""Scenario x finding matrix on the real control plane: the Go and Python examples with each pathology switch.
+"""Scenario x finding matrix on the real control plane: the Go, Python and kopf examples with each pathology switch.
 
 Each scenario deploys an example controller behind a kwok pod, captures it with
 ``profkit capture`` (Go: pprof, /metrics and its log file; Python: py-spy on its pid,
@@ -9,6 +9,7 @@ healthy run must produce none. The table is printed (``pytest -s``) for the note
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -20,9 +21,9 @@ import pytest
 from profkit.analyze import AnalyzeOptions, run_analyzers
 from profkit.bundle import open_bundle
 from profkit.model import Finding
-from tests.e2e.controlplane.example import GO_EXAMPLE, deploy_example, stop_example
+from tests.e2e.controlplane.example import GO_EXAMPLE, KOPF_RESOURCE, deploy_example, stop_example
 from tests.e2e.controlplane.harness import ControlPlane
-from tests.e2e.pyspy_exec import child_pid
+from tests.e2e.pyspy_exec import child_pid, ensure_exec_enabled, map_exec, unmap_exec
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +65,7 @@ def go_example(control_plane: ControlPlane) -> Iterator[ControlPlane]:
 
 def print_matrix() -> None:
     ids = sorted({f.id for findings in RESULTS.values() for f in findings if f.severity != "info"}
-                 | {i for *_, expected in SCENARIOS.values() for i in expected})
+                 | {i for *_, expected in [*SCENARIOS.values(), *KOPF_SCENARIOS.values()] for i in expected})
     print("\n| scenario | " + " | ".join(ids) + " |")
     print("|---|" + "---|" * len(ids))
     for scenario, findings in RESULTS.items():
@@ -96,3 +97,80 @@ def test_scenario_flags_exactly_its_pathology(go_example: ControlPlane, tmp_path
     flagged = {f.id for f in findings if f.severity in ("warning", "critical")}
     assert flagged == expected, [(f.id, f.severity, f.title) for f in findings]
     assert not [f for f in findings if f.id == "analyzer-error"], [f.title for f in findings]
+
+
+# The kopf example (examples/kopf-operator) as a 2-replica Deployment, captured with the plain documented
+# command ``profkit capture --deployment NAME -n NS`` and no collector file. Deployment ``kopf-widgets`` is
+# unknown to profkit: Python is detected from the container's ``kopf run``. ``widget-operator`` matches the
+# built-in catalog entry example-kopf, which adds the Widgets to watch: a Widget stuck Terminating is only
+# seen by the object watcher (kopf logs no deletion at INFO). Switches are WIDGETOP_* environment items.
+# name: (switches, objects, deleted, deployment, expected ids at warning or above)
+KOPF_SCENARIOS: dict[str, tuple[list[str], int, int, str, set[str]]] = {
+    "healthy": (["WIDGETOP_INTERVAL=5"], 8, 3, "kopf-widgets", set()),
+    "keygen": (["WIDGETOP_INTERVAL=3", "WIDGETOP_KEYGEN_PER_CALL=1"], 6, 0, "kopf-widgets",
+               {"repeated-key-generation"}),
+    "retry-delete": (["WIDGETOP_INTERVAL=10", "WIDGETOP_RETRY_DELETE=1"], 6, 4, "widget-operator",
+                     {"requeue-storm-deleted"}),
+    "errors": (["WIDGETOP_INTERVAL=2", "WIDGETOP_ERROR_RATE=0.5"], 6, 0, "kopf-widgets", {"reconcile-errors"}),
+    "slow": (["WIDGETOP_INTERVAL=2", "WIDGETOP_SLOW_SECONDS=0.4"], 4, 0, "kopf-widgets", {"cpu-hotspot"}),
+}
+
+
+def _release_stuck_widgets(cp: ControlPlane, namespace: str) -> None:
+    """Remove kopf's finalizer from Widgets the retry-forever pathology left Terminating, so the namespace goes."""
+    out = cp.kubectl("get", KOPF_RESOURCE, "-n", namespace, "-o", "name", check=False).stdout.split()
+    for name in out:
+        cp.kubectl("patch", name, "-n", namespace, "--type=merge", "-p", '{"metadata":{"finalizers":null}}',
+                   check=False)
+
+
+def _check_kopf_evidence(scenario: str, findings: list[Finding], deleted: list[str], namespace: str) -> None:
+    by_id = {f.id: f for f in findings if f.severity in ("warning", "critical")}
+    if scenario == "retry-delete":
+        ev = by_id["requeue-storm-deleted"].evidence
+        assert ev["variant"] == "stuck-terminating", ev
+        assert {o["key"] for o in ev["objects"]} == {f"{namespace}/{n}" for n in deleted}, ev["objects"]
+        assert ev.get("handlers") == ["delete_widget"], ev
+        assert all(o["retries"] >= 10 and o["stuck_seconds"] >= 30 for o in ev["objects"]), ev["objects"]
+    if scenario == "keygen":
+        ev = by_id["repeated-key-generation"].evidence
+        assert any("issue_widget_credentials" in name for name in ev.get("caller_chain", [])), ev
+    if scenario == "slow":
+        assert by_id["cpu-hotspot"].evidence["function"] == "handlers.render_widget_report", by_id["cpu-hotspot"]
+    if scenario == "errors":
+        assert "refresh_widget" in json.dumps(by_id["reconcile-errors"].evidence), by_id["reconcile-errors"]
+
+
+@pytest.mark.parametrize("scenario", list(KOPF_SCENARIOS))
+def test_kopf_scenario_flags_exactly_its_pathology(go_example: ControlPlane, tmp_path: Path, scenario: str) -> None:
+    switches, objects, deleted, deployment, expected = KOPF_SCENARIOS[scenario]
+    cp = go_example
+    namespace = f"scn-kopf-{scenario}"
+    ensure_exec_enabled(cp)
+    dep = deploy_example(cp, name=deployment, namespace=namespace, lang="kopf", replicas=2, objects=objects,
+                         delete=deleted, controller_args=switches, ready_timeout=60)
+    out = tmp_path / "bundle"
+    try:
+        for r in dep.replicas:
+            map_exec(cp, namespace, r.pod, child_pid(cp.procs.recorded()[r.process], "widgetop"))
+        time.sleep(3)  # kwok picks up the Exec objects; the deletions reach the operator
+        cmd = [sys.executable, "-m", "profkit.cli.main", "capture", "--deployment", deployment, "-n", namespace,
+               "--kubeconfig", str(cp.kubeconfig), "--duration", "45s", "--profile-window", "15s",
+               "--scrape-interval", "5s", "--out", str(out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    finally:
+        stop_example(cp, dep)
+        for r in dep.replicas:
+            unmap_exec(cp, namespace, r.pod)
+        _release_stuck_widgets(cp, namespace)
+        cp.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    for r in dep.replicas:  # both replicas profiled with py-spy (the standby's profile is an idle event loop)
+        assert list((out / "profiles").glob(f"*/{r.pod}/cpu-*.speedscope.json")), (r.pod, proc.stderr[-3000:])
+        assert r.pod in proc.stderr and "py-spy" in proc.stderr, proc.stderr[-3000:]  # it says so
+    findings = run_analyzers(open_bundle(out), AnalyzeOptions())
+    RESULTS[f"{scenario} (kopf)"] = findings
+    flagged = {f.id for f in findings if f.severity in ("warning", "critical")}
+    assert flagged == expected, [(f.id, f.severity, f.title) for f in findings]
+    assert not [f for f in findings if f.id == "analyzer-error"], [f.title for f in findings]
+    _check_kopf_evidence(scenario, findings, dep.deleted, namespace)

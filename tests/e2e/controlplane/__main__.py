@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
                        description="Starts one local controller per replica behind a kwok Deployment, "
                                    "creates N Widgets and deletes D. Flags after -- go to the controller.")
     d.add_argument("--dir", type=Path, required=True)
-    d.add_argument("--lang", choices=("go", "python"), default="go")
+    d.add_argument("--lang", choices=("go", "python", "kopf"), default="go",
+                   help="kopf: examples/kopf-operator under `kopf run`; its switches are WIDGETOP_X=V items after --")
     d.add_argument("--name", required=True)
     d.add_argument("-n", "--namespace", default="default")
     d.add_argument("--replicas", type=int, default=1)

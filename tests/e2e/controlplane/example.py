@@ -8,7 +8,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from . import build as buildmod
 from .harness import HERE, ControlPlane, ControlPlaneError
@@ -17,6 +17,9 @@ from .procs import free_port
 REPO_ROOT = buildmod.REPO_ROOT
 GO_EXAMPLE = REPO_ROOT / "examples" / "go-controller"
 PY_EXAMPLE = REPO_ROOT / "examples" / "python-controller"
+KOPF_EXAMPLE = REPO_ROOT / "examples" / "kopf-operator"
+KOPF_GROUP = "profkit.example"
+KOPF_RESOURCE = f"widgets.{KOPF_GROUP}"
 METRICS_PORT = 8080
 PPROF_PORT = 6060
 WIDGET_GROUP = "scale.profkit.dev"
@@ -58,6 +61,10 @@ class ExampleDeployment:
     def selector(self) -> str:
         return f"app={self.name}"
 
+    @property
+    def resource(self) -> str:
+        return KOPF_RESOURCE if self.lang == "kopf" else WIDGET_RESOURCE
+
 
 def controller_command(lang: str, workdir: Path, namespace: str, kubeconfig: Path,
                        metrics_port: int, pprof_port: int, extra: Sequence[str]) -> tuple[list[str], dict[str, str]]:
@@ -78,11 +85,42 @@ def controller_command(lang: str, workdir: Path, namespace: str, kubeconfig: Pat
         if not (PY_EXAMPLE / "widgetctl" / "__main__.py").is_file():
             raise ControlPlaneError(f"{PY_EXAMPLE}/widgetctl/__main__.py is missing: the Python example is not there yet")
         return [sys.executable, "-m", "widgetctl", *common, *extra], {"PYTHONPATH": str(PY_EXAMPLE)}
-    raise ControlPlaneError(f"unknown example language {lang!r} (go or python)")
+    if lang == "kopf":
+        # The kopf example (examples/kopf-operator) runs under kopf's own CLI, as users run it; its
+        # pathologies are environment switches, so ``extra`` items ``WIDGETOP_X=V`` become the
+        # environment and the rest go to ``kopf run``. The liveness endpoint stands in for the pod's
+        # ``healthz`` port (kopf serves no /metrics).
+        kopf_bin = Path(sys.executable).parent / "kopf"
+        runner = [str(kopf_bin)] if kopf_bin.is_file() else [sys.executable, "-m", "kopf"]
+        env = {"KUBECONFIG": str(kubeconfig)}
+        env.update(item.split("=", 1) for item in extra if item.startswith("WIDGETOP_") and "=" in item)
+        args = [a for a in extra if not (a.startswith("WIDGETOP_") and "=" in a)]
+        return [*runner, "run", "--namespace", namespace, "--liveness", f"http://127.0.0.1:{metrics_port}/healthz",
+                *args, str(KOPF_EXAMPLE / "widgetop" / "handlers.py")], env
+    raise ControlPlaneError(f"unknown example language {lang!r} (go, python or kopf)")
 
 
 def deployment_manifest(name: str, namespace: str, replicas: int, lang: str) -> str:
-    """A Deployment whose pods land on kwok nodes, with metrics and pprof container ports."""
+    """A Deployment whose pods land on kwok nodes, with metrics and pprof container ports.
+
+    The kopf example's container runs ``kopf run`` and has only kopf's ``healthz`` (liveness) port.
+    """
+    container: dict[str, object] = {
+        "name": "manager",
+        "image": f"profkit.dev/example-{lang}-controller:local",
+        "ports": [
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+            {"name": "pprof", "containerPort": PPROF_PORT, "protocol": "TCP"},
+        ],
+    }
+    if lang == "kopf":
+        container = {
+            "name": "operator",
+            "image": "profkit.dev/example-kopf-operator:local",
+            "command": ["kopf", "run", "--namespace", namespace, "--liveness", f"http://0.0.0.0:{METRICS_PORT}/healthz",
+                        "/app/widgetop/handlers.py"],
+            "ports": [{"name": "healthz", "containerPort": METRICS_PORT, "protocol": "TCP"}],
+        }
     return json.dumps({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
@@ -94,23 +132,17 @@ def deployment_manifest(name: str, namespace: str, replicas: int, lang: str) -> 
                 "spec": {
                     "nodeSelector": {"type": "kwok"},
                     "automountServiceAccountToken": False,
-                    "containers": [{
-                        "name": "manager",
-                        "image": f"profkit.dev/example-{lang}-controller:local",
-                        "ports": [
-                            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
-                            {"name": "pprof", "containerPort": PPROF_PORT, "protocol": "TCP"},
-                        ],
-                    }],
+                    "containers": [container],
                 },
             },
         },
     })
 
 
-def widget_manifest(namespace: str, names: Sequence[str]) -> str:
+def widget_manifest(namespace: str, names: Sequence[str], lang: str = "go") -> str:
+    api_version = f"{KOPF_GROUP}/v1" if lang == "kopf" else f"{WIDGET_GROUP}/v1alpha1"
     items = [{
-        "apiVersion": f"{WIDGET_GROUP}/v1alpha1", "kind": "Widget",
+        "apiVersion": api_version, "kind": "Widget",
         "metadata": {"name": n, "namespace": namespace}, "spec": {"size": i % 5 + 1},
     } for i, n in enumerate(names)]
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
@@ -129,12 +161,16 @@ def _wait_http(url: str, timeout: float, proc_exited: Callable[[], bool]) -> Non
     raise ControlPlaneError(f"timed out waiting for {url}")
 
 
-def ready_count(cp: ControlPlane, namespace: str, names: Sequence[str]) -> int:
-    """How many of ``names`` report status.ready."""
-    out = cp.kubectl("get", WIDGET_RESOURCE, "-n", namespace, "-o", "json").stdout
+def ready_count(cp: ControlPlane, namespace: str, names: Sequence[str], lang: str = "go") -> int:
+    """How many of ``names`` report status.ready (kopf: its handler's result, status.reconcile_widget.ready)."""
+    resource = KOPF_RESOURCE if lang == "kopf" else WIDGET_RESOURCE
+    out = cp.kubectl("get", resource, "-n", namespace, "-o", "json").stdout
     wanted = set(names)
-    return sum(1 for w in json.loads(out)["items"]
-               if w["metadata"]["name"] in wanted and w.get("status", {}).get("ready"))
+
+    def ready(w: dict[str, Any]) -> bool:
+        status = w.get("status", {})
+        return bool((status.get("reconcile_widget") or {}).get("ready") if lang == "kopf" else status.get("ready"))
+    return sum(1 for w in json.loads(out)["items"] if w["metadata"]["name"] in wanted and ready(w))
 
 
 def deploy_example(
@@ -146,11 +182,20 @@ def deploy_example(
     workdir.mkdir(parents=True, exist_ok=True)
     dep = ExampleDeployment(name=name, namespace=namespace, lang=lang)
     cp.kubectl("create", "namespace", namespace, check=False)
-    crd = GO_EXAMPLE / "config" / "crd.yaml"
-    if not crd.is_file():
-        raise ControlPlaneError(f"{crd} is missing: the Go example's CRD is needed for Widgets")
-    cp.kubectl("apply", "-f", str(crd))
-    cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{WIDGET_RESOURCE}")
+    if lang == "kopf":
+        for crd in (KOPF_EXAMPLE / "deploy" / "crd.yaml", KOPF_EXAMPLE / "deploy" / "peering.yaml"):
+            cp.kubectl("apply", "-f", str(crd))
+        cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{KOPF_RESOURCE}",
+                   "crd/kopfpeerings.kopf.dev")
+        # The peering object the replicas share: one active (highest random priority), the rest standby.
+        cp.apply(json.dumps({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering",
+                             "metadata": {"name": "default", "namespace": namespace}}))
+    else:
+        crd = GO_EXAMPLE / "config" / "crd.yaml"
+        if not crd.is_file():
+            raise ControlPlaneError(f"{crd} is missing: the Go example's CRD is needed for Widgets")
+        cp.kubectl("apply", "-f", str(crd))
+        cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{WIDGET_RESOURCE}")
     cp.apply(deployment_manifest(name, namespace, replicas, lang))
     pods = cp.wait_for_pods_running(namespace, f"app={name}", replicas, timeout=90)
     for i, pod in enumerate(sorted(pods, key=lambda p: str(p["metadata"]["name"]))[:replicas]):  # type: ignore[index]
@@ -163,22 +208,29 @@ def deploy_example(
                        env=env)
         replica = Replica(pod_name, pod_ip, process, metrics_port, pprof_port, log_file)
         dep.replicas.append(replica)
-        ports = {METRICS_PORT: metrics_port} if lang == "python" else {METRICS_PORT: metrics_port, PPROF_PORT: pprof_port}
+        ports = ({METRICS_PORT: metrics_port} if lang in ("python", "kopf")
+                 else {METRICS_PORT: metrics_port, PPROF_PORT: pprof_port})
         cp.map_pod(namespace, pod_name, ports, log_file=log_file, pod_ip=pod_ip)
     for r in dep.replicas:
         process = r.process
-        _wait_http(r.metrics_url, 60, lambda: cp.procs.exited(process) is not None)
+        url = f"http://127.0.0.1:{r.metrics_port}/healthz" if lang == "kopf" else r.metrics_url
+        _wait_http(url, 60, lambda: cp.procs.exited(process) is not None)
     if objects:
         dep.widgets = [f"{name}-w-{i:04d}" for i in range(objects)]
         for start in range(0, objects, 200):
-            cp.kubectl("apply", "-f", "-", input=widget_manifest(namespace, dep.widgets[start:start + 200]),
+            cp.kubectl("apply", "-f", "-", input=widget_manifest(namespace, dep.widgets[start:start + 200], lang),
                        timeout=120)
         deadline = time.monotonic() + ready_timeout
-        while ready_count(cp, namespace, dep.widgets) < objects and time.monotonic() < deadline:
+        while ready_count(cp, namespace, dep.widgets, lang) < objects and time.monotonic() < deadline:
             time.sleep(1)
     if delete:
         dep.deleted = dep.widgets[:delete]
-        cp.kubectl("delete", WIDGET_RESOURCE, "-n", namespace, "--wait=false", *dep.deleted, timeout=120)
+        if lang == "kopf":
+            # Their backing ConfigMaps go first (cleaned up out of band), so a deletion handler that
+            # insists on deleting them (WIDGETOP_RETRY_DELETE) retries forever.
+            cp.kubectl("delete", "configmap", "-n", namespace, "--ignore-not-found", "--wait=false", *dep.deleted,
+                       timeout=120)
+        cp.kubectl("delete", dep.resource, "-n", namespace, "--wait=false", *dep.deleted, timeout=120)
     return dep
 
 
