@@ -45,12 +45,13 @@ def test_json_output_is_exactly_the_contract(tmp_path: Path, capsys: pytest.Capt
     for finding in document["findings"]:
         assert list(finding) == ["id", "severity", "target", "title", "evidence", "recommendation"]
     keygen = document["findings"][0]
-    assert keygen["severity"] == "critical" and keygen["target"] == "keygen-server"
+    # 2.62 s of CPU in 10 s, 87 % of it key generation: 0.23 cores, under the 0.25 cores that make it critical
+    assert keygen["severity"] == "warning" and keygen["target"] == "keygen-server"
     assert "main.issueCertificate" in keygen["evidence"]["caller_chain"]
 
 
-@pytest.mark.parametrize("fail_on, expected", [("critical", 1), ("warning", 1), ("info", 1)])
-def test_fail_on_exits_1_when_a_finding_reaches_the_level(tmp_path: Path, fail_on: str, expected: int,
+@pytest.mark.parametrize("fail_on, expected", [("critical", 0), ("warning", 1), ("info", 1)])
+def test_fail_on_exits_1_only_when_a_finding_reaches_the_level(tmp_path: Path, fail_on: str, expected: int,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["analyze", str(bundle(tmp_path, keygen_profile_bytes())), "--fail-on", fail_on]) == expected
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from profkit.bundle import BundleView
 from profkit.compare import CompareOptions, compare_bundles
 from profkit.compare.findings import finding_changes
 from profkit.compare.metrics import METRIC_IDS, target_metrics
@@ -96,17 +97,20 @@ def test_short_runs_are_untested_not_alarming(tmp_path: Path) -> None:
     assert statuses(compare_bundles(base, new, NO_FINDINGS))["cpu_per_reconcile"] == "untested"
 
 
-def _declare(bundle: Path, name: str, kind: str = "endpoint", spec: dict[str, str] | None = None) -> None:
-    """Declare (or re-declare) a target in a written bundle, as a capture of several targets does."""
+def _declare(bundle: Path, name: str, kind: str = "endpoint", spec: dict[str, str] | None = None) -> BundleView:
+    """Declare (or re-declare) a target in a written bundle, as a capture of several targets does, and open the
+    bundle anew: a BundleView reads a closed bundle as immutable, so a view opened before the change keeps its
+    snapshot."""
     with sqlite3.connect(bundle / "profkit.db") as db:
         db.execute("INSERT OR REPLACE INTO targets (name, kind, spec) VALUES (?, ?, ?)",
                    (name, kind, json.dumps(spec or {})))
+    return BundleView(bundle)
 
 
 def test_bundles_of_different_controllers_are_bad_input(tmp_path: Path) -> None:
     base = write_run(tmp_path / "a", RunSpec(), seed=1, target="kcp")
     new = write_run(tmp_path / "b", RunSpec(), seed=2, target="capi")
-    _declare(tmp_path / "b", "cabpk")
+    new = _declare(tmp_path / "b", "cabpk")
     with pytest.raises(BadInput, match="different controllers: .* has kcp; .* has cabpk, capi .*--pair"):
         compare_bundles(base, new, NO_FINDINGS)
 
@@ -118,9 +122,9 @@ def test_targets_pair_by_pair_then_name_then_deployment_then_one_each_side(tmp_p
     deployment = {"deployment": "capi-kubeadm-control-plane-controller-manager", "namespace": "capi-system"}
     _declare(tmp_path / "a", "kcp", "deployment", deployment)
     _declare(tmp_path / "b", "kcp-controller-manager", "deployment", deployment)
-    for bundle in (tmp_path / "a", tmp_path / "b"):
-        _declare(bundle, "etcd")
-    _declare(tmp_path / "b", "webhook", "deployment", {**deployment, "namespace": "other"})
+    base = _declare(tmp_path / "a", "etcd")
+    _declare(tmp_path / "b", "etcd")
+    new = _declare(tmp_path / "b", "webhook", "deployment", {**deployment, "namespace": "other"})
     assert pair_targets(base, new) == [TargetPair("etcd", "etcd", "same name"),
                                        TargetPair("kcp", "kcp-controller-manager", "same Deployment")]
     assert pair_targets(base, new, [("kcp", "webhook")]) == [
