@@ -154,8 +154,14 @@ def test_every_grafana_query_returns_data_and_agrees_with_profkits_panel(
                                 continue
                             print(f"{kind:9} {panel.unit:10} profkit {expected:12.5g} prometheus {got:12.5g}  "
                                   f"{where} [{line.name}]")
-                            assert got == pytest.approx(expected, rel=TOLERANCE[kind],
-                                                        abs=ABSOLUTE.get(panel.unit, 1e-9)), (where, line.name)
+                            slack = ABSOLUTE.get(panel.unit, 1e-9)
+                            if kind == "gauge":
+                                # two scrapers sample a fluctuating gauge at different instants: their means
+                                # differ by sampling error, so allow three standard errors of profkit's mean
+                                finite = line.values[np.isfinite(line.values)]
+                                if len(finite) > 1:
+                                    slack = max(slack, 3 * float(np.std(finite)) / math.sqrt(len(finite)))
+                            assert got == pytest.approx(expected, rel=TOLERANCE[kind], abs=slack), (where, line.name)
                             compared.append(where)
     assert seen == exported  # the test evaluated exactly the export's queries
     # The demo is a Python process: Go runtime and rate limiter panels are empty in both; everything else compared.
