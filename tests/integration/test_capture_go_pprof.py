@@ -4,48 +4,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from profkit.bundle import open_bundle
 from profkit.formats.prometheus import ParsedMetrics, parse_text
-from tests.integration.capture_helpers import REPO, profkit, stop, wait_for
+from tests.integration.capture_helpers import profkit, start_go_keygen_server, stop, wait_for
 
 pytestmark = [pytest.mark.go, pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain")]
-SOURCE = REPO / "examples" / "go-keygen-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
-def keygen_server(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, subprocess.Popen[bytes]]:
-    if not (SOURCE / "main.go").exists():
-        pytest.skip("examples/go-keygen-server is not in this tree")
-    binary = tmp_path_factory.mktemp("go") / "go-keygen-server"
-    build = subprocess.run(["go", "build", "-o", str(binary), "."], cwd=SOURCE, capture_output=True, text=True,
-                           timeout=600, env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"})
-    assert build.returncode == 0, build.stderr
-    port = _free_port()
-    proc = subprocess.Popen([str(binary), "--addr", f"127.0.0.1:{port}", "--keygen"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            with urllib.request.urlopen(url + "/metrics", timeout=2):
-                return True
-        except OSError:
-            return False
-
-    assert wait_for(up, 30), "go-keygen-server did not come up"
+def keygen_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    url, proc = start_go_keygen_server(tmp_path_factory.mktemp("go"), "--keygen")
     yield url, proc
     stop(proc)
 
