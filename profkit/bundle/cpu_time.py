@@ -5,10 +5,10 @@ thread is not necessarily on a CPU: on a loaded machine, or in a pod throttled b
 waits in the run queue, and py-spy's weights (1/rate per sample) then measure wall time spent wanting
 CPU. Measured here: a busy thread that got 1.83 CPU seconds in 15 s on a loaded 2-core machine had
 14.9 s of py-spy samples. The samples still tell *where* a thread is; the amount of CPU comes from the
-kernel: profkit's py-spy collector stores each thread's and the process's utime+stime (psutil, i.e.
-/proc) at every window's edges, and this module scales each thread's stacks to its measured CPU
-seconds. Samples of threads that ended during the window share what the process used beyond the
-threads still alive. Without thread counters (py-spy run in a pod), the window is scaled to the
+kernel: profkit's py-spy collectors (local, and in a pod through the same exec) store each thread's
+and the process's utime+stime (/proc) at every window's edges, and this module scales each thread's
+stacks to its measured CPU seconds. Samples of threads that ended during the window share what the
+process used beyond the threads still alive. Without thread counters, the window is scaled to the
 process's ``process_cpu_seconds_total``; without any CPU counter the profile is left as sampled and
 labelled ``wall`` (runnable time, not CPU).
 """

@@ -59,6 +59,12 @@ class PySpyOptions:
     exec_grace: float = 30.0  # added to the window for the exec's own timeout
 
 
+#: Lines the record script prints before the JSON: CPU snapshots, then the marker.
+CPU_LINE = "profkit-cpu"
+STAT_LINE = "profkit-stat"
+SPEEDSCOPE_MARK = "profkit-speedscope"
+
+
 # -- command building (pure) ---------------------------------------------------------------------
 def record_args(pid: str, seconds: float, output: str, options: PySpyOptions = PySpyOptions()) -> list[str]:
     """``py-spy record`` arguments for one window (py-spy takes whole seconds only)."""
@@ -77,20 +83,91 @@ def _record_script(pid_expr: str, seconds: float, options: PySpyOptions) -> str:
     # A line on stdin, or stdin closing (profkit stopped or died), sends py-spy SIGINT: it writes the
     # samples it has and the window ends early; py-spy never outlives the exec.
     args = " ".join(shlex.quote(a) for a in record_args("PIDMARK", seconds, "OUTMARK", options))
-    args = args.replace("PIDMARK", f'"{pid_expr}"').replace("OUTMARK", '"$out"')
+    args = args.replace("PIDMARK", '"$pk_pid"').replace("OUTMARK", '"$out"')
+    # Before and after py-spy, the process's and its threads' /proc stat lines (utime+stime) go to
+    # stdout, so the reader can scale the window's samples to CPU seconds (profkit.bundle.cpu_time);
+    # shell builtins only (read, echo), getconf when present. The speedscope JSON follows a marker line.
     return (
+        f'pk_pid="{pid_expr}"; pk_proc="${{proc:-/proc}}"\n'
+        'pk_tck=$(getconf CLK_TCK 2>/dev/null) || pk_tck=100; [ -n "$pk_tck" ] || pk_tck=100\n'
+        "pk_cpu() {\n"
+        '  up=""; { read -r up _ < "$pk_proc/uptime"; } 2>/dev/null\n'
+        f'  echo "{CPU_LINE} $1 $pk_tck $up"\n'
+        '  for f in "$pk_proc/$pk_pid/stat" "$pk_proc/$pk_pid"/task/*/stat; do\n'
+        f'    line=""; {{ read -r line < "$f"; }} 2>/dev/null && echo "{STAT_LINE} $1 $line"\n'
+        "  done\n"
+        "}\n"
         'out=$(mktemp 2>/dev/null) || out="/tmp/profkit-pyspy-$$.json"\n'
         "trap 'rm -f \"$out\"' EXIT\n"
         "exec 3<&0\n"
+        "pk_cpu start\n"
         f"{args} </dev/null 1>&2 &\n"
         "sp=$!\n"
         '{ read -r _ <&3; kill -INT "$sp" 2>/dev/null; } &\n'
         "rd=$!\n"
         'wait "$sp"; rc=$?\n'
+        "pk_cpu end\n"
         'kill "$rd" 2>/dev/null\n'
         '[ -s "$out" ] || exit $(( rc ? rc : 1 ))\n'
+        f"echo {SPEEDSCOPE_MARK}\n"
         'cat "$out"\n'
     )
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """utime+stime of a process and of each of its threads, read from /proc in the pod at one edge."""
+
+    uptime: float | None  # the node's /proc/uptime when read (None: unreadable)
+    process_seconds: float | None
+    thread_seconds: dict[str, float]
+
+
+def parse_stat_seconds(line: str, ticks_per_second: float) -> tuple[str, float] | None:
+    """(pid or tid, utime+stime in seconds) from one ``/proc/PID/stat`` line; None when malformed."""
+    head, sep, rest = line.rpartition(")")
+    fields = rest.split()
+    if not sep or "(" not in head or len(fields) < 13 or ticks_per_second <= 0:
+        return None
+    try:
+        ticks = int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5): utime, stime
+    except ValueError:
+        return None
+    return head.split("(", 1)[0].strip(), ticks / ticks_per_second
+
+
+def split_record_output(stdout: bytes) -> tuple[bytes, dict[str, CpuSnapshot]]:
+    """The speedscope JSON and the CPU snapshots (by edge, ``start``/``end``) of one record exec."""
+    marker = f"{SPEEDSCOPE_MARK}\n".encode()
+    head, sep, data = stdout.partition(marker)
+    if not sep:
+        return stdout.strip(), {}
+    edges: dict[str, list[str]] = {}
+    ticks: dict[str, float] = {}
+    uptimes: dict[str, float | None] = {}
+    for raw in head.decode("utf-8", "replace").splitlines():
+        kind, _, rest = raw.partition(" ")
+        edge, _, rest = rest.partition(" ")
+        if kind == CPU_LINE and edge in ("start", "end"):
+            parts = rest.split()
+            try:
+                ticks[edge] = float(parts[0]) if parts else 100.0
+                uptimes[edge] = float(parts[1]) if len(parts) > 1 else None
+            except ValueError:
+                ticks[edge], uptimes[edge] = 100.0, None
+            edges[edge] = []
+        elif kind == STAT_LINE and edge in edges:
+            edges[edge].append(rest)
+    snapshots = {}
+    for edge, lines in edges.items():
+        parsed = [parse_stat_seconds(line, ticks[edge]) for line in lines]
+        values = [p for p in parsed if p is not None]
+        if not values:
+            continue
+        # The first line is /proc/PID/stat (the whole process), the rest /proc/PID/task/TID/stat.
+        snapshots[edge] = CpuSnapshot(uptimes[edge], values[0][1] if parsed[0] is not None else None,
+                                      {tid: seconds for tid, seconds in values[1:]})
+    return data.strip(), snapshots
 
 
 def exec_probe_command() -> list[str]:
@@ -386,6 +463,19 @@ class NodeAgent:
         return lines[-1] if lines else "no log"
 
 
+def _timed_snapshots(snapshots: dict[str, CpuSnapshot], start: float, ended: float
+                     ) -> list[tuple[float, CpuSnapshot]]:
+    """Local times for the two edges: the start edge at the exec's start (as the local collector's
+    snapshot precedes its window), the end edge that many node-uptime seconds later (else at the
+    exec's end), so the span between them is the one the kernel measured."""
+    first, last = snapshots.get("start"), snapshots.get("end")
+    if first is None or last is None:
+        return []
+    span = (last.uptime - first.uptime) if first.uptime is not None and last.uptime is not None else -1.0
+    end_at = start + span if 0 <= span <= ended - start + 1.0 else ended
+    return [(start, first), (end_at, last)]
+
+
 class PodPySpy:
     """py-spy for one container of one pod: ``record(seconds)`` returns one speedscope JSON window.
 
@@ -405,6 +495,8 @@ class PodPySpy:
         self._container_id = ""
         self._lock = threading.Lock()
         self.last_window: tuple[float, float] = (0.0, 0.0)
+        #: (local time, snapshot) at the last window's start and end edges; empty when unreadable.
+        self.last_cpu: list[tuple[float, CpuSnapshot]] = []
 
     def __enter__(self) -> PodPySpy:
         return self
@@ -510,11 +602,13 @@ class PodPySpy:
             if isinstance(translate(exc, verb="create", resource="pods/exec", namespace=namespace), NotFound):
                 raise PySpyError(f"pod {namespace}/{pod} is gone") from exc
             raise PySpyError(f"exec into {namespace}/{pod} failed: {getattr(exc, 'reason', exc)}") from None
-        self.last_window = (start, min(time.time() - start, float(max(1, round(seconds)))))
+        ended = time.time()
+        self.last_window = (start, min(ended - start, float(max(1, round(seconds)))))
         if result.exit_code != 0:
             raise PySpyError(f"py-spy on {self.where} failed (exit {result.exit_code}): "
                              + self.explain(result.stderr if result.stderr.strip() else result.error))
-        data = result.stdout.strip()
+        data, snapshots = split_record_output(result.stdout)
+        self.last_cpu = _timed_snapshots(snapshots, start, ended)
         if not (data.startswith(b"{") and data.endswith(b"}")):
             raise PySpyError(f"py-spy on {self.where} returned no speedscope JSON ({len(data)} bytes)")
         return data

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from profkit.kube.client import KubeAccess
 from profkit.sources.backoff import Backoff
 from profkit.sources.base import CaptureOptions, Collector, Sink
+from profkit.sources.pyspy import PROCESS_CPU, THREAD_CPU
+
+#: Where the pod's CPU counters came from (the local collector's are labelled psutil).
+CPU_LABELS = {"source": "proc"}
+
+if TYPE_CHECKING:
+    from profkit.kube.pyspy import CpuSnapshot
 
 MIN_WINDOW = 1.0
 PATHS = {"exec": "exec", "agent": "node agent"}  # PodPySpy.mode -> the words of the summary
@@ -37,6 +44,16 @@ class PodPySpyCollector(Collector):
             self.path = path
             if self.on_path is not None:
                 self.on_path(path)
+
+    def _store_cpu(self, edges: list[tuple[float, CpuSnapshot]]) -> None:
+        """The pod process's and threads' CPU seconds at the window's edges, named as the local
+        py-spy collector names them, so the reader scales this pod's profile the same way."""
+        for ts, snapshot in edges:
+            samples = [(THREAD_CPU, {**CPU_LABELS, "tid": tid}, seconds)
+                       for tid, seconds in snapshot.thread_seconds.items()]
+            if snapshot.process_seconds is not None:
+                samples.insert(0, (PROCESS_CPU, CPU_LABELS, snapshot.process_seconds))
+            self.sink.add_points(self.target, self.instance, ts, samples)
 
     def run(self, stop: threading.Event) -> None:
         from profkit.kube.pyspy import PodPySpy, PySpyError, PySpyOptions
@@ -68,6 +85,7 @@ class PodPySpyCollector(Collector):
                 self.answered = True
                 self._tell_path(spy.mode)
                 start, duration = spy.last_window
+                self._store_cpu(spy.last_cpu)
                 if self.sink.add_profile(self.target, self.instance, "cpu", "speedscope", data, start,
                                          duration) is not None:
                     self.stats.profiles += 1

@@ -18,7 +18,8 @@ from profkit.errors import BadInput
 from profkit.kube import pyspy
 from profkit.kube.pyspy import (
     AGENT_SELECTOR, ExecResult, PodPySpy, PySpyError, PySpyNotAllowed, PySpyOptions, agent_pod_manifest,
-    agent_record_command, container_id, exec_probe_command, exec_record_command, first_error_line, record_args,
+    agent_record_command, container_id, exec_probe_command, exec_record_command, first_error_line,
+    parse_stat_seconds, record_args, split_record_output,
 )
 
 SPIN = "import time\ndef spin_here():\n    t = time.time()\n    while time.time() - t < 8: sum(range(500))\nspin_here()\n"
@@ -42,7 +43,7 @@ def test_exec_record_command_reads_pid_from_env_and_keeps_stdout_clean() -> None
     argv = exec_record_command(30)
     assert argv[:2] == ["sh", "-c"]
     script = argv[2]
-    assert '--pid "${PROFKIT_PYSPY_PID:-1}"' in script
+    assert 'pk_pid="${PROFKIT_PYSPY_PID:-1}"' in script and '--pid "$pk_pid"' in script
     assert '-o "$out"' in script and "1>&2" in script  # py-spy's own chatter goes to stderr
     assert script.rstrip().endswith('cat "$out"')
     assert "rm -f" in script
@@ -52,7 +53,7 @@ def test_agent_record_command_finds_container_by_cgroup() -> None:
     cid = "0123456789abcdef" * 4
     script = agent_record_command(cid, 10)[2]
     assert f"cid={cid}" in script and "${PROFKIT_PROC:-/proc}" in script and "cgroup" in script
-    assert '--pid "$pid"' in script
+    assert 'pk_pid="$pid"' in script and '--pid "$pk_pid"' in script
     with pytest.raises(PySpyError):
         agent_record_command("abc; rm -rf /", 10)
 
@@ -85,18 +86,28 @@ def test_exec_commands_for_real_against_a_local_python_process() -> None:
         env = dict(os.environ, PROFKIT_PYSPY_PID=str(proc.pid))
         probe = subprocess.run(exec_probe_command(), capture_output=True, env=env, timeout=10)
         assert probe.stdout.decode().split() == ["ok", str(proc.pid)]
+        tick = os.sysconf("SC_CLK_TCK")
+        own_cpu = lambda: sum(int(f) for f in Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13]) / tick  # noqa: E731
+        before = own_cpu()
         code, out, err, _ = _run_script(exec_record_command(1), env)
+        after = own_cpu()
         assert code == 0, err
-        doc = json.loads(out)  # nothing but the speedscope file on stdout
+        data, cpu = split_record_output(out)
+        doc = json.loads(data)  # after the CPU snapshots, nothing but the speedscope file on stdout
+        # The process's utime+stime at both edges, as /proc tells this test around the exec.
+        first, last = cpu["start"].process_seconds, cpu["end"].process_seconds
+        assert first is not None and last is not None and before <= first <= last <= after, (before, first, last, after)
+        assert last - first > 0.3  # it spun through the window
+        assert list(cpu["end"].thread_seconds) == [str(proc.pid)]  # one thread: the main one, tid = pid
         names = {f["name"] for f in doc["shared"]["frames"]}
         assert "spin_here" in names
         # a line on stdin ends a 30 s window early, with the samples so far
         code, out, err, took = _run_script(exec_record_command(30), env, stop_after=1.5)
         assert code == 0 and took < 10, (err, took)
-        samples = sum(len(p["samples"]) for p in json.loads(out)["profiles"])
+        samples = sum(len(p["samples"]) for p in json.loads(split_record_output(out)[0])["profiles"])
         assert 50 <= samples <= 500
         code, out, err, _ = _run_script(exec_record_command(1), dict(env, PROFKIT_PYSPY_PID="999999"))
-        assert code != 0 and out == b""
+        assert code != 0 and b"profkit-speedscope" not in out
         assert first_error_line(err)
     finally:
         proc.kill()
@@ -195,6 +206,62 @@ def test_exec_mode_records_speedscope(monkeypatch: pytest.MonkeyPatch) -> None:
     assert spy.mode == "exec" and spy.pid == "7"
     ns, pod, container, argv = fake.calls[-1]
     assert (ns, pod, container) == ("ns", "pod-1", "manager") and "--duration 2" in argv[2]
+
+
+#: Real output of the exec record script (1 busy + 1 idle thread, 3 s window) on this project's machine.
+POD_RECORD = Path(__file__).parent.parent / "fixtures" / "pyspy-pod-record-output.txt"
+
+
+def test_stat_line_gives_utime_plus_stime_even_with_spaces_and_parens_in_the_name() -> None:
+    line = "4242 (my (odd) name) R 1 1 1 0 -1 4194304 10 0 0 0 250 37 0 0 20 0 3 0 100 0 0"
+    assert parse_stat_seconds(line, 100) == ("4242", 2.87)
+    assert parse_stat_seconds(line, 250) == ("4242", pytest.approx(287 / 250))
+    assert parse_stat_seconds("garbage", 100) is None
+    assert parse_stat_seconds("1 (x) R 1", 100) is None
+
+
+def test_recorded_pod_window_carries_the_processes_and_threads_proc_cpu() -> None:
+    data, cpu = split_record_output(POD_RECORD.read_bytes())
+    assert json.loads(data)["profiles"]
+    start, end = cpu["start"], cpu["end"]
+    # From the recording: process utime+stime 115+1 -> 447+1 ticks at 100 Hz, node uptime 6078.46 -> 6081.84.
+    assert (start.process_seconds, end.process_seconds) == (pytest.approx(1.16), pytest.approx(4.48))
+    assert (start.uptime, end.uptime) == (6078.46, 6081.84)
+    assert set(start.thread_seconds) == set(end.thread_seconds) == {"8865", "8867"}
+    assert end.thread_seconds["8865"] - start.thread_seconds["8865"] == pytest.approx(0.0)  # the idle main thread
+    busy = end.thread_seconds["8867"] - start.thread_seconds["8867"]
+    assert busy == pytest.approx(end.process_seconds - start.process_seconds, abs=0.011)
+    assert split_record_output(b'{"profiles":[]}\n') == (b'{"profiles":[]}', {})  # an older script: JSON only
+
+
+def test_pod_window_is_scaled_to_the_cpu_the_pods_proc_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Collector -> counters named as the local path's -> the bundle reader scales the pod's profile."""
+    from profkit.bundle.cpu_time import SCALED_THREADS, Window, cpu_seconds_profile
+    from profkit.formats import load_profile_bytes
+    from profkit.model import Series
+    from profkit.sources.base import CaptureOptions
+
+    fake = FakeExec(ExecResult(b"ok 8865\n", "", 0), ExecResult(POD_RECORD.read_bytes(), "", 0))
+    fake.sleep = True  # the window takes its 3 s, as the recording did
+    monkeypatch.setattr(pyspy, "run_exec", fake)
+    points: list[tuple[str, str, float, list[tuple[str, dict[str, str], float]]]] = []
+    sink = FakeSink()
+    sink.add_points = lambda target, instance, ts, samples: points.append((target, instance, ts, list(samples)))  # type: ignore[attr-defined]
+    collector = _collector(sink, CaptureOptions(profile_window=3.0, deadline=time.time() + 3.5), "pod-a", "manager")
+    collector.run(threading.Event())
+    (_, instance, kind, fmt, data, start, duration), = sink.profiles
+    assert [(p[0], p[1]) for p in points] == [("example", "pod-a")] * 2
+    assert points[1][2] - points[0][2] == pytest.approx(6081.84 - 6078.46)  # the span the node measured
+    by_name: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for _, _, ts, samples in points:
+        for name, labels, value in samples:
+            by_name.setdefault((name, labels.get("tid", "")), []).append((ts, value))
+    series = [Series(name, {"tid": tid} if tid else {}, pts, "t", "pod-a") for (name, tid), pts in by_name.items()]
+    profile = cpu_seconds_profile(data, lambda raw: load_profile_bytes(raw, "pod", kind="cpu"),
+                                  Window(instance, start, duration), lambda n: [s for s in series if s.name == n])
+    assert profile.extra["cpu_time"] == SCALED_THREADS
+    # 3.32 CPU-s in the 3.38 s between the snapshots, the window's 3 s share of it.
+    assert profile.total / 1e9 == pytest.approx(3.32 * duration / 3.38, rel=0.01)
 
 
 def test_exec_mode_failure_is_a_window_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -394,7 +461,7 @@ def test_agent_record_command_for_real_with_a_fake_proc_view(tmp_path: Path) -> 
         time.sleep(0.5)
         code, out, err, _ = _run_script(agent_record_command(cid, 1), dict(os.environ, PROFKIT_PROC=str(tmp_path)))
         assert code == 0, err
-        assert "spin_here" in {f["name"] for f in json.loads(out)["shared"]["frames"]}
+        assert "spin_here" in {f["name"] for f in json.loads(split_record_output(out)[0])["shared"]["frames"]}
     finally:
         proc.kill()
         proc.wait()
