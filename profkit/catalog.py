@@ -9,10 +9,10 @@ from typing import Any, Literal, cast
 
 from profkit.errors import BadInput
 from profkit.fileio import parse_yaml
+from profkit.model.profile import Language
 
 AUTH_MODES = ("none", "bearer")
 SCHEMES = ("http", "https")
-Language = Literal["go", "python"]  # which profiler a controller gets: pprof or py-spy
 LANGUAGES: tuple[Language, ...] = ("go", "python")
 
 

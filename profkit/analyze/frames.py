@@ -38,9 +38,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Sequence
 
-from profkit.model import Frame, Profile
+from profkit.model import Frame, FrameOrigin, Profile
 
-OWN, STDLIB, RUNTIME, LIBRARY = "own", "stdlib", "runtime", "library"
+OWN: FrameOrigin = "own"
+STDLIB: FrameOrigin = "stdlib"
+RUNTIME: FrameOrigin = "runtime"
+LIBRARY: FrameOrigin = "library"
 
 GO_LIBRARIES: tuple[str, ...] = (
     "k8s.io/client-go", "k8s.io/apimachinery", "k8s.io/api", "k8s.io/klog", "k8s.io/utils",
@@ -202,7 +205,7 @@ def is_idle_leaf(frame: Frame, language: str) -> bool:
     return (python_module(path), function) in PYTHON_IDLE
 
 
-def classify_go(function: str, own_prefixes: Iterable[str] = ()) -> str:
+def classify_go(function: str, own_prefixes: Iterable[str] = ()) -> FrameOrigin:
     """own | stdlib | runtime | library for one Go function name."""
     package = go_package(function)
     if package == "main" or package.startswith("main."):
@@ -218,7 +221,7 @@ def classify_go(function: str, own_prefixes: Iterable[str] = ()) -> str:
     return OWN
 
 
-def classify_python(frame: Frame, own_packages: Iterable[str] = ()) -> str:
+def classify_python(frame: Frame, own_packages: Iterable[str] = ()) -> FrameOrigin:
     """own | stdlib | library for one py-spy frame."""
     _, file = python_location(frame)
     path = file.replace("\\", "/")
@@ -240,7 +243,7 @@ class FrameClassifier:
 
     profile: Profile
     own_code: tuple[str, ...] = ()
-    _origins: list[str] = field(default_factory=list, init=False, repr=False)
+    _origins: list[FrameOrigin] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         own = set(self.own_code)
@@ -250,7 +253,7 @@ class FrameClassifier:
         else:
             self._origins = [classify_go(f.name, own) for f in self.profile.frames]
 
-    def origin(self, index: int) -> str:
+    def origin(self, index: int) -> FrameOrigin:
         return self._origins[index]
 
     def is_own(self, index: int) -> bool:

@@ -12,7 +12,8 @@ from urllib.parse import quote
 
 from profkit.bundle.schema import DB_NAME, SCHEMA_VERSION
 from profkit.errors import BadInput
-from profkit.model import CaptureEvent, LogRecord, ObjectEvent, Profile, ProfileRef, Series, Target, merge_profiles
+from profkit.model import (CaptureEvent, LogRecord, ObjectEvent, Profile, ProfileKind, ProfileRef, Series, Target,
+                           merge_profiles)
 
 
 PROFILE_MEMO_BYTES = 64 * 2**20  # profile files (compressed) whose decoded form a view keeps
@@ -145,7 +146,7 @@ class BundleView:
         return found
 
     def _decode_profile(
-        self, rel: str, target: str, instance: str, kind: str, start: float, duration: float
+        self, rel: str, target: str, instance: str, kind: ProfileKind, start: float, duration: float
     ) -> Profile:
         from profkit.formats import load_profile_file
 
@@ -161,7 +162,7 @@ class BundleView:
             profile.duration = duration
         return profile
 
-    def _pyspy_cpu(self, path: Path, target: str, instance: str, kind: str, start: float,
+    def _pyspy_cpu(self, path: Path, target: str, instance: str, kind: ProfileKind, start: float,
                    duration: float) -> Profile:
         from profkit.bundle.cpu_time import Window, cpu_seconds_profile
         from profkit.formats import load_profile_bytes

@@ -11,7 +11,7 @@ import typer
 from profkit.errors import BadInput
 
 if TYPE_CHECKING:
-    from profkit.model import Profile
+    from profkit.model import Profile, ProfileKind
 
 EXAMPLES = """
 Examples:
@@ -32,10 +32,18 @@ Without -o it prints the top functions like go tool pprof -top. A bundle directo
 (run1) is merged over all its windows and replicas.
 """
 
-KINDS = ("cpu", "heap", "allocs", "goroutine", "mutex", "block", "wall")
+KINDS: tuple[ProfileKind, ...] = ("cpu", "heap", "allocs", "goroutine", "mutex", "block", "wall")
 
 
-def load_input(source: Path, kind: Optional[str], target: Optional[str], sample_type: Optional[str] = None) -> Profile:
+def kind_option(kind: Optional[str]) -> Optional[ProfileKind]:
+    """The profile kind ``--kind`` names (None when not given); BadInput for anything else."""
+    profile_kind = next((k for k in KINDS if k == kind), None)
+    if kind is not None and profile_kind is None:
+        raise BadInput(f"--kind {kind!r}: unknown kind (use one of {', '.join(KINDS)})")
+    return profile_kind
+
+
+def load_input(source: Path, kind: Optional[ProfileKind], target: Optional[str], sample_type: Optional[str] = None) -> Profile:
     """A profile file, or a bundle directory's profiles of ``kind`` merged over windows and replicas."""
     if source.is_dir():
         from profkit.bundle import open_bundle
@@ -56,7 +64,7 @@ def load_input(source: Path, kind: Optional[str], target: Optional[str], sample_
     return profile
 
 
-def _diff(base_source: Path, new_source: Path, output: Optional[Path], kind: Optional[str], target: Optional[str],
+def _diff(base_source: Path, new_source: Path, output: Optional[Path], kind: Optional[ProfileKind], target: Optional[str],
           sample_type: Optional[str], top: int) -> None:
     from profkit.render.flame_diff import diff_folded, diff_table, render_diff_svg
 
@@ -91,16 +99,15 @@ def flame(
     sample_type: Optional[str] = typer.Option(None, "--sample-type", help="pprof sample type to use, e.g. alloc_objects."),
 ) -> None:
     """Flame graph or top table from a profile file or a bundle (merged over windows and replicas)."""
-    if kind is not None and kind not in KINDS:
-        raise BadInput(f"--kind {kind!r}: unknown kind (use one of {', '.join(KINDS)})")
+    profile_kind = kind_option(kind)
     if diff or new is not None:
         if not diff or new is None:
             raise BadInput("two profiles are compared with --diff BASE NEW")
-        _diff(source, new, output, kind, target, sample_type, top)
+        _diff(source, new, output, profile_kind, target, sample_type, top)
         return
     from profkit.render.profile_output import top_table, write_output
 
-    profile = load_input(source, kind, target, sample_type)
+    profile = load_input(source, profile_kind, target, sample_type)
     if output is None:
         sys.stdout.write(top_table(profile, top))
         return

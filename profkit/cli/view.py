@@ -7,11 +7,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from profkit.errors import BadInput
+
+if TYPE_CHECKING:
+    from profkit.model import ProfileKind
 
 EXAMPLES = """
 Examples:
@@ -28,7 +31,7 @@ search, click to zoom) and opens it in the browser.
 """
 
 
-def _speedscope(source: Path, kind: Optional[str], target: Optional[str], command: str, open_it: bool) -> Path:
+def _speedscope(source: Path, kind: Optional[ProfileKind], target: Optional[str], command: str, open_it: bool) -> Path:
     from profkit.cli.flame import load_input
     from profkit.formats.speedscope import write_speedscope
 
@@ -44,7 +47,7 @@ def _speedscope(source: Path, kind: Optional[str], target: Optional[str], comman
     return path
 
 
-def _html(source: Path, kind: Optional[str], target: Optional[str], output: Optional[Path]) -> Path:
+def _html(source: Path, kind: Optional[ProfileKind], target: Optional[str], output: Optional[Path]) -> Path:
     from profkit.cli.flame import load_input
     from profkit.render.flame_html import flame_panel, profile_flame_panel, write_flame_page
 
@@ -81,17 +84,16 @@ def view(
     html: bool = typer.Option(False, "--html", help="Use profkit's HTML flame graph even if speedscope is installed."),
 ) -> None:
     """Open a profile in speedscope when installed, else in profkit's HTML flame graph."""
-    from profkit.cli.flame import KINDS
+    from profkit.cli.flame import kind_option
 
-    if kind is not None and kind not in KINDS:
-        raise BadInput(f"--kind {kind!r}: unknown kind (use one of {', '.join(KINDS)})")
+    profile_kind = kind_option(kind)
     if not source.exists():
         raise BadInput(f"{source}: no such file or bundle directory")
     command = shutil.which("speedscope")
     if command and not html and output is None:
-        _speedscope(source, kind, target, command, not no_open)
+        _speedscope(source, profile_kind, target, command, not no_open)
         return
-    path = _html(source, kind, target, output)
+    path = _html(source, profile_kind, target, output)
     typer.echo(str(path))
     if not no_open:
         import webbrowser

@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from profkit.analyze.cpu_profiles import TargetCpu, reconciles_during
 from profkit.analyze.frames import OWN, FrameClassifier, display_name
 from profkit.bundle.reader import BundleView
-from profkit.compare.model import FunctionGrowth
-from profkit.model import Profile
+from profkit.compare.model import FunctionGrowth, NormalisedPer
+from profkit.model import FrameOrigin, Profile
 
 PATH_FRAMES = 14  # frames of the path kept (nearest the function)
 MIN_GROWTH_SHARE = 0.002  # growth under 0.2 % of NEW's CPU per reconcile is not listed
@@ -29,7 +29,7 @@ MIN_FUNCTION_SAMPLES = 3  # a function seen in fewer samples of NEW is noise
 class _Totals:
     flat: dict[str, float]
     cumulative: dict[str, float]
-    origins: dict[str, str]
+    origins: dict[str, FrameOrigin]
     heaviest: dict[str, tuple[float, list[str], list[str]]]  # leaf -> (seconds, heaviest stack, origins)
     total: float
 
@@ -39,7 +39,7 @@ def _totals(profile: Profile, seconds_per_unit: float, own_code: tuple[str, ...]
     names = [display_name(f, profile.language) for f in profile.frames]
     flat: dict[str, float] = {}
     cumulative: dict[str, float] = {}
-    origins: dict[str, str] = {}
+    origins: dict[str, FrameOrigin] = {}
     heaviest: dict[str, tuple[float, list[str], list[str]]] = {}
     for stack, weight in zip(profile.stacks, profile.weights):
         if not stack:
@@ -80,7 +80,7 @@ def called_from(path: list[str], origins: list[str], own_frames: int = 2) -> lis
     return out
 
 
-def normaliser(view: BundleView, cpu: TargetCpu) -> tuple[float, str]:
+def normaliser(view: BundleView, cpu: TargetCpu) -> tuple[float, NormalisedPer]:
     """Reconciles during all profile windows (``"reconcile"``), else profiled seconds (``"second"``)."""
     every = _all_windows(view, cpu)
     counted = reconciles_during(view, every)
@@ -90,11 +90,11 @@ def normaliser(view: BundleView, cpu: TargetCpu) -> tuple[float, str]:
 
 
 def grown_functions(base_view: BundleView, base: TargetCpu, new_view: BundleView, new: TargetCpu,
-                    limit: int = 10, own_code: tuple[str, ...] = ()) -> tuple[list[FunctionGrowth], str]:
+                    limit: int = 10, own_code: tuple[str, ...] = ()) -> tuple[list[FunctionGrowth], NormalisedPer]:
     """The ``limit`` functions whose self CPU per reconcile (or per second) grew most, and the unit used."""
     base_n, base_unit = normaliser(base_view, base)
     new_n, new_unit = normaliser(new_view, new)
-    per = "reconcile" if base_unit == new_unit == "reconcile" else "second"
+    per: NormalisedPer = "reconcile" if base_unit == new_unit == "reconcile" else "second"
     if per == "second":
         base_n = max(_all_windows(base_view, base).profiled_seconds, 1e-9)
         new_n = max(_all_windows(new_view, new).profiled_seconds, 1e-9)
@@ -110,7 +110,7 @@ def grown_functions(base_view: BundleView, base: TargetCpu, new_view: BundleView
         _, path, origins = n.heaviest.get(name, (0.0, [name], [""]))
         rows.append(FunctionGrowth(
             function=name,
-            origin=n.origins.get(name, ""),
+            origin=n.origins[name],  # every leaf in n.flat has its origin
             base_self=b.flat.get(name, 0.0) / base_n,
             new_self=new_flat / new_n,
             base_cumulative=b.cumulative.get(name, 0.0) / base_n,

@@ -5,13 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from profkit.model import Finding
+from profkit.model import Finding, FrameOrigin
 
 # Status of one metric of one target (documented in docs/compare-json.md).
 REGRESSED, IMPROVED, CHANGED, UNCHANGED, UNTESTED, MISSING = (
     "regressed", "improved", "changed", "unchanged", "untested", "missing")
+
+MetricUnit = Literal["seconds", "bytes", "cores", "per_second", "ratio", "items", "goroutines", "requests"]
+Better = Literal["lower", "higher", "none"]
+FindingStatus = Literal["new", "grown", "persisting", "reduced", "resolved"]
 # Status of one finding id on one target.
-NEW, GROWN, PERSISTING, REDUCED, RESOLVED = "new", "grown", "persisting", "reduced", "resolved"
+NEW: FindingStatus = "new"
+GROWN: FindingStatus = "grown"
+PERSISTING: FindingStatus = "persisting"
+REDUCED: FindingStatus = "reduced"
+RESOLVED: FindingStatus = "resolved"
+NormalisedPer = Literal["reconcile", "second", ""]  # "": no CPU profiles
 
 
 @dataclass(frozen=True)
@@ -20,8 +29,8 @@ class MetricDef:
 
     id: str
     title: str
-    unit: str  # seconds | bytes | cores | per_second | ratio | items | goroutines | requests
-    better: str  # lower | higher | none
+    unit: MetricUnit
+    better: Better
     min_relative: float  # minimum |relative change| to be significant
     min_absolute: float  # minimum |absolute change|, in ``unit``
     description: str = ""
@@ -70,7 +79,7 @@ class FindingChange:
 
     id: str
     target: str
-    status: str  # new | grown | persisting | reduced | resolved
+    status: FindingStatus
     base_severity: str | None
     new_severity: str | None
     title: str
@@ -82,7 +91,7 @@ class FunctionGrowth:
     """A function whose CPU (self time) per reconcile grew, with the path it is reached through."""
 
     function: str
-    origin: str  # own | library | stdlib | runtime
+    origin: FrameOrigin
     base_self: float  # CPU seconds per unit of normalisation (reconcile or second)
     new_self: float
     base_cumulative: float
@@ -118,7 +127,7 @@ class TargetComparison:
     paired_by: PairedBy = "same name"
     metrics: list[MetricChange] = field(default_factory=list)
     functions: list[FunctionGrowth] = field(default_factory=list)
-    normalised_per: str = ""  # reconcile | second | "" (no CPU profiles)
+    normalised_per: NormalisedPer = ""
     context: dict[str, Any] = field(default_factory=dict)  # CPU seconds, reconciles, durations per run
 
     def metric(self, metric_id: str) -> MetricChange | None:

@@ -10,7 +10,7 @@ import codecs
 from pathlib import Path
 
 from profkit.errors import BadInput
-from profkit.model import Profile
+from profkit.model import Profile, ProfileKind
 
 __all__ = ["load_profile_file", "load_profile_bytes", "sniff_format"]
 
@@ -47,7 +47,7 @@ def sniff_format(data: bytes) -> str:
     return "pprof"
 
 
-def load_profile_bytes(data: bytes, source: str, kind: str | None = None, sample_type: str | None = None) -> Profile:
+def load_profile_bytes(data: bytes, source: str, kind: ProfileKind | None = None, sample_type: str | None = None) -> Profile:
     """Decode profile bytes of any supported format; ``source`` names them in errors.
 
     ``kind`` (cpu, heap, goroutine, ...) sets the profile's kind and, for pprof, which sample type
@@ -96,7 +96,7 @@ def _utf8(data: bytes, source: str) -> bytes:
     return data
 
 
-def load_profile_file(path: Path, kind: str | None = None, sample_type: str | None = None) -> Profile:
+def load_profile_file(path: Path, kind: ProfileKind | None = None, sample_type: str | None = None) -> Profile:
     """Load a pprof (gzipped or raw), speedscope JSON or folded-stacks file as a Profile.
 
     Damaged input raises BadInput with one line naming the file and what is wrong.

@@ -6,7 +6,7 @@ import math
 import re
 
 from profkit.errors import BadInput
-from profkit.model import Frame, Profile
+from profkit.model import Frame, Language, Profile, ProfileKind
 
 _LINE = re.compile(r"^(?P<stack>.*\S)\s+(?P<count>[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)$")
 _LOCATED = re.compile(r"^(?P<name>.+) \((?P<file>[^()]+):(?P<line>\d{1,9})\)$")
@@ -28,7 +28,7 @@ def parse_frame(text: str) -> Frame:
     return Frame(text)
 
 
-def read_folded(text: str, source: str = "folded", kind: str | None = None) -> Profile:
+def read_folded(text: str, source: str = "folded", kind: ProfileKind | None = None) -> Profile:
     """Folded stacks as a Profile. With two counts per line (a differential file) the last one counts.
 
     Lines are split on ``\n`` only (a frame name may hold any other character); ``#`` lines are
@@ -63,7 +63,7 @@ def read_folded(text: str, source: str = "folded", kind: str | None = None) -> P
         totals[key] = total
     if not totals:
         raise BadInput(f"{source}: no stacks in folded file")
-    language = "python" if any(f.file.endswith(".py") for f in frames) else "go"
+    language: Language = "python" if any(f.file.endswith(".py") for f in frames) else "go"
     return Profile(
         frames=frames, stacks=list(totals), weights=list(totals.values()),
         sample_type="samples", unit="count", kind=kind or "cpu", language=language,

@@ -22,7 +22,7 @@ from profkit.formats.pprof_wire import (
     scan_locations,
     scan_samples,
 )
-from profkit.model import Frame, Profile
+from profkit.model import Frame, Profile, ProfileKind
 
 GZIP_MAGIC = b"\x1f\x8b"
 INT64_LIMIT = float(2**63 - 1024)  # the largest float below int64's limit, with room to round
@@ -83,7 +83,7 @@ def _check_size(size: int, compressed: int, limit: int, source: str) -> None:
                        f"{size >> 20} MiB): a gzip bomb, not a profile")
 
 
-def infer_kind(sample_types: list[tuple[str, str]], default_sample_type: str = "") -> str:
+def infer_kind(sample_types: list[tuple[str, str]], default_sample_type: str = "") -> ProfileKind:
     """Profile kind from its sample types, as Go's runtime/pprof writes them."""
     types = {name for name, _ in sample_types}
     if "cpu" in types:
@@ -133,7 +133,7 @@ def parse_message(data: bytes, source: str, gzipped: bool = False) -> Any:
     return message
 
 
-def decode_pprof(data: bytes, source: str = "profile", kind: str | None = None,
+def decode_pprof(data: bytes, source: str = "profile", kind: ProfileKind | None = None,
                  sample_type: str | None = None, gzipped: bool = False) -> Profile:
     """A (gzipped or raw) pprof profile as a Profile; ``kind``/``sample_type`` pick the values.
 

@@ -7,7 +7,9 @@ import math
 from typing import Any
 
 from profkit.errors import BadInput
-from profkit.model import Frame, Profile
+from profkit.model import Frame, Profile, ProfileKind
+
+_KIND_OF_UNIT: dict[str, ProfileKind] = {"bytes": "heap", "count": "cpu"}
 
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 
@@ -140,7 +142,7 @@ def _evented(profile: dict[str, Any], frame_count: int, factor: float, source: s
                             "still open (speedscope refuses such a file)")
 
 
-def read_speedscope(data: bytes | str, source: str = "speedscope", kind: str | None = None) -> Profile:
+def read_speedscope(data: bytes | str, source: str = "speedscope", kind: ProfileKind | None = None) -> Profile:
     """A speedscope file as one Profile: all its profiles (py-spy writes one per thread) merged.
 
     Threads are merged so that the same code path in different worker threads adds up in a flame
@@ -182,7 +184,7 @@ def read_speedscope(data: bytes | str, source: str = "speedscope", kind: str | N
     unit = units.pop() if units else "count"
     exporter = str(document.get("exporter") or "")
     python = exporter.startswith("py-spy") or any(f.file.endswith(".py") for f in frames[:200])
-    profile_kind = kind or {"bytes": "heap", "count": "cpu"}.get(unit, "cpu")
+    profile_kind = kind or _KIND_OF_UNIT.get(unit, "cpu")
     names = [str(p.get("name", "")) for p in profiles if isinstance(p, dict)]
     frames, totals = _deduplicated(frames, totals)
     return Profile(

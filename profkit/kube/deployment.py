@@ -20,7 +20,7 @@ from profkit.kube.logs import PodLogCollector
 from profkit.kube.podhttp import PodProxyFetcher, PortForwardFetcher
 from profkit.kube.portprobe import ProbedMetricsCollector
 from profkit.kube.pyspy_collector import PodPySpyCollector
-from profkit.model import CaptureEvent, Target
+from profkit.model import CaptureEvent, CaptureEventKind, Target
 from profkit.sources.backoff import Backoff
 from profkit.sources.base import CaptureOptions, Collector, Sink
 from profkit.sources.http import Fetcher
@@ -185,7 +185,7 @@ class PodFollower(Collector):
         d = self.deployment
         return f"pods of deployment {d.namespace}/{d.name}"
 
-    def event(self, kind: str, message: str, pod: str = "") -> None:
+    def event(self, kind: CaptureEventKind, message: str, pod: str = "") -> None:
         self.sink.add_event(CaptureEvent(time.time(), kind, message, self.target, pod, self.kind))
 
     # -- per pod ---------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from profkit.catalog import CollectorSpec, Language
+from profkit.catalog import CollectorSpec
+from profkit.model import Language
 from profkit.kube.endpoints import PPROF_NAMES
 
 Evidence = Literal["catalog", "command", "image", "ports", "exec probe", "default"]

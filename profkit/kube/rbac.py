@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from profkit.catalog import CollectorSpec, Language, builtin_catalog, resolve
+from profkit.catalog import CollectorSpec, builtin_catalog, resolve
+from profkit.model import Language
 from profkit.kube.watch import split_resource
 
 ROLE_NAME = "profkit-capture"

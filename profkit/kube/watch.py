@@ -9,8 +9,8 @@ from typing import Any
 from profkit.formats.logs import parse_timestamp
 from profkit.kube.client import KubeAccess
 from profkit.kube.errors import ALL_NAMESPACES, Forbidden, KubeError, Unreachable, api_call
-from profkit.kube.listwatch import Changed, KubeListWatch, Listed, ListWatchSource, list_watch
-from profkit.model import ObjectEvent
+from profkit.kube.listwatch import ChangeKind, Changed, KubeListWatch, Listed, ListWatchSource, list_watch
+from profkit.model import ObjectEvent, ObjectEventKind
 from profkit.sources.backoff import Backoff
 from profkit.sources.base import CaptureOptions, Collector, Sink
 
@@ -35,7 +35,10 @@ def is_ready(obj: dict[str, Any]) -> bool | None:
     return None
 
 
-def object_event(obj: dict[str, Any], event: str, resource: str, target: str, ts: float | None = None) -> ObjectEvent:
+_EVENT_OF_CHANGE: dict[ChangeKind, ObjectEventKind] = {"ADDED": "added", "MODIFIED": "modified", "DELETED": "deleted"}
+
+
+def object_event(obj: dict[str, Any], event: ObjectEventKind, resource: str, target: str, ts: float | None = None) -> ObjectEvent:
     """An ObjectEvent from a custom object dict as the API returns it."""
     meta = obj.get("metadata") or {}
     deletion = meta.get("deletionTimestamp")
@@ -146,7 +149,7 @@ class ObjectWatchCollector(Collector):
         else:
             self.known[uid] = str(meta.get("resourceVersion") or "")
             self.keys[uid] = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-        self.sink.add_objects([object_event(step.obj, step.kind.lower(), self.resource, self.target)])
+        self.sink.add_objects([object_event(step.obj, _EVENT_OF_CHANGE[step.kind], self.resource, self.target)])
         self.answered = True
 
     def _discovered(self, stop: threading.Event) -> bool:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Literal, Sequence
 
 if TYPE_CHECKING:
     from profkit.model.stackarrays import FunctionRow, StackArrays
+
+
+# "unknown": a pprof whose sample types name none of Go's profiles.
+ProfileKind = Literal["cpu", "heap", "allocs", "goroutine", "mutex", "block", "wall", "unknown"]
+Language = Literal["go", "python"]  # which profiler a controller gets: pprof or py-spy
+FrameOrigin = Literal["own", "library", "stdlib", "runtime"]  # whose code a frame is
 
 
 @dataclass(frozen=True)
@@ -32,8 +38,8 @@ class Profile:
     weights: list[float]
     sample_type: str = "cpu"
     unit: str = "nanoseconds"
-    kind: str = "cpu"  # cpu | heap | allocs | goroutine | mutex | block | wall
-    language: str = "go"  # go | python
+    kind: ProfileKind = "cpu"
+    language: Language = "go"
     target: str = ""
     instance: str = ""
     start: float = 0.0  # unix seconds

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from profkit.model.profile import ProfileKind
+
+TargetKind = Literal["deployment", "endpoint", "pid", "command", "log-file"]
+ProfileFormat = Literal["pprof", "speedscope"]
+ObjectEventKind = Literal["added", "modified", "deleted"]
+CaptureEventKind = Literal["error", "gap", "restart", "rollout", "pod-added", "pod-removed", "info"]
 
 
 @dataclass
@@ -11,7 +18,7 @@ class Target:
     """Something profkit captures: a Deployment, an endpoint, a process or a log file."""
 
     name: str
-    kind: str  # deployment | endpoint | pid | command | log-file
+    kind: TargetKind
     spec: dict[str, Any] = field(default_factory=dict)
 
 
@@ -22,8 +29,8 @@ class ProfileRef:
     id: int
     target: str
     instance: str
-    kind: str  # cpu | heap | goroutine | allocs | wall ...
-    format: str  # pprof | speedscope
+    kind: ProfileKind
+    format: ProfileFormat
     path: str  # relative to the bundle directory
     start: float
     duration: float
@@ -54,7 +61,7 @@ class ObjectEvent:
     resource: str
     namespace: str
     name: str
-    event: str  # added | modified | deleted
+    event: ObjectEventKind
     uid: str = ""
     deletion_ts: float | None = None
     finalizers: list[str] = field(default_factory=list)
@@ -71,7 +78,7 @@ class CaptureEvent:
     """Something that happened to the capture itself: errors, gaps, restarts, rollouts."""
 
     ts: float
-    kind: str  # error | gap | restart | rollout | pod-added | pod-removed | info
+    kind: CaptureEventKind
     message: str
     target: str = ""
     instance: str = ""

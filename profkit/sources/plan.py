@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from profkit.errors import BadInput
-from profkit.model import Target
+from profkit.model import Target, TargetKind
 from profkit.sources.base import CaptureOptions, Collector, Sink, TargetPlan
 from profkit.sources.http import Fetcher, HttpFetcher, host_port
 from profkit.sources.logfile import LogFileCollector
@@ -217,7 +217,7 @@ def endpoint_plan(
 
 
 def pid_plan(
-    sink: Sink, options: CaptureOptions, pid: int, name: str | None, *, kind: str = "pid",
+    sink: Sink, options: CaptureOptions, pid: int, name: str | None, *, kind: TargetKind = "pid",
     expect_exit: bool = False,
 ) -> TargetPlan:
     target_name = name or process_label(pid)

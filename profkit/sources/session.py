@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Callable, Protocol, Sequence
+from typing import IO, Any, Callable, Literal, Protocol, Sequence
 from urllib.parse import urlsplit
 
 from profkit.bundle.writer import BundleWriter
@@ -25,6 +25,8 @@ from profkit.units import format_duration
 STOP_GRACE = 8.0  # seconds collectors get to finish an in-flight window after the deadline
 SIGNAL_GRACE = 3.0  # ... after Ctrl-C / SIGTERM
 TICK = 0.25
+
+CaptureStatus = Literal["complete", "interrupted"]
 
 
 @dataclass
@@ -141,7 +143,7 @@ def source_problems(plans: Sequence[TargetPlan], stopped: dict[int, str]) -> lis
 @dataclass
 class CaptureResult:
     directory: Path
-    status: str  # complete | interrupted
+    status: CaptureStatus
     elapsed: float
     targets: list[TargetSummary]
     command_exit_code: int | None = None
@@ -279,7 +281,7 @@ class CaptureSession:
                 self.progress.stop()
             code = self._shutdown()
             restore()
-        status = "interrupted" if self.signalled is not None else "complete"
+        status: CaptureStatus = "interrupted" if self.signalled is not None else "complete"
         problems = source_problems(list(self.targets.values()), self._stopped)
         # analyze's no-data finding reads this (collector counters are not otherwise in the bundle).
         self.writer.set_meta(capture_problems=json.dumps([p.to_json() for p in problems]))
