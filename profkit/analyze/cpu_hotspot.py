@@ -16,8 +16,7 @@ from profkit.analyze.cpu_profiles import (
     reconciles_during,
 )
 from profkit.analyze.frames import FrameClassifier, base_name, display_name
-from profkit.analyze.repeated_key_generation import ID as KEYGEN_ID
-from profkit.analyze.repeated_key_generation import keygen_mask
+from profkit.analyze.keygen_frames import KEYGEN_ID, keygen_mask
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Profile
 from profkit.model.metric_names import RECONCILE_TOTAL

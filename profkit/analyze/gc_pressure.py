@@ -59,7 +59,7 @@ def gc_shares(profile: Profile) -> dict[str, Any]:
 def _profile_evidence(view: BundleView, target: str) -> dict[str, Any] | None:
     try:
         merged = view.merged_profile(target, "cpu")
-    except (ImportError, BadInput, ValueError, OSError):
+    except (BadInput, ValueError, OSError):
         return None
     if merged is None or merged.language != "go" or merged.total <= 0:
         return None

@@ -110,7 +110,7 @@ def profile_growers(view: BundleView, target: str, kind: str, group: Callable[[l
             continue
         try:
             first, last = view.load_profile(items[0]), view.load_profile(items[-1])
-        except (ImportError, BadInput, ValueError, OSError):
+        except (BadInput, ValueError, OSError):
             return []
         before, after = _grouped(first, group), _grouped(last, group)
         deltas = sorted(((after.get(k, 0.0) - before.get(k, 0.0), k) for k in set(before) | set(after)),

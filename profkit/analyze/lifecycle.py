@@ -6,6 +6,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from profkit.analyze.rules import RequeueStormRules
+from profkit.bundle.reader import BundleView
 from profkit.model import LogRecord, ObjectEvent
 
 Points = list[tuple[float, float]]
@@ -111,3 +113,43 @@ def per_minute(timestamps: Sequence[float], until: float | None = None) -> float
     if len(timestamps) < 2 or span <= 0:
         return float(len(timestamps))
     return (len(timestamps) - 1) / span * 60.0
+
+
+@dataclass
+class Terminating:
+    """One object whose deletion was requested and that was still there when the capture ended."""
+
+    key: str
+    resource: str
+    requested: float
+    finalizers: list[str] = field(default_factory=list)
+    target: str = ""
+    modified: list[float] = field(default_factory=list)  # watcher updates while it carried a deletionTimestamp
+    lines: list[LogRecord] = field(default_factory=list)  # filled by requeue-storm-deleted
+
+
+def terminating_objects(events: list[ObjectEvent], lives: dict[str, KeyLife]) -> dict[str, Terminating]:
+    """Objects with a deletionTimestamp that never got their deleted event, with their updates meanwhile."""
+    out: dict[str, Terminating] = {}
+    for e in events:
+        life = lives.get(e.key)
+        if e.deletion_ts is None or life is None or not life.intervals or life.intervals[-1][1] is not None:
+            continue
+        created = life.intervals[-1][0]
+        if created is not None and e.ts < created:
+            continue  # an earlier incarnation
+        item = out.get(e.key)
+        if item is None:
+            item = out[e.key] = Terminating(e.key, e.resource, e.deletion_ts, target=e.target)
+        item.finalizers = list(e.finalizers)
+        if e.event == "modified":
+            item.modified.append(e.ts)
+    return out
+
+
+def stuck_terminating_keys(view: BundleView, rules: RequeueStormRules) -> set[str]:
+    """Keys of objects whose deletion was requested ``stuck_min_seconds`` before the capture ended and that
+    are still there (for other analyzers: errors about them are this pathology, reported here)."""
+    events = view.objects()
+    end = view.time_range()[1]
+    return {k for k, t in terminating_objects(events, key_lives(events)).items() if end - t.requested >= rules.stuck_min_seconds}

@@ -10,7 +10,7 @@ from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.metrics_math import series_of, total_increase
-from profkit.analyze.requeue_storm_deleted import stuck_terminating_keys
+from profkit.analyze.lifecycle import stuck_terminating_keys
 from profkit.analyze.rules import rules_from
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, LogRecord

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from profkit.analyze import AnalyzeOptions, analyzer
 from profkit.analyze.workqueue import queue_series
-from profkit.analyze.lifecycle import KeyLife, group_reconciles, key_lives, live_count, per_minute
+from profkit.analyze.lifecycle import KeyLife, group_reconciles, key_lives, live_count, per_minute, terminating_objects
 from profkit.analyze.metrics_math import average_rate, series_of, total_increase
 from profkit.analyze.rules import RequeueStormRules, rules_from
 from profkit.bundle.reader import BundleView
@@ -151,51 +151,11 @@ def _scan_logs(view: BundleView, lives: dict[str, KeyLife], rules: RequeueStormR
     return trails
 
 
-@dataclass
-class _Terminating:
-    """One object whose deletion was requested and that was still there when the capture ended."""
-
-    key: str
-    resource: str
-    requested: float
-    finalizers: list[str] = field(default_factory=list)
-    target: str = ""
-    modified: list[float] = field(default_factory=list)  # watcher updates while it carried a deletionTimestamp
-    lines: list[LogRecord] = field(default_factory=list)
-
-
-def _terminating(events: list[ObjectEvent], lives: dict[str, KeyLife]) -> dict[str, _Terminating]:
-    """Objects with a deletionTimestamp that never got their deleted event, with their updates meanwhile."""
-    out: dict[str, _Terminating] = {}
-    for e in events:
-        life = lives.get(e.key)
-        if e.deletion_ts is None or life is None or not life.intervals or life.intervals[-1][1] is not None:
-            continue
-        created = life.intervals[-1][0]
-        if created is not None and e.ts < created:
-            continue  # an earlier incarnation
-        item = out.get(e.key)
-        if item is None:
-            item = out[e.key] = _Terminating(e.key, e.resource, e.deletion_ts, target=e.target)
-        item.finalizers = list(e.finalizers)
-        if e.event == "modified":
-            item.modified.append(e.ts)
-    return out
-
-
-def stuck_terminating_keys(view: BundleView, rules: RequeueStormRules) -> set[str]:
-    """Keys of objects whose deletion was requested ``stuck_min_seconds`` before the capture ended and that
-    are still there (for other analyzers: errors about them are this pathology, reported here)."""
-    events = view.objects()
-    end = view.time_range()[1]
-    return {k for k, t in _terminating(events, key_lives(events)).items() if end - t.requested >= rules.stuck_min_seconds}
-
-
 def _stuck_entries(view: BundleView, events: list[ObjectEvent], lives: dict[str, KeyLife],
                    rules: RequeueStormRules) -> dict[tuple[str, str], list[tuple[dict[str, Any], list[LogRecord]]]]:
     """Objects stuck Terminating for ``stuck_min_seconds`` while something keeps retrying them, per controller."""
     end = view.time_range()[1]
-    stuck = {k: t for k, t in _terminating(events, lives).items() if end - t.requested >= rules.stuck_min_seconds}
+    stuck = {k: t for k, t in terminating_objects(events, lives).items() if end - t.requested >= rules.stuck_min_seconds}
     if not stuck:
         return {}
     since = min(t.requested for t in stuck.values()) + rules.grace_seconds

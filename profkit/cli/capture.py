@@ -60,8 +60,8 @@ def print_rbac(deployments: list[str], collector_files: list[Path], namespace: O
     from profkit.catalog import load_collector_file
     from profkit.kube.rbac import rbac_targets, rbac_yaml
 
-    extra = [load_collector_file(p) for p in collector_files]
-    sys.stdout.write(rbac_yaml(rbac_targets(deployments, extra, namespace)))
+    collector_specs = [load_collector_file(p) for p in collector_files]
+    sys.stdout.write(rbac_yaml(rbac_targets(deployments, collector_specs, namespace)))
 
 
 def capture(
@@ -104,19 +104,20 @@ def capture(
         scrape_interval=parse_duration(scrape_interval, flag="scrape-interval"),
         duration=parse_duration(duration) if duration else None,
     )
-    request = CaptureRequest(
-        out=out,
-        options=options,
-        local=LocalTargets.parse(endpoint, pid, log_file),
-        command=list(command or []),
-        argv=["profkit", *sys.argv[1:]],
-    )
-    for pid_value, _ in request.local.pids:
+    local = LocalTargets.parse(endpoint, pid, log_file)
+    for pid_value, _ in local.pids:
         if is_python_process(pid_value) is False:
             print(f"profkit: --pid {pid_value} ({process_label(pid_value)}) is not a Python process: py-spy cannot "
                   "profile it, only its CPU and memory are captured; for a Go controller give its pprof and "
                   "metrics port with --endpoint http://127.0.0.1:PORT", file=sys.stderr)
-    request.extra = kube_factories(deployment, namespace, context, kubeconfig, options, collector, token_file)
+    request = CaptureRequest(
+        out=out,
+        options=options,
+        local=local,
+        deployments=kube_factories(deployment, namespace, context, kubeconfig, options, collector, token_file),
+        command=list(command or []),
+        argv=["profkit", *sys.argv[1:]],
+    )
     result = run_capture(request, progress=live_progress())
     print_summary(result)
     if result.status == "interrupted":

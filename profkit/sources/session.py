@@ -36,7 +36,7 @@ class CaptureRequest:
     out: Path
     options: CaptureOptions
     local: LocalTargets = field(default_factory=LocalTargets)
-    extra: list[PlanFactory] = field(default_factory=list)  # e.g. Kubernetes deployments
+    deployments: list[PlanFactory] = field(default_factory=list)  # one per --deployment (built by profkit.kube)
     command: list[str] = field(default_factory=list)
     command_name: str | None = None  # target name of the command (default: from its argv)
     command_env: dict[str, str] = field(default_factory=dict)
@@ -44,7 +44,7 @@ class CaptureRequest:
     echo_command_output: bool = True
 
     def check(self) -> None:
-        if not (self.local.endpoints or self.local.pids or self.local.log_files or self.extra or self.command):
+        if not (self.local.endpoints or self.local.pids or self.local.log_files or self.deployments or self.command):
             raise BadInput("nothing to capture: give --endpoint, --pid, --log-file, --deployment or -- CMD")
         if self.command:
             check_command(self.command)
@@ -192,9 +192,9 @@ class CaptureSession:
     """Runs collectors until the deadline, a signal, or the launched command's exit."""
 
     def __init__(self, writer: BundleWriter, options: CaptureOptions, *, command: LaunchedCommand | None = None,
-                 progress: ProgressView | None = None) -> None:
+                 progress: ProgressView | None = None, sink: Sink | None = None) -> None:
         self.writer = writer
-        self.sink = Sink(writer)
+        self.sink = sink or Sink(writer)  # run_capture passes the one its plans were built with
         self.options = options
         self.command = command
         self.progress = progress
@@ -393,23 +393,22 @@ def run_capture(request: CaptureRequest, *, progress: ProgressView | None = None
     command: LaunchedCommand | None = None
     try:
         options = request.options
-        sink_for_plans = Sink(writer)
+        sink = Sink(writer)
         plans: list[TargetPlan] = []
         if request.command:
             command = LaunchedCommand.start(request.command, request.command_name, request.command_env)
             echo = sys.stderr if request.echo_command_output else None
-            plans.append(command.plan(sink_for_plans, options, echo))
+            plans.append(command.plan(sink, options, echo))
             writer.set_meta(target_command=json.dumps(request.command), target_command_pid=str(command.pid))
-        plans += [factory(sink_for_plans, options) for factory in request.local.factories()]
-        plans += [factory(sink_for_plans, options) for factory in request.extra]
+        plans += [factory(sink, options) for factory in request.local.factories()]
+        plans += [factory(sink, options) for factory in request.deployments]
         if command is not None:
             # An endpoint or log file named like the command is that process: one instance for all of it.
             for plan in plans:
                 if plan.target.name == command.name:
                     for collector in plan.collectors:
                         collector.instance = command.instance
-        session = CaptureSession(writer, options, command=command, progress=progress)
-        session.sink = sink_for_plans
+        session = CaptureSession(writer, options, command=command, progress=progress, sink=sink)
         for plan in merge_plans(plans):
             session.add_plan(plan)
         if on_started is not None:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from profkit.analyze import AnalyzeOptions, KeyGenerationRules, run_analyzers
-from profkit.analyze.repeated_key_generation import crypto_call, find_keygen
+from profkit.analyze.keygen_frames import crypto_call
+from profkit.analyze.repeated_key_generation import find_keygen
 from profkit.bundle import BundleWriter, open_bundle
 from profkit.model import Frame, Profile
 
