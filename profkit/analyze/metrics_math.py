@@ -125,10 +125,6 @@ def time_grid(series: Sequence[Series], step: float | None = None) -> list[float
     return [times[0] + i * step for i in range(count)]
 
 
-def values_of(points: Points) -> list[float]:
-    return [v for _, v in points]
-
-
 def fraction(points: Points, predicate: Callable[[float], bool]) -> float:
     """Share of points whose value satisfies ``predicate`` (0 for no points)."""
     if not points:
@@ -222,13 +218,6 @@ def histogram_mean(sums: Sequence[Series], counts: Sequence[Series],
     return total_increase(sums, start, end) / count if count > 0 else None
 
 
-def histogram_series(view_series: Callable[..., list[Series]], base: str, **labels: str
-                     ) -> tuple[list[Series], list[Series], list[Series]]:
-    """The ``_bucket``, ``_sum`` and ``_count`` series of histogram ``base`` through a ``series`` getter."""
-    return (view_series(base + "_bucket", **labels), view_series(base + "_sum", **labels),
-            view_series(base + "_count", **labels))
-
-
 # -- trends -------------------------------------------------------------------
 @dataclass(frozen=True)
 class Trend:
@@ -245,12 +234,6 @@ class Trend:
     def growth(self) -> float:
         """Fitted increase over the run."""
         return self.fitted_end - self.fitted_start
-
-    @property
-    def relative_growth(self) -> float:
-        base = abs(self.fitted_start) or abs(self.first) or 1.0
-        return self.growth / base
-
 
 def trend(points: Points) -> Trend | None:
     """Least-squares line through the points; None with fewer than three points or no time span."""
@@ -353,11 +336,3 @@ def with_labels(series: Iterable[Series], **labels: str) -> list[Series]:
     metric name instead of a label filter.
     """
     return [s for s in series if all(s.labels.get(k) == v for k, v in labels.items())]
-
-
-def group_by(series: Iterable[Series], *labels: str) -> dict[tuple[str, ...], list[Series]]:
-    """Series grouped by target and the given label values, e.g. ``group_by(s, "controller")``."""
-    out: dict[tuple[str, ...], list[Series]] = defaultdict(list)
-    for s in series:
-        out[(s.target, *(s.labels.get(k, "") for k in labels))].append(s)
-    return dict(out)

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from profkit.analyze import AnalyzeOptions, analyzer
-from profkit.analyze.metrics_math import series_of, total_increase
+from profkit.analyze.metrics_math import series_of
 from profkit.analyze.lifecycle import stuck_terminating_keys
 from profkit.analyze.rules import rules_from
 from profkit.bundle.reader import BundleView
@@ -173,8 +173,3 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             log_samples=tuple(samples),
         ))
     return findings
-
-
-def total_errors(view: BundleView, target: str) -> float:
-    """Errors counted by controller-runtime for a target (for other analyzers' context)."""
-    return total_increase(series_of(view, RECONCILE_TOTAL, target=target, result="error"))

@@ -168,7 +168,6 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         site = top_sites[0][0] if top_sites else ""
         top_chain: tuple[str, ...] = chains[0][0] if chains else ()
         first_call = calls[0][0]
-        call_info = use.calls[first_call]
         evidence: dict[str, Any] = {
             "cpu_share": round(share, 4),
             "cpu_seconds": round(use.weight * seconds, 3),

@@ -23,7 +23,6 @@ from profkit.model.metric_names import RECONCILE_TOTAL
 RECONCILE_TIME = "controller_runtime_reconcile_time_seconds"
 WORKQUEUE_DEPTH = "workqueue_depth"
 API_REQUESTS = "rest_client_requests_total"
-SUMMARY_VERSION = 1
 
 
 def _regular_grid(series: Sequence[Series]) -> np.ndarray:

@@ -11,7 +11,7 @@ import json
 import math
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 from profkit.model import LogRecord
@@ -521,8 +521,3 @@ def _starts_record(body: str) -> bool:
     stripped = body.lstrip()
     return (stripped.startswith("{") or _KLOG.match(stripped) is not None or _ZAP_CONSOLE.match(stripped) is not None
             or _CRI.match(body) is not None or any(p.match(stripped) for p in _PY_FORMATS))
-
-
-def iso(ts: float) -> str:
-    """An RFC 3339 UTC string with microseconds (for tests and CRI-style output)."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

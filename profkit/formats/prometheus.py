@@ -364,7 +364,3 @@ def parse_text(text: str | bytes) -> ParsedMetrics:
         out.samples.append((name, labels, value))
         out.timestamps.append(stamp)
     return out
-
-
-def is_finite(value: float) -> bool:
-    return not (math.isinf(value) or math.isnan(value))

@@ -100,13 +100,6 @@ class Profile:
                 cumulative[name] = cumulative.get(name, 0.0) + weight
         return flat, cumulative
 
-    def filtered(self, keep: Sequence[bool]) -> Profile:
-        """A copy holding only the stacks whose ``keep`` flag is true."""
-        stacks = [s for s, k in zip(self.stacks, keep) if k]
-        weights = [w for w, k in zip(self.weights, keep) if k]
-        return _replace_samples(self, self.frames, stacks, weights)
-
-
 def _replace_samples(
     base: Profile, frames: list[Frame], stacks: list[tuple[int, ...]], weights: list[float]
 ) -> Profile:

@@ -64,31 +64,6 @@ def segment_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return sums
 
 
-def _segment_hash(elements: np.ndarray, offsets: np.ndarray, base: np.uint64) -> np.ndarray:
-    """A 64-bit polynomial hash of each segment, its length mixed in (uint64 arithmetic wraps)."""
-    lengths = np.diff(offsets)
-    position = np.arange(elements.size, dtype=np.int64) - np.repeat(offsets[:-1], lengths)
-    powers = powers_of(base, int(lengths.max()) + 1 if lengths.size else 1)
-    hashed = segment_sums((elements.astype(np.uint64) + np.uint64(1)) * powers[position], offsets)
-    hashed ^= lengths.astype(np.uint64) * np.uint64(0xFF51AFD7ED558CCD)
-    return hashed
-
-
-def group_segments(elements: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Group equal segments: (group of each segment, first segment of each group).
-
-    Groups are found by a 64-bit hash and confirmed by a second, independent one; should the
-    two ever disagree (a collision) the segments are compared exactly.
-    """
-    group, representative = group_keys(_segment_hash(elements, offsets, HASH_BASES[0]))
-    check = _segment_hash(elements, offsets, HASH_BASES[1])
-    if np.array_equal(check, check[representative][group]):
-        return group, representative
-    bounds = offsets.tolist()
-    flat = elements.tolist()
-    return group_keys(np.array([hash(tuple(flat[a:b])) for a, b in zip(bounds, bounds[1:])], dtype=np.int64))
-
-
 def group_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Group id of each key (numbered by first appearance) and the first index of each group.
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Callable, Literal, Protocol, Sequence
+from typing import IO, Callable, Literal, Protocol, Sequence
 from urllib.parse import urlsplit
 
 from profkit.bundle.writer import BundleWriter
