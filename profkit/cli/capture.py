@@ -29,6 +29,9 @@ Examples:
   # a Deployment in Kubernetes (all replicas)
   profkit capture --deployment kcp --duration 10m --out run5
 
+  # an operator the catalog does not know, and the custom resources it reconciles
+  profkit capture --deployment widget-operator -n widgets --watch widgets.profkit.example --out run6
+
 Targets: each --endpoint, --pid, --log-file and -- CMD is a target named by name=NAME (default: the
 endpoint's host:port, the process or log file name). Sources given the same name=NAME are ONE target,
 e.g. the endpoint and the log file of one local controller; profkit compare pairs targets by name.
@@ -45,14 +48,15 @@ interrupted (the bundle stays valid).
 
 def kube_factories(deployments: list[str], namespace: Optional[str], context: Optional[str],
                    kubeconfig: Optional[Path], options: Any, collector_files: Optional[list[Path]] = None,
-                   token_file: Optional[Path] = None) -> list[Any]:
+                   token_file: Optional[Path] = None, watch: Optional[list[str]] = None) -> list[Any]:
     """The Deployment targets from ``profkit.kube``, checked now (a one-line exit 2 before any bundle exists)."""
     if not deployments:
         return []
     from profkit.kube.targets import deployment_targets
 
     return list(deployment_targets(deployments, namespace, context, str(kubeconfig) if kubeconfig else None,
-                                   [str(p) for p in collector_files or []], str(token_file) if token_file else None))
+                                   [str(p) for p in collector_files or []], str(token_file) if token_file else None,
+                                   watch or []))
 
 
 def print_rbac(deployments: list[str], collector_files: list[Path], namespace: Optional[str] = None) -> None:
@@ -74,6 +78,10 @@ def capture(
     deployment: list[str] = typer.Option([], "--deployment", metavar="NAME|ALIAS",
                                          help="Kubernetes Deployment or catalog alias; NAMESPACE/NAME overrides -n."),
     namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="Namespace of --deployment."),
+    watch: list[str] = typer.Option(
+        [], "--watch", metavar="RESOURCE[.GROUP]",
+        help="Also record the lifecycle of this resource (kubectl-style plural, e.g. widgets.profkit.example) "
+             "in each --deployment's namespace: objects stuck Terminating, requeues after deletion. Repeatable."),
     context: Optional[str] = typer.Option(None, "--context", help="kubeconfig context."),
     kubeconfig: Optional[Path] = typer.Option(None, "--kubeconfig", help="kubeconfig file."),
     collector: list[Path] = typer.Option([], "--collector", metavar="FILE.yaml",
@@ -110,11 +118,14 @@ def capture(
             print(f"profkit: --pid {pid_value} ({process_label(pid_value)}) is not a Python process: py-spy cannot "
                   "profile it, only its CPU and memory are captured; for a Go controller give its pprof and "
                   "metrics port with --endpoint http://127.0.0.1:PORT", file=sys.stderr)
+    if watch and not deployment:
+        raise BadInput("--watch needs --deployment: it watches objects in that Deployment's namespace")
     request = CaptureRequest(
         out=out,
         options=options,
         local=local,
-        deployments=kube_factories(deployment, namespace, context, kubeconfig, options, collector, token_file),
+        deployments=kube_factories(deployment, namespace, context, kubeconfig, options, collector, token_file,
+                                   watch),
         command=list(command or []),
         argv=["profkit", *sys.argv[1:]],
     )

@@ -51,6 +51,7 @@ class ResolvedDeployment:
     args: list[str]
     token: str | None = None
     resources: tuple[str, ...] = ()
+    watched: tuple[str, ...] = ()  # --watch resources (plural.group), watched in this namespace only
     language: LanguageChoice = UNDECIDED  # resolve_deployment looks at the pod template; else the catalog's word
     skipped_ports: tuple[str, ...] = ()
 
@@ -63,7 +64,7 @@ class ResolvedDeployment:
             "alias": self.spec.alias if self.spec else None, "deployment": self.name, "namespace": self.namespace,
             "selector": self.selector, "container": self.container, "args": self.args,
             "endpoints": [e.as_dict() for e in self.endpoints], "resources": list(self.resources),
-            "language": self.language.language, "language_reason": self.language.as_dict(),
+            "watched": list(self.watched), "language": self.language.language, "language_reason": self.language.as_dict(),
             "skipped_ports": list(self.skipped_ports), "pods": [],
         }
 

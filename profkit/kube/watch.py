@@ -1,7 +1,8 @@
-"""Object lifecycle watcher: list+watch a catalog resource (plural.group) and record ObjectEvents, re-listing on 410."""
+"""Object lifecycle watcher: list+watch a catalog or ``--watch`` resource (plural.group) and record ObjectEvents."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -22,6 +23,49 @@ def split_resource(resource: str) -> tuple[str, str]:
     """``widgets.scale.profkit.dev`` -> (``widgets``, ``scale.profkit.dev``)."""
     plural, _, group = resource.partition(".")
     return plural, group
+
+
+def served_resources(api: Any) -> list[tuple[str, str, list[str]]]:
+    """(plural, group, short names) of every namespaced resource the API groups serve (``/apis``)."""
+    import json
+
+    from kubernetes import client
+
+    out: list[tuple[str, str, list[str]]] = []
+    for group in client.ApisApi(api).get_api_versions(_request_timeout=10).groups or []:
+        version = group.preferred_version.version if group.preferred_version else None
+        if not version:
+            continue
+        request = api.param_serialize("GET", f"/apis/{group.name}/{version}", auth_settings=["BearerToken"])
+        data = json.loads(api.call_api(*request, _request_timeout=(5, 10)).read() or b"{}")
+        for r in data.get("resources") or []:
+            name = str(r.get("name") or "")
+            if name and "/" not in name and r.get("namespaced"):
+                out.append((name, str(group.name), [str(n) for n in r.get("shortNames") or []]))
+    return out
+
+
+def resolve_watch(access: KubeAccess, given: str) -> str:
+    """``--watch RESOURCE[.GROUP]`` (plural or short name, as kubectl takes it) -> ``plural.group``
+    through API discovery; a one-line BadInput naming the value when nothing or more than one matches."""
+    from profkit.errors import BadInput
+
+    text = given.strip().lower()
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", text):
+        raise BadInput(f"--watch {given!r}: expected a plural resource name, optionally .GROUP "
+                       "(e.g. widgets.profkit.example)")
+    with api_call("get", "/apis", server=access.server):
+        served = served_resources(access.api)
+    name, _, group = text.partition(".")
+    matches = sorted({f"{plural}.{g}" for plural, g, short in served
+                      if (name == plural or name in short) and (not group or g == group)})
+    if not matches:
+        where = f"group {group}" if group else "any API group"
+        raise BadInput(f"--watch {given}: {where} serves no namespaced resource {name!r} "
+                       "(kubectl api-resources lists them; core resources such as pods are not watched)")
+    if len(matches) > 1:
+        raise BadInput(f"--watch {given}: ambiguous, served as {', '.join(matches)}; give RESOURCE.GROUP")
+    return matches[0]
 
 
 def is_ready(obj: dict[str, Any]) -> bool | None:
@@ -62,13 +106,13 @@ class ObjectWatchCollector(Collector):
     kind = "objects"
 
     def __init__(self, sink: Sink, target: str, options: CaptureOptions, access: KubeAccess, resource: str,
-                 fallback_namespace: str | None = None) -> None:
+                 fallback_namespace: str | None = None, namespace: str | None = None) -> None:
         super().__init__(sink, target, "", options)
         self.access = access
         self.resource = resource
         self.plural, self.group = split_resource(resource)
         self.version: str | None = None
-        self.namespace: str | None = None  # None: all namespaces
+        self.namespace: str | None = namespace  # None: all namespaces
         self.fallback_namespace = fallback_namespace
         self.known: dict[str, str] = {}  # uid -> resourceVersion of objects currently present
         self.keys: dict[str, tuple[str, str]] = {}  # uid -> (namespace, name), for deletions seen by a re-list

@@ -101,19 +101,19 @@ def test_scenario_flags_exactly_its_pathology(go_example: ControlPlane, tmp_path
 
 # The kopf example (examples/kopf-operator) as a 2-replica Deployment, captured with the plain documented
 # command ``profkit capture --deployment NAME -n NS`` and no collector file. Deployment ``kopf-widgets`` is
-# unknown to profkit: Python is detected from the container's ``kopf run``. ``widget-operator`` matches the
-# built-in catalog entry example-kopf, which adds the Widgets to watch: a Widget stuck Terminating is only
-# seen by the object watcher (kopf logs no deletion at INFO). Switches are WIDGETOP_* environment items.
-# name: (switches, objects, deleted, deployment, expected ids at warning or above)
-KOPF_SCENARIOS: dict[str, tuple[list[str], int, int, str, set[str]]] = {
-    "healthy": (["WIDGETOP_INTERVAL=5"], 8, 3, "kopf-widgets", set()),
-    "keygen": (["WIDGETOP_INTERVAL=3", "WIDGETOP_KEYGEN_PER_CALL=1"], 6, 0, "kopf-widgets",
-               {"repeated-key-generation"}),
-    "retry-delete": (["WIDGETOP_INTERVAL=10", "WIDGETOP_RETRY_DELETE=1"], 6, 4, "widget-operator",
+# unknown to profkit (no catalog entry): Python is detected from the container's ``kopf run``. A Widget
+# stuck Terminating is only seen by the object watcher (kopf logs no deletion at INFO), which the plain
+# command gets from ``--watch widgets.profkit.example``. Switches are WIDGETOP_* environment items.
+# name: (switches, objects, deleted, extra capture arguments, expected ids at warning or above)
+KOPF_SCENARIOS: dict[str, tuple[list[str], int, int, list[str], set[str]]] = {
+    "healthy": (["WIDGETOP_INTERVAL=5"], 8, 3, [], set()),
+    "keygen": (["WIDGETOP_INTERVAL=3", "WIDGETOP_KEYGEN_PER_CALL=1"], 6, 0, [], {"repeated-key-generation"}),
+    "retry-delete": (["WIDGETOP_INTERVAL=10", "WIDGETOP_RETRY_DELETE=1"], 6, 4, ["--watch", KOPF_RESOURCE],
                      {"requeue-storm-deleted"}),
-    "errors": (["WIDGETOP_INTERVAL=2", "WIDGETOP_ERROR_RATE=0.5"], 6, 0, "kopf-widgets", {"reconcile-errors"}),
-    "slow": (["WIDGETOP_INTERVAL=2", "WIDGETOP_SLOW_SECONDS=0.4"], 4, 0, "kopf-widgets", {"cpu-hotspot"}),
+    "errors": (["WIDGETOP_INTERVAL=2", "WIDGETOP_ERROR_RATE=0.5"], 6, 0, [], {"reconcile-errors"}),
+    "slow": (["WIDGETOP_INTERVAL=2", "WIDGETOP_SLOW_SECONDS=0.4"], 4, 0, [], {"cpu-hotspot"}),
 }
+KOPF_DEPLOYMENT = "kopf-widgets"
 
 
 def _release_stuck_widgets(cp: ControlPlane, namespace: str) -> None:
@@ -143,7 +143,8 @@ def _check_kopf_evidence(scenario: str, findings: list[Finding], deleted: list[s
 
 @pytest.mark.parametrize("scenario", list(KOPF_SCENARIOS))
 def test_kopf_scenario_flags_exactly_its_pathology(go_example: ControlPlane, tmp_path: Path, scenario: str) -> None:
-    switches, objects, deleted, deployment, expected = KOPF_SCENARIOS[scenario]
+    switches, objects, deleted, capture_args, expected = KOPF_SCENARIOS[scenario]
+    deployment = KOPF_DEPLOYMENT
     cp = go_example
     namespace = f"scn-kopf-{scenario}"
     ensure_exec_enabled(cp)
@@ -156,7 +157,7 @@ def test_kopf_scenario_flags_exactly_its_pathology(go_example: ControlPlane, tmp
         time.sleep(3)  # kwok picks up the Exec objects; the deletions reach the operator
         cmd = [sys.executable, "-m", "profkit.cli.main", "capture", "--deployment", deployment, "-n", namespace,
                "--kubeconfig", str(cp.kubeconfig), "--duration", "45s", "--profile-window", "15s",
-               "--scrape-interval", "5s", "--out", str(out)]
+               "--scrape-interval", "5s", "--out", str(out), *capture_args]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
     finally:
