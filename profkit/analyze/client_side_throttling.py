@@ -17,7 +17,7 @@ from profkit.analyze.throttling_logs import NEW_MESSAGE, Wait, parse_wait
 from profkit.analyze.tuning import Tuning, tuning_for
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding
-from profkit.model.metric_names import RECONCILE_TOTAL
+from profkit.model.metric_names import RECONCILE_TOTAL, REST_CLIENT_REQUESTS, WORKQUEUE_DEPTH
 
 ID = "client-side-throttling"
 
@@ -67,18 +67,18 @@ def _recommend(tuning: Tuning, demand_rps: float, rules: ThrottlingRules) -> tup
     return qps, burst
 
 
-@analyzer(ID, series=("rest_client_requests_total", "rest_client_rate_limiter_duration_seconds"), logs=True)
+@analyzer(ID, series=(REST_CLIENT_REQUESTS, "rest_client_rate_limiter_duration_seconds"), logs=True)
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag targets whose API requests wait in client-go's client-side rate limiter."""
     rules = rules_from(options).client_side_throttling
     targets = view.targets()
     waits = _waits_by_target(view)
-    names = sorted(set(waits) | {s.target for s in series_of(view, "rest_client_requests_total")}
+    names = sorted(set(waits) | {s.target for s in series_of(view, REST_CLIENT_REQUESTS)}
                    | {s.target for s in series_of(view, "rest_client_rate_limiter_duration_seconds_count")})
     findings: list[Finding] = []
     for target in names:
         tuning = tuning_for(targets, target)
-        requests = series_of(view, "rest_client_requests_total", target=target)
+        requests = series_of(view, REST_CLIENT_REQUESTS, target=target)
         rates = summed_rate(requests)
         observed = average_rate(requests)
         peak = max((v for _, v in rates), default=0.0)
@@ -88,7 +88,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             "peak_requests_per_s": round(peak, 2),
         }
         if requests:
-            evidence["series"] = [{"name": "rest_client_requests_total", "labels": s.labels, "instance": s.instance}
+            evidence["series"] = [{"name": REST_CLIENT_REQUESTS, "labels": s.labels, "instance": s.instance}
                                   for s in requests[:10]]
         severity: str | None = None
         how: list[str] = []
@@ -125,7 +125,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                 demand = max(demand, tuning.qps * (1 + hist.p99))
         if severity is None and tuning.qps > 0 and rates:
             pinned = fraction(rates, lambda v: v >= rules.pinned_ratio * tuning.qps)
-            depth = summed_gauge(series_of(view, "workqueue_depth", target=target))
+            depth = summed_gauge(series_of(view, WORKQUEUE_DEPTH, target=target))
             depth_trend = trend(depth)
             growing = depth_trend is not None and depth_trend.growth > 0 and depth_trend.last > depth_trend.first
             evidence["pinned_share"] = round(pinned, 3)
@@ -169,7 +169,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                 + ("" if tuning.known else " — set rest.Config QPS/Burst if the manager has no such flags")
                 + ". If the API server can take it, check calls per reconcile first (cache reads, fewer GETs)."
             ),
-            series=("rest_client_requests_total",) if requests else (),
+            series=(REST_CLIENT_REQUESTS,) if requests else (),
             window=(target_waits[0].ts, target_waits[-1].ts) if target_waits else None,
             log_samples=tuple(evidence.get("log_samples", ())),
         ))

@@ -18,7 +18,10 @@ from profkit.analyze.rules import rules_from
 from profkit.analyze.tuning import tuning_for
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Series
-from profkit.model.metric_names import RECONCILE_TOTAL
+from profkit.model.metric_names import (
+    MAX_CONCURRENT_RECONCILES, RECONCILE_TIME_COUNT, RECONCILE_TOTAL, REST_CLIENT_REQUESTS,
+    WORKQUEUE_DEPTH, WORKQUEUE_QUEUE_DURATION, WORKQUEUE_WORK_DURATION,
+)
 
 ID = "concurrency-saturation"
 
@@ -44,13 +47,13 @@ def _saturation(active: list[Series], maximum: list[Series]) -> tuple[float, flo
     return best
 
 
-@analyzer(ID, series=("controller_runtime_active_workers", "workqueue_depth", "workqueue_queue_duration_seconds"))
+@analyzer(ID, series=("controller_runtime_active_workers", WORKQUEUE_DEPTH, WORKQUEUE_QUEUE_DURATION))
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag controllers whose workers are all busy while items wait in the queue."""
     rules = rules_from(options).concurrency_saturation
     targets = view.targets()
     groups: dict[tuple[str, str], list[Series]] = defaultdict(list)
-    for s in series_of(view, "controller_runtime_max_concurrent_reconciles"):
+    for s in series_of(view, MAX_CONCURRENT_RECONCILES):
         groups[(s.target, s.labels.get("controller", ""))].append(s)
     findings: list[Finding] = []
     for (target, controller), maximum in sorted(groups.items()):
@@ -58,12 +61,12 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         share, workers, instance = _saturation(active, maximum)
         if share < rules.warning_saturated or workers <= 0:
             continue
-        depth_points = summed_gauge([s for s in queue_series(view, "workqueue_depth", target, controller)
+        depth_points = summed_gauge([s for s in queue_series(view, WORKQUEUE_DEPTH, target, controller)
                                      if not instance or s.instance == instance])
         depth_trend = trend(depth_points)
         above = fraction(depth_points, lambda v: v > workers)
-        queued = queue_histogram(view, "workqueue_queue_duration_seconds", target, controller)
-        work = queue_histogram(view, "workqueue_work_duration_seconds", target, controller)
+        queued = queue_histogram(view, WORKQUEUE_QUEUE_DURATION, target, controller)
+        work = queue_histogram(view, WORKQUEUE_WORK_DURATION, target, controller)
         ratio = (queued.p90 / work.p90 if queued is not None and work is not None and work.p90 > 0
                  else math.nan)
         waiting = above >= 0.25 or (ratio == ratio and ratio >= rules.wait_ratio)
@@ -84,7 +87,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             arrival = max(arrival, average_rate(reconciles) + depth_trend.growth / depth_trend.duration)
         spent = histogram_mean(
             series_of(view, "controller_runtime_reconcile_time_seconds_sum", target=target, controller=controller),
-            series_of(view, "controller_runtime_reconcile_time_seconds_count", target=target, controller=controller))
+            series_of(view, RECONCILE_TIME_COUNT, target=target, controller=controller))
         per_item = (spent if spent is not None
                     else work.mean if work is not None and work.mean == work.mean else None)
         needed = workers_for(arrival, per_item, rules.headroom) if per_item else 0
@@ -119,7 +122,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             note = (f" Workers are blocked on client-side throttling ({tuning.qps_flag}={tuning.qps:g}); "
                     "raise the QPS first (see client-side-throttling), more workers would only wait longer.")
             evidence["blocked_by_throttling"] = True
-        requests_needed = arrival * (average_rate(series_of(view, "rest_client_requests_total", target=target))
+        requests_needed = arrival * (average_rate(series_of(view, REST_CLIENT_REQUESTS, target=target))
                                      / max(average_rate(reconciles), 1e-9))
         if tuning.qps > 0 and requests_needed > 0.8 * tuning.qps:
             note += (f" At that rate the controller needs ~{requests_needed:.0f} req/s: check "

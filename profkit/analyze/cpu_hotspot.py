@@ -19,7 +19,7 @@ from profkit.analyze.frames import FrameClassifier, base_name, display_name
 from profkit.analyze.keygen_frames import KEYGEN_ID, keygen_mask
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Profile
-from profkit.model.metric_names import RECONCILE_TOTAL
+from profkit.model.metric_names import CONTAINER_CPU_SECONDS, PROCESS_CPU_SECONDS, RECONCILE_TOTAL
 
 ID = "cpu-hotspot"
 # Entry frames of one's own program that sit on (almost) every stack and say nothing.
@@ -146,7 +146,7 @@ def _recommendation(name: str, leaves: list[dict[str, Any]], keygen_share: float
     )
 
 
-@analyzer(ID, series=("container_cpu_usage_seconds_total", "process_cpu_seconds_total"), profile_kind="cpu")
+@analyzer(ID, series=(CONTAINER_CPU_SECONDS, PROCESS_CPU_SECONDS), profile_kind="cpu")
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Name the own function that dominates each target's CPU profile, with CPU per reconcile."""
     rules = rules_group(options, ID, options.cpu_hotspot, CpuHotspotRules())

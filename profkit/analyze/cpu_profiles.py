@@ -7,10 +7,10 @@ from typing import Callable, Sequence
 
 from profkit.bundle.reader import BundleView
 from profkit.model import Profile, ProfileRef, Series, merge_profiles
-from profkit.model.metric_names import RECONCILE_TOTAL
+from profkit.model.metric_names import PROCESS_CPU_SECONDS, RECONCILE_TOTAL
 
 CPU_KINDS = ("cpu", "wall")  # py-spy without --idle samples running threads only: close to CPU
-PROCESS_CPU = "process_cpu_seconds_total"
+PROCESS_CPU = PROCESS_CPU_SECONDS
 PY_SPY_DEFAULT_RATE = 100.0  # samples per second, when a sample-count profile does not say
 
 _SECONDS_PER_UNIT = {

@@ -12,6 +12,7 @@ from profkit.analyze.rules import GcPressureRules, rules_from
 from profkit.bundle.reader import BundleView
 from profkit.errors import BadInput
 from profkit.model import Finding, Profile
+from profkit.model.metric_names import CONTAINER_CPU_SECONDS, PROCESS_CPU_SECONDS
 
 ID = "gc-pressure"
 # Background marking, assists charged to allocating goroutines, sweeping and scavenging. Matched as
@@ -66,8 +67,8 @@ def _profile_evidence(view: BundleView, target: str) -> dict[str, Any] | None:
     return gc_shares(merged)
 
 
-@analyzer(ID, series=("go_memstats_heap_alloc_bytes", "container_cpu_usage_seconds_total",
-                        "process_cpu_seconds_total"), profile_kind="cpu")
+@analyzer(ID, series=("go_memstats_heap_alloc_bytes", CONTAINER_CPU_SECONDS,
+                        PROCESS_CPU_SECONDS), profile_kind="cpu")
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag Go targets spending a large share of CPU in the garbage collector."""
     rules: GcPressureRules = rules_from(options).gc_pressure

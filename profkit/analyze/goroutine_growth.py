@@ -13,9 +13,10 @@ from profkit.analyze.rules import GoroutineGrowthRules, rules_from
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Series
 from profkit.units import format_duration
+from profkit.model.metric_names import GO_GOROUTINES
 
 ID = "goroutine-growth"
-METRIC = "go_goroutines"
+METRIC = GO_GOROUTINES
 THREADS = "go_threads"
 
 
@@ -57,7 +58,7 @@ def _severity(g: Growth, rules: GoroutineGrowthRules) -> str | None:
     return None
 
 
-@analyzer(ID, series=("go_goroutines",), profile_kind="goroutine")
+@analyzer(ID, series=(GO_GOROUTINES,), profile_kind="goroutine")
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag targets whose goroutine count grows while the object count does not explain it."""
     rules = rules_from(options).goroutine_growth

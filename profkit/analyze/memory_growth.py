@@ -13,10 +13,11 @@ from profkit.analyze.rules import MemoryGrowthRules, rules_from
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Series
 from profkit.units import format_bytes, format_duration
+from profkit.model.metric_names import CONTAINER_MEMORY_WORKING_SET, PROCESS_RESIDENT_MEMORY
 
 ID = "memory-growth"
 # Heap in use tracks live objects closely; RSS lags (the Go runtime returns memory lazily).
-HEAP, RSS = "go_memstats_heap_inuse_bytes", "process_resident_memory_bytes"
+HEAP, RSS = "go_memstats_heap_inuse_bytes", PROCESS_RESIDENT_MEMORY
 METRICS = (HEAP, RSS)
 SEVERITY_ORDER = ("info", "warning", "critical")
 
@@ -55,7 +56,7 @@ def _pick(assessed: dict[str, Growth | None], rules: MemoryGrowthRules) -> tuple
     return best
 
 
-@analyzer(ID, series=("container_memory_working_set_bytes", "process_resident_memory_bytes",
+@analyzer(ID, series=(CONTAINER_MEMORY_WORKING_SET, PROCESS_RESIDENT_MEMORY,
                         "go_memstats_heap_alloc_bytes"), profile_kind="heap")
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag targets whose memory grows while the number of objects does not explain it."""

@@ -14,7 +14,7 @@ from profkit.analyze.lifecycle import stuck_terminating_keys
 from profkit.analyze.rules import rules_from
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, LogRecord
-from profkit.model.metric_names import RECONCILE_TOTAL
+from profkit.model.metric_names import RECONCILE_ERRORS_TOTAL, RECONCILE_TOTAL
 
 ID = "reconcile-errors"
 MAX_SAMPLES = 5
@@ -93,7 +93,7 @@ def _error_logs(view: BundleView) -> dict[tuple[str, str], ErrorLines]:
     return out
 
 
-@analyzer(ID, series=("controller_runtime_reconcile_errors_total", RECONCILE_TOTAL))
+@analyzer(ID, series=(RECONCILE_ERRORS_TOTAL, RECONCILE_TOTAL))
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag controllers with a high share of failed reconciles, grouping the error messages."""
     rules = rules_from(options).reconcile_errors

@@ -13,6 +13,7 @@ from profkit.analyze.frames import FrameClassifier, base_name, display_name
 from profkit.analyze.keygen_frames import KEYGEN_ID, CryptoCall, crypto_call
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Profile
+from profkit.model.metric_names import CONTAINER_CPU_SECONDS, PROCESS_CPU_SECONDS
 
 ID = KEYGEN_ID
 MAX_CHAINS = 5
@@ -138,7 +139,7 @@ def _recommendation(site: str, chain: tuple[str, ...], first_call: str, language
     return text
 
 
-@analyzer(ID, series=("container_cpu_usage_seconds_total", "process_cpu_seconds_total"), profile_kind="cpu")
+@analyzer(ID, series=(CONTAINER_CPU_SECONDS, PROCESS_CPU_SECONDS), profile_kind="cpu")
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag targets whose CPU profiles spend a notable share generating keys or signing certificates."""
     rules = rules_group(options, ID, options.key_generation, KeyGenerationRules())

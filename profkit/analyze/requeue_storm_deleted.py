@@ -25,7 +25,7 @@ from profkit.bundle.reader import BundleView
 from profkit.formats.logs import object_key_of
 from profkit.model import Finding, LogRecord, ObjectEvent, Series
 from profkit.units import format_number, plural
-from profkit.model.metric_names import RECONCILE_TOTAL
+from profkit.model.metric_names import RECONCILE_TOTAL, WORKQUEUE_RETRIES_TOTAL
 
 ID = "requeue-storm-deleted"
 
@@ -259,7 +259,7 @@ def _metric_storm(view: BundleView, controller: str, target: str, quiet_from: fl
     for result in REQUEUE_RESULTS:
         requeues += series_of(view, RECONCILE_TOTAL, target=target,
                                 controller=controller, result=result)
-    retries = queue_series(view, "workqueue_retries_total", target, controller)
+    retries = queue_series(view, WORKQUEUE_RETRIES_TOTAL, target, controller)
     if not requeues:
         return evidence
     # Only the series that show the signal: a flat-zero retries counter proves nothing.

@@ -15,6 +15,7 @@ from profkit.analyze.rules import SlowReconcileRules, rules_from
 from profkit.analyze.tuning import tuning_for
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Series
+from profkit.model.metric_names import RECONCILE_TIME, RECONCILE_TIME_COUNT, WORKQUEUE_WORK_DURATION
 
 ID = "slow-reconcile"
 
@@ -24,7 +25,7 @@ def _level(value: float, warning: float, critical: float) -> int:
 
 
 def _controllers(view: BundleView) -> set[tuple[str, str]]:
-    found = label_values(view, "controller_runtime_reconcile_time_seconds_count", "controller")
+    found = label_values(view, RECONCILE_TIME_COUNT, "controller")
     found |= label_values(view, "workqueue_longest_running_processor_seconds", "name")
     return {k for k in found if k[1]}
 
@@ -51,7 +52,7 @@ def _assess(view: BundleView, target: str, controller: str, rules: SlowReconcile
     evidence: dict[str, Any] = {"controller": controller, "series": []}
     how: list[str] = []
     level = 0
-    base = "controller_runtime_reconcile_time_seconds"
+    base = RECONCILE_TIME
     counts = series_of(view, base + "_count", target=target, controller=controller)
     stats = None
     if not _surely_fast(view, target, controller, counts, rules.warning_p99_seconds):
@@ -84,7 +85,7 @@ def _assess(view: BundleView, target: str, controller: str, rules: SlowReconcile
     return level, evidence, how
 
 
-@analyzer(ID, series=("controller_runtime_reconcile_time_seconds", "workqueue_work_duration_seconds"))
+@analyzer(ID, series=(RECONCILE_TIME, WORKQUEUE_WORK_DURATION))
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Flag controllers whose reconciles take long (p99) or get stuck (longest running processor)."""
     rules = rules_from(options).slow_reconcile

@@ -18,11 +18,9 @@ from profkit.analyze.metrics_math import bucket_increases, histogram_quantile, t
 from profkit.analyze.usage_source import UsageSeries, usage_series
 from profkit.bundle.reader import BundleView
 from profkit.model import Series
-from profkit.model.metric_names import RECONCILE_TOTAL
+from profkit.model.metric_names import RECONCILE_TIME, RECONCILE_TOTAL, REST_CLIENT_REQUESTS, WORKQUEUE_DEPTH
 
-RECONCILE_TIME = "controller_runtime_reconcile_time_seconds"
-WORKQUEUE_DEPTH = "workqueue_depth"
-API_REQUESTS = "rest_client_requests_total"
+API_REQUESTS = REST_CLIENT_REQUESTS
 
 
 def _regular_grid(series: Sequence[Series]) -> np.ndarray:

@@ -13,7 +13,10 @@ from profkit.analyze.tuning import Tuning, tuning_for
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding
 from profkit.units import format_duration
-from profkit.model.metric_names import RECONCILE_TOTAL
+from profkit.model.metric_names import (
+    MAX_CONCURRENT_RECONCILES, RECONCILE_TIME_COUNT, RECONCILE_TOTAL, REST_CLIENT_REQUESTS,
+    WORKQUEUE_DEPTH,
+)
 
 ID = "sync-budget-exhausted"
 
@@ -48,7 +51,7 @@ def observed_objects(view: BundleView, target: str, reconcile_rate: float = 0.0,
 def budget_for(view: BundleView, target: str, tuning: Tuning, target_share: float = DEFAULT_TARGET_SHARE
                ) -> tuple[BudgetPlan, dict[str, Any]] | None:
     """The rate budget model fed with what the bundle observed for one target, or None without data."""
-    requests = series_of(view, "rest_client_requests_total", target=target)
+    requests = series_of(view, REST_CLIENT_REQUESTS, target=target)
     reconciles = series_of(view, RECONCILE_TOTAL, target=target)
     per = calls_per_reconcile(requests, reconciles)
     if per is None or tuning.qps <= 0:
@@ -59,8 +62,8 @@ def budget_for(view: BundleView, target: str, tuning: Tuning, target_share: floa
         return None
     resync_rate = objects / tuning.sync_period
     mean = histogram_mean(series_of(view, "controller_runtime_reconcile_time_seconds_sum", target=target),
-                          series_of(view, "controller_runtime_reconcile_time_seconds_count", target=target))
-    workers = series_of(view, "controller_runtime_max_concurrent_reconciles", target=target)
+                          series_of(view, RECONCILE_TIME_COUNT, target=target))
+    workers = series_of(view, MAX_CONCURRENT_RECONCILES, target=target)
     concurrency = int(sum(s.points[-1][1] for s in workers if s.points)) or tuning.concurrency
     inp = BudgetInput(
         objects=objects, sync_period=tuning.sync_period, qps=tuning.qps, burst=tuning.burst,
@@ -89,13 +92,13 @@ def _severity(share: float, rules: SyncBudgetRules) -> str | None:
     return None
 
 
-@analyzer(ID, series=(RECONCILE_TOTAL, "workqueue_depth"))
+@analyzer(ID, series=(RECONCILE_TOTAL, WORKQUEUE_DEPTH))
 def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     """Compute the share of the QPS budget periodic resync eats at the observed object count."""
     rules = rules_from(options).sync_budget_exhausted
     targets = view.targets()
     findings: list[Finding] = []
-    names = sorted({s.target for s in series_of(view, "rest_client_requests_total")})
+    names = sorted({s.target for s in series_of(view, REST_CLIENT_REQUESTS)})
     for target in names:
         tuning = tuning_for(targets, target)
         result = budget_for(view, target, tuning, rules.target_share)
@@ -117,7 +120,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             "knee_objects": round(p.knee_objects),
             "flags_for": [{"objects": h.objects, tuning.qps_flag: h.qps, tuning.burst_flag: h.burst,
                            **({"concurrency": h.concurrency} if h.concurrency else {})} for h in holds],
-            "series": ["rest_client_requests_total", RECONCILE_TOTAL],
+            "series": [REST_CLIENT_REQUESTS, RECONCILE_TOTAL],
         }
         objects = int(inputs["objects"])
         sizing = "; ".join(f"{h.objects:g} objects: {tuning.qps_burst_flags(h.qps, h.burst)}" for h in holds)
@@ -126,7 +129,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             title=(f"Periodic resync alone eats {p.share:.0%} of {tuning.qps:g} QPS at {objects} objects "
                    f"(knee at {p.knee_objects:.0f} objects)"),
             evidence=evidence,
-            series=("rest_client_requests_total", RECONCILE_TOTAL),
+            series=(REST_CLIENT_REQUESTS, RECONCILE_TOTAL),
             recommendation=(
                 f"{objects} objects / {format_duration(tuning.sync_period)} x {inputs['calls_per_reconcile']:g} calls = "
                 f"{p.resync_rps:.2f} req/s of {tuning.qps:g} QPS before any event-driven work; "

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from profkit.analyze.metrics_math import fraction, series_of, summed_rate
 from profkit.bundle.reader import BundleView
 from profkit.model import LogRecord
+from profkit.model.metric_names import REST_CLIENT_REQUESTS
 
 # client-go <= 0.32 (klog text, request.go):
 #   Waited for 1.18s due to client-side throttling, not priority and fairness, request: GET:https://...
@@ -90,5 +91,5 @@ def is_throttled(view: BundleView, target: str, qps: float, pinned_ratio: float 
                 return True
     if qps <= 0:
         return False
-    rates = summed_rate(series_of(view, "rest_client_requests_total", target=target))
+    rates = summed_rate(series_of(view, REST_CLIENT_REQUESTS, target=target))
     return bool(rates) and fraction(rates, lambda v: v >= pinned_ratio * qps) >= pinned_share

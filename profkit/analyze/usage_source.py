@@ -22,6 +22,10 @@ from typing import Literal, Sequence
 
 from profkit.bundle.reader import BundleView
 from profkit.model import Series
+from profkit.model.metric_names import (
+    CONTAINER_CPU_SECONDS, CONTAINER_MEMORY_WORKING_SET, PROCESS_CPU_SECONDS,
+    PROCESS_RESIDENT_MEMORY,
+)
 
 UsageKind = Literal["cpu", "memory"]
 Transform = Literal["rate", "gauge"]
@@ -29,15 +33,15 @@ Transform = Literal["rate", "gauge"]
 #: (metric, source label value or "" for the process's own /metrics, how to read it, source shown)
 _CHOICES: dict[UsageKind, tuple[tuple[str, str, Transform, str], ...]] = {
     "memory": (
-        ("container_memory_working_set_bytes", "metrics.k8s.io", "gauge", "working set (metrics.k8s.io)"),
-        ("container_memory_working_set_bytes", "", "gauge", "working set (cAdvisor)"),
-        ("process_resident_memory_bytes", "", "gauge", "process_resident_memory_bytes (/metrics)"),
-        ("process_resident_memory_bytes", "psutil", "gauge", "RSS (psutil)"),
+        (CONTAINER_MEMORY_WORKING_SET, "metrics.k8s.io", "gauge", "working set (metrics.k8s.io)"),
+        (CONTAINER_MEMORY_WORKING_SET, "", "gauge", "working set (cAdvisor)"),
+        (PROCESS_RESIDENT_MEMORY, "", "gauge", "process_resident_memory_bytes (/metrics)"),
+        (PROCESS_RESIDENT_MEMORY, "psutil", "gauge", "RSS (psutil)"),
     ),
     "cpu": (
-        ("container_cpu_usage_seconds_total", "", "rate", "container CPU (cAdvisor)"),
-        ("process_cpu_seconds_total", "", "rate", "process_cpu_seconds_total (/metrics)"),
-        ("process_cpu_seconds_total", "psutil", "rate", "utime+stime (psutil)"),
+        (CONTAINER_CPU_SECONDS, "", "rate", "container CPU (cAdvisor)"),
+        (PROCESS_CPU_SECONDS, "", "rate", "process_cpu_seconds_total (/metrics)"),
+        (PROCESS_CPU_SECONDS, "psutil", "rate", "utime+stime (psutil)"),
         ("container_cpu_usage_cores", "metrics.k8s.io", "gauge", "CPU (metrics.k8s.io)"),
     ),
 }

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from profkit.model import Profile, Series, merge_profiles
+from profkit.model.metric_names import PROCESS_CPU_SECONDS
 
 THREAD_CPU = "profkit_thread_cpu_seconds_total"
 PROCESS_CPU = "profkit_process_cpu_seconds_total"
-PROCESS_METRIC = "process_cpu_seconds_total"  # the process's own counter (or psutil's): the fallback
+PROCESS_METRIC = PROCESS_CPU_SECONDS  # the process's own counter (or psutil's): the fallback
 EDGE_SLACK = 2.0  # seconds between a window's edge and the counter point taken for it
 SCALED_THREADS = "thread CPU time (utime+stime per thread, /proc)"
 SCALED_PROCESS = "process CPU time (process_cpu_seconds_total)"

@@ -14,7 +14,10 @@ import numpy as np
 
 from profkit.analyze.throttling_logs import NEW_MESSAGE, parse_wait
 from profkit.analyze.cpu_profiles import PROCESS_CPU, cpu_profiles
-from profkit.model.metric_names import RECONCILE_TOTAL
+from profkit.model.metric_names import (
+    GO_GOROUTINES, RECONCILE_TIME, RECONCILE_TOTAL, REST_CLIENT_REQUESTS, WORKQUEUE_DEPTH,
+    WORKQUEUE_QUEUE_DURATION, WORKQUEUE_RETRIES_TOTAL,
+)
 from profkit.analyze.usage_source import usage_series
 from profkit.bundle.reader import BundleView
 from profkit.compare.model import MetricDef, MetricValue
@@ -39,25 +42,25 @@ METRICS: tuple[MetricDef, ...] = (
     MetricDef("reconcile_rate", "Reconciles per second", "per_second", "none", 0.25, 0.1,
               "rate of controller_runtime_reconcile_total, all results"),
     MetricDef("reconcile_p50_seconds", "Reconcile duration p50", "seconds", "lower", 0.25, 0.05,
-              "controller_runtime_reconcile_time_seconds"),
+              RECONCILE_TIME),
     MetricDef("reconcile_p90_seconds", "Reconcile duration p90", "seconds", "lower", 0.25, 0.1,
-              "controller_runtime_reconcile_time_seconds"),
+              RECONCILE_TIME),
     MetricDef("reconcile_p99_seconds", "Reconcile duration p99", "seconds", "lower", 0.5, 0.25,
-              "controller_runtime_reconcile_time_seconds"),
+              RECONCILE_TIME),
     MetricDef("error_rate", "Reconcile errors per second", "per_second", "lower", 0.25, 0.05,
               'controller_runtime_reconcile_total{result="error"}'),
     MetricDef("requeue_rate", "Requeues per second", "per_second", "lower", 0.25, 0.05,
               'controller_runtime_reconcile_total{result=~"requeue|requeue_after"}'),
     MetricDef("retry_rate", "Workqueue retries per second", "per_second", "lower", 0.25, 0.05,
-              "workqueue_retries_total"),
-    MetricDef("workqueue_depth", "Workqueue depth (mean)", "items", "lower", 0.5, 2.0, "workqueue_depth"),
+              WORKQUEUE_RETRIES_TOTAL),
+    MetricDef("workqueue_depth", "Workqueue depth (mean)", "items", "lower", 0.5, 2.0, WORKQUEUE_DEPTH),
     MetricDef("queue_time_p90_seconds", "Workqueue queue time p90", "seconds", "lower", 0.5, 0.25,
-              "workqueue_queue_duration_seconds"),
+              WORKQUEUE_QUEUE_DURATION),
     MetricDef("api_requests_per_reconcile", "API requests per reconcile", "requests", "lower", 0.2, 0.5,
               "rest_client_requests_total / reconciles"),
     MetricDef("throttling_wait_per_second", "Client-side throttling wait per second", "ratio", "lower", 0.25,
               0.05, "seconds waited (client-go throttling log lines) per second of capture"),
-    MetricDef("goroutines", "Goroutines (mean)", "goroutines", "lower", 0.2, 20.0, "go_goroutines"),
+    MetricDef("goroutines", "Goroutines (mean)", "goroutines", "lower", 0.2, 20.0, GO_GOROUTINES),
     MetricDef("time_to_ready_p50_seconds", "Time to ready p50 (watched objects)", "seconds", "lower", 0.25, 1.0,
               "first seen (added, not ready) to first seen ready"),
     MetricDef("time_to_ready_p90_seconds", "Time to ready p90 (watched objects)", "seconds", "lower", 0.25, 1.0,
@@ -187,7 +190,7 @@ def _histogram_q(run: _Run, base: str, q: float) -> MetricValue | None:
 
 
 def api_requests_per_reconcile(run: _Run) -> MetricValue | None:
-    requests = run.series("rest_client_requests_total")
+    requests = run.series(REST_CLIENT_REQUESTS)
     reconciles = run.reconciles()
     if not requests or not reconciles:
         return None
@@ -248,17 +251,17 @@ EXTRACTORS: dict[str, Extractor] = {
     "memory_peak_bytes": lambda r: _memory(r, peak=True),
     "memory_median_bytes": lambda r: _memory(r, peak=False),
     "reconcile_rate": lambda r: _rate(r, r.reconciles(), RECONCILE_TOTAL),
-    "reconcile_p50_seconds": lambda r: _histogram_q(r, "controller_runtime_reconcile_time_seconds", 0.5),
-    "reconcile_p90_seconds": lambda r: _histogram_q(r, "controller_runtime_reconcile_time_seconds", 0.9),
-    "reconcile_p99_seconds": lambda r: _histogram_q(r, "controller_runtime_reconcile_time_seconds", 0.99),
+    "reconcile_p50_seconds": lambda r: _histogram_q(r, RECONCILE_TIME, 0.5),
+    "reconcile_p90_seconds": lambda r: _histogram_q(r, RECONCILE_TIME, 0.9),
+    "reconcile_p99_seconds": lambda r: _histogram_q(r, RECONCILE_TIME, 0.99),
     "error_rate": lambda r: _rate(r, r.reconciles("error"), RECONCILE_TOTAL),
     "requeue_rate": lambda r: _rate(r, r.reconciles("requeue", "requeue_after"), RECONCILE_TOTAL),
-    "retry_rate": lambda r: _rate(r, r.series("workqueue_retries_total"), "workqueue_retries_total"),
-    "workqueue_depth": lambda r: _gauge_mean(r, "workqueue_depth"),
-    "queue_time_p90_seconds": lambda r: _histogram_q(r, "workqueue_queue_duration_seconds", 0.9),
+    "retry_rate": lambda r: _rate(r, r.series(WORKQUEUE_RETRIES_TOTAL), WORKQUEUE_RETRIES_TOTAL),
+    "workqueue_depth": lambda r: _gauge_mean(r, WORKQUEUE_DEPTH),
+    "queue_time_p90_seconds": lambda r: _histogram_q(r, WORKQUEUE_QUEUE_DURATION, 0.9),
     "api_requests_per_reconcile": api_requests_per_reconcile,
     "throttling_wait_per_second": throttling_wait,
-    "goroutines": lambda r: _gauge_mean(r, "go_goroutines"),
+    "goroutines": lambda r: _gauge_mean(r, GO_GOROUTINES),
     "time_to_ready_p50_seconds": lambda r: time_to_ready(r, 0.5),
     "time_to_ready_p90_seconds": lambda r: time_to_ready(r, 0.9),
 }

@@ -9,10 +9,11 @@ from typing import Any, cast
 from profkit.kube.client import KubeAccess
 from profkit.kube.errors import Forbidden, Unreachable, api_call
 from profkit.sources.base import CaptureOptions, Collector, Sink
+from profkit.model.metric_names import CONTAINER_MEMORY_WORKING_SET
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 CPU_SERIES = "container_cpu_usage_cores"
-MEMORY_SERIES = "container_memory_working_set_bytes"
+MEMORY_SERIES = CONTAINER_MEMORY_WORKING_SET
 #: What the bundle says when metrics.k8s.io is absent: the controllers' own process metrics stand in.
 FALLBACK_SOURCE = "metrics: process_cpu_seconds_total, process_resident_memory_bytes (metrics.k8s.io not served)"
 SOURCE = f"{GROUP}: {CPU_SERIES}, {MEMORY_SERIES}"

@@ -22,7 +22,10 @@ from profkit.compare.model import Comparison, TargetComparison
 from profkit.fileio import atomic_write
 from profkit.model import Series
 from profkit.render.page import asset, esc, script_json
-from profkit.model.metric_names import RECONCILE_TOTAL
+from profkit.model.metric_names import (
+    GO_GOROUTINES, PROCESS_CPU_SECONDS, PROCESS_RESIDENT_MEMORY, RECONCILE_TOTAL,
+    REST_CLIENT_REQUESTS, WORKQUEUE_DEPTH, WORKQUEUE_RETRIES_TOTAL,
+)
 
 RUN_COLOURS = {"BASE": "#8ab8ff", "NEW": "#ff9830"}
 STATUS_COLOURS = {"regressed": "#f2495c", "improved": "#73bf69", "changed": "#fade2a", "untested": "#8e8e9e",
@@ -32,15 +35,15 @@ FINDING_COLOURS = {"new": "#f2495c", "grown": "#f2495c", "persisting": "#ccccdc"
 
 # (title, metric, rate?, scale, unit, label filter)
 PANELS: tuple[tuple[str, str, bool, float, str, dict[str, tuple[str, ...]]], ...] = (
-    ("CPU", "process_cpu_seconds_total", True, 1.0, "cores", {}),
-    ("Memory (resident)", "process_resident_memory_bytes", False, 1 / 2**20, "MiB", {}),
+    ("CPU", PROCESS_CPU_SECONDS, True, 1.0, "cores", {}),
+    ("Memory (resident)", PROCESS_RESIDENT_MEMORY, False, 1 / 2**20, "MiB", {}),
     ("Reconciles", RECONCILE_TOTAL, True, 1.0, "per s", {}),
     ("Requeues", RECONCILE_TOTAL, True, 1.0, "per s", {"result": ("requeue", "requeue_after")}),
     ("Reconcile errors", RECONCILE_TOTAL, True, 1.0, "per s", {"result": ("error",)}),
-    ("Workqueue depth", "workqueue_depth", False, 1.0, "items", {}),
-    ("Workqueue retries", "workqueue_retries_total", True, 1.0, "per s", {}),
-    ("REST client requests", "rest_client_requests_total", True, 1.0, "per s", {}),
-    ("Goroutines", "go_goroutines", False, 1.0, "goroutines", {}),
+    ("Workqueue depth", WORKQUEUE_DEPTH, False, 1.0, "items", {}),
+    ("Workqueue retries", WORKQUEUE_RETRIES_TOTAL, True, 1.0, "per s", {}),
+    ("REST client requests", REST_CLIENT_REQUESTS, True, 1.0, "per s", {}),
+    ("Goroutines", GO_GOROUTINES, False, 1.0, "goroutines", {}),
 )
 
 PAGE_SCRIPT = """

@@ -11,6 +11,7 @@ from profkit.analyze.rules import DEFAULT_RULES, Rules
 from profkit.analyze.tuning import GENERIC_QPS, Tuning, resolve_tuning
 from profkit.catalog import builtin_catalog
 from profkit.model import Target
+from profkit.model.metric_names import GO_GOROUTINES, PROCESS_RESIDENT_MEMORY
 
 RuleFormat = Literal["prometheus", "prometheusrule"]
 Severity = Literal["warning", "critical"]
@@ -157,7 +158,7 @@ def alert_rules(rules: Rules = DEFAULT_RULES, window_seconds: int = 1200, qps: f
     for severity, relative in (("warning", m.warning_growth), ("critical", m.critical_growth)):
         critical = severity == "critical"
         expr = " or ".join(f"({_growth(metric, window_seconds, m.min_growth_bytes, relative, critical)})"
-                           for metric in ("go_memstats_heap_inuse_bytes", "process_resident_memory_bytes"))
+                           for metric in ("go_memstats_heap_inuse_bytes", PROCESS_RESIDENT_MEMORY))
         out.append(AlertRule("memory-growth", severity, expr, INSTANCE,  # type: ignore[arg-type]
                              f"memory grew over {relative:.0%} of its start in {window_seconds}s", memory_fix))
     g = rules.goroutine_growth
@@ -165,7 +166,7 @@ def alert_rules(rules: Rules = DEFAULT_RULES, window_seconds: int = 1200, qps: f
                      "the growing group names the code that starts goroutines and never ends them.")
     for severity, relative in (("warning", g.warning_growth), ("critical", g.critical_growth)):
         out.append(AlertRule("goroutine-growth", severity,  # type: ignore[arg-type]
-                             _growth("go_goroutines", window_seconds, g.min_growth, relative, severity == "critical"),
+                             _growth(GO_GOROUTINES, window_seconds, g.min_growth, relative, severity == "critical"),
                              INSTANCE, f"goroutines grew over {relative:.0%} of their start in {window_seconds}s",
                              goroutine_fix))
 

@@ -8,6 +8,7 @@ import time
 import psutil
 
 from profkit.sources.base import CaptureOptions, Collector, Sink
+from profkit.model.metric_names import PROCESS_CPU_SECONDS, PROCESS_RESIDENT_MEMORY
 
 LABELS = {"source": "psutil"}
 
@@ -31,8 +32,8 @@ class UsageCollector(Collector):
             cpu = process.cpu_times()
             rss = process.memory_info().rss
         samples = [
-            ("process_cpu_seconds_total", LABELS, float(cpu.user + cpu.system)),
-            ("process_resident_memory_bytes", LABELS, float(rss)),
+            (PROCESS_CPU_SECONDS, LABELS, float(cpu.user + cpu.system)),
+            (PROCESS_RESIDENT_MEMORY, LABELS, float(rss)),
         ]
         self.stats.points += self.sink.add_points(self.target, self.instance, time.time(), samples)
         self.stats.scrapes += 1
