@@ -59,13 +59,14 @@ def kube_factories(deployments: list[str], namespace: Optional[str], context: Op
                                    watch or []))
 
 
-def print_rbac(deployments: list[str], collector_files: list[Path], namespace: Optional[str] = None) -> None:
+def print_rbac(deployments: list[str], collector_files: list[Path], namespace: Optional[str] = None,
+               watch: Optional[list[str]] = None) -> None:
     """``--print-rbac``: the minimal Role(s) for the given deployments (default: the whole catalog)."""
     from profkit.catalog import load_collector_file
     from profkit.kube.rbac import rbac_targets, rbac_yaml
 
     collector_specs = [load_collector_file(p) for p in collector_files]
-    sys.stdout.write(rbac_yaml(rbac_targets(deployments, collector_specs, namespace)))
+    sys.stdout.write(rbac_yaml(rbac_targets(deployments, collector_specs, namespace, watch or [])))
 
 
 def capture(
@@ -102,8 +103,10 @@ def capture(
     from profkit.sources.session import CaptureRequest, print_summary, run_capture
     from profkit.units import parse_duration
 
+    if watch and not deployment:
+        raise BadInput("--watch needs --deployment: it watches objects in that Deployment's namespace")
     if print_rbac_only:
-        print_rbac(deployment, collector, namespace)
+        print_rbac(deployment, collector, namespace, watch)
         return
     if out is None:
         raise BadInput("--out DIR is required")
@@ -118,8 +121,6 @@ def capture(
             print(f"profkit: --pid {pid_value} ({process_label(pid_value)}) is not a Python process: py-spy cannot "
                   "profile it, only its CPU and memory are captured; for a Go controller give its pprof and "
                   "metrics port with --endpoint http://127.0.0.1:PORT", file=sys.stderr)
-    if watch and not deployment:
-        raise BadInput("--watch needs --deployment: it watches objects in that Deployment's namespace")
     request = CaptureRequest(
         out=out,
         options=options,

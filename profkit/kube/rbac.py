@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
 from profkit.catalog import CollectorSpec, builtin_catalog, resolve
+from profkit.errors import BadInput
 from profkit.model import Language
 from profkit.kube.watch import split_resource
 
@@ -39,8 +40,20 @@ def from_spec(spec: CollectorSpec, namespace: str | None = None) -> RbacTarget:
 
 
 def rbac_targets(deployments: Sequence[str], extra: Sequence[CollectorSpec] = (),
-                 namespace: str | None = None) -> list[RbacTarget]:
-    """The targets of ``--deployment`` values as capture resolves them (NS/NAME, -n, catalog); all entries if none."""
+                 namespace: str | None = None, watch: Sequence[str] = ()) -> list[RbacTarget]:
+    """The targets of ``--deployment`` values as capture resolves them (NS/NAME, -n, catalog); all entries if none.
+
+    ``watch`` (``--watch`` values) is added to each Deployment's resources as given: offline there is no
+    discovery, so each needs its group (``widgets.profkit.example``).
+    """
+    for given in watch:
+        if not split_resource(given)[1]:
+            raise BadInput(f"--watch {given}: --print-rbac resolves nothing through the API server; "
+                           "give RESOURCE.GROUP (e.g. widgets.profkit.example)")
+    if watch and deployments:
+        added = tuple(w.strip().lower() for w in watch)
+        return [replace(t, resources=tuple(dict.fromkeys((*t.resources, *added))))
+                for t in rbac_targets(deployments, extra, namespace)]
     if not deployments:
         return [from_spec(spec, namespace) for spec in list(builtin_catalog().values()) + list(extra)]
     out: list[RbacTarget] = []

@@ -98,3 +98,17 @@ def test_watched_resources_are_watched_in_the_deployments_namespace_only() -> No
     watchers = [c for c in plan.collectors if isinstance(c, ObjectWatchCollector)]
     assert [(w.resource, w.namespace) for w in watchers] == [("widgets.profkit.example", "ops")]
     assert plan.target.spec["watched"] == ["widgets.profkit.example"]
+
+
+def test_print_rbac_grants_list_and_watch_on_watched_resources_in_the_namespace() -> None:
+    import yaml
+
+    cli = [sys.executable, "-m", "profkit.cli.main", "capture", "--print-rbac", "--deployment", "kopf-widgets",
+           "-n", "ops"]
+    proc = subprocess.run([*cli, "--watch", "widgets.profkit.example"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    roles = [d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "Role"]
+    rules = [r for role in roles if role["metadata"]["namespace"] == "ops" for r in role["rules"]]
+    assert {"apiGroups": ["profkit.example"], "resources": ["widgets"], "verbs": ["get", "list", "watch"]} in rules
+    offline = subprocess.run([*cli, "--watch", "widgets"], capture_output=True, text=True, timeout=60)
+    assert offline.returncode == 2 and "give RESOURCE.GROUP" in offline.stderr and "Traceback" not in offline.stderr
