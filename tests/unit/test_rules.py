@@ -32,7 +32,7 @@ def test_rules_file_overrides_only_what_it_names(tmp_path: Path) -> None:
     assert rules.client_side_throttling.critical_wait_seconds == 2.0
     assert rules.client_side_throttling.warning_mean_wait_seconds == 0.05
     assert rules.requeue_storm_deleted == DEFAULT_RULES.requeue_storm_deleted
-    # the registry reads the foundation analyzers' groups through the same file
+    # the registry reads the built-in analyzers' groups (repeated-key-generation, cpu-hotspot) through the same file
     options = AnalyzeOptions(rules_file=path)
     assert rules_group(options, "repeated-key-generation", None, KeyGenerationRules()).warning_share == 0.1
     assert rules_from(options) == rules
