@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from profkit.model import Finding, FrameOrigin
+from profkit.model import Finding, FrameOrigin, Severity
 
 # Status of one metric of one target (documented in docs/compare-json.md).
-REGRESSED, IMPROVED, CHANGED, UNCHANGED, UNTESTED, MISSING = (
-    "regressed", "improved", "changed", "unchanged", "untested", "missing")
+MetricStatus = Literal["regressed", "improved", "changed", "unchanged", "untested", "missing"]
+REGRESSED: MetricStatus = "regressed"
+IMPROVED: MetricStatus = "improved"
+CHANGED: MetricStatus = "changed"
+UNCHANGED: MetricStatus = "unchanged"
+UNTESTED: MetricStatus = "untested"
+MISSING: MetricStatus = "missing"
 
 MetricUnit = Literal["seconds", "bytes", "cores", "per_second", "ratio", "items", "goroutines", "requests"]
 Better = Literal["lower", "higher", "none"]
@@ -55,8 +60,8 @@ class MetricChange:
     target: str
     base: MetricValue
     new: MetricValue
-    status: str
-    severity: str | None = None  # for regressions: warning, or critical when the value at least doubled
+    status: MetricStatus
+    severity: Severity | None = None  # for regressions: warning, or critical when the value at least doubled
     p_value: float | None = None
     reason: str = ""
 
