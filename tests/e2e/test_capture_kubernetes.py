@@ -73,12 +73,17 @@ def query(bundle: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return list(db.execute(sql, params).fetchall())
 
 
-def at(delay: float, action: Callable[[], object], errors: list[BaseException]) -> threading.Thread:
-    """Run ``action`` after ``delay`` seconds in a thread, keeping any exception for the test to raise."""
+def when(ready: Callable[[], bool], action: Callable[[], object], errors: list[BaseException],
+         timeout: float = 90.0) -> threading.Thread:
+    """Run ``action`` in a thread once ``ready()`` holds (polled every 0.5 s), keeping any exception for the test."""
 
     def run() -> None:
-        time.sleep(delay)
+        deadline = time.monotonic() + timeout
         try:
+            while not ready():
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out after {timeout:.0f}s waiting to run {action}")
+                time.sleep(0.5)
             action()
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
@@ -86,6 +91,20 @@ def at(delay: float, action: Callable[[], object], errors: list[BaseException]) 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
+
+
+def profiled(bundle: Path, pods: list[str], kind: str) -> Callable[[], bool]:
+    """True once the capture writing ``bundle`` holds a ``kind`` profile of every one of ``pods``."""
+
+    def check() -> bool:
+        if not (bundle / "profkit.db").exists():
+            return False
+        try:
+            have = {i for i, in query(bundle, "SELECT DISTINCT instance FROM profiles WHERE kind=?", kind)}
+        except sqlite3.Error:
+            return False
+        return set(pods) <= have
+    return check
 
 
 def replace_pod(cp: ControlPlane, dep: ExampleDeployment, extra: list[str]) -> str:
@@ -160,12 +179,18 @@ def test_capture_every_replica_objects_logs_and_pod_replacement(
     cp, dep, out = control_plane, keygen, tmp_path / "bundle"
     errors: list[BaseException] = []
     more = [f"{NAME}-x-{i}" for i in range(5)]
-    steps = [
-        at(6, lambda: cp.kubectl("apply", "-f", "-", input=widget_manifest(dep.namespace, more)), errors),
-        at(10, lambda: cp.kubectl("delete", WIDGET_RESOURCE, "-n", dep.namespace, "--wait=false", *more[:3]), errors),
-        at(14, lambda: replace_pod(cp, dep, ["--sync-period", "10s", "--keygen-per-reconcile", "2"]), errors),
-    ]
     original = [r.pod for r in dep.replicas]
+    # Each step waits for the capture, not for a clock: on a busy machine start-up takes a while, and a pod
+    # deleted before its first CPU window ends has no CPU profile to show.
+    collecting = profiled(out, original, "heap")
+    steps = [
+        when(collecting, lambda: (time.sleep(2), cp.kubectl("apply", "-f", "-",
+                                                              input=widget_manifest(dep.namespace, more))), errors),
+        when(collecting, lambda: (time.sleep(6), cp.kubectl("delete", WIDGET_RESOURCE, "-n", dep.namespace,
+                                                              "--wait=false", *more[:3])), errors),
+        when(profiled(out, original, "cpu"),
+             lambda: replace_pod(cp, dep, ["--sync-period", "10s", "--keygen-per-reconcile", "2"]), errors),
+    ]
     started = time.monotonic()
     proc, own_cpu, own_rss = run_profkit_measured(
         "capture", "--deployment", NAME, "-n", dep.namespace, "--kubeconfig", str(cp.kubeconfig),
@@ -217,7 +242,8 @@ def test_api_server_restart_records_a_gap_and_capture_resumes(
         control_plane: ControlPlane, healthy: ExampleDeployment, tmp_path: Path) -> None:
     cp, dep, out = control_plane, healthy, tmp_path / "bundle"
     errors: list[BaseException] = []
-    step = at(12, lambda: restart_apiserver(cp), errors)
+    # the API server goes down once the capture is collecting (not at a fixed time: start-up may be slow here)
+    step = when(profiled(out, [r.pod for r in dep.replicas], "heap"), lambda: restart_apiserver(cp), errors)
     proc = run_profkit("capture", "--deployment", PLAIN, "-n", dep.namespace, "--kubeconfig", str(cp.kubeconfig),
                        "--duration", "40s", "--profile-window", "8s", "--scrape-interval", "2s", "--out", str(out),
                        timeout=150)
@@ -513,12 +539,23 @@ def test_a_rollout_mid_capture_is_recorded_and_followed(control_plane: ControlPl
     try:
         before = {str(p["metadata"]["name"]) for p in cp.wait_for_pods_running(ns, f"app={name}", 2)}  # type: ignore[index]
         errors: list[BaseException] = []
-        step = at(6, lambda: cp.kubectl("set", "image", f"deployment/{name}", "-n", ns, "manager=x:2"), errors)
         out = tmp_path / "bundle"
+
+        def following() -> bool:  # the capture has seen every pod of the first template
+            try:
+                return before <= {i for i, in query(out, "SELECT instance FROM events WHERE kind='pod-added'")}
+            except sqlite3.Error:
+                return False
+
+        step = when(following, lambda: (time.sleep(2), cp.kubectl("set", "image", f"deployment/{name}", "-n", ns,
+                                                                   "manager=x:2")), errors)
         proc = run_profkit("capture", "--deployment", name, "-n", ns, "--kubeconfig", str(cp.kubeconfig),
                            "--duration", "20s", "--out", str(out), timeout=90)
         step.join(30)
-        assert not errors and proc.returncode == 0, proc.stderr[-2000:]
+        # No process stands behind these pods, so the capture got no data from the target: exit 3, said plainly,
+        # with the pods it followed kept in the bundle.
+        assert not errors and proc.returncode == 3, proc.stderr[-2000:]
+        assert "no data from target" in proc.stderr, proc.stderr[-2000:]
         events = query(out, "SELECT kind, instance FROM events WHERE kind IN ('pod-added', 'pod-removed', 'rollout')")
         added = {i for k, i in events if k == "pod-added"}
         removed = {i for k, i in events if k == "pod-removed"}
