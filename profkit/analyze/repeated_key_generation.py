@@ -14,6 +14,7 @@ from profkit.analyze.keygen_frames import KEYGEN_ID, CryptoCall, crypto_call
 from profkit.bundle.reader import BundleView
 from profkit.model import Finding, Profile
 from profkit.model.metric_names import CONTAINER_CPU_SECONDS, PROCESS_CPU_SECONDS
+from profkit.units import format_number
 
 ID = KEYGEN_ID
 MAX_CHAINS = 5
@@ -72,6 +73,11 @@ def _top(weights: dict[Any, float], total: float, seconds: float, count: int) ->
     return [(key, round(w / total, 4) if total else 0.0, round(w * seconds, 3)) for key, w in items]
 
 
+def _two_digits(value: float) -> float:
+    """Two significant digits: a fraction of a key per reconcile stays a fraction (0.043), not 0.0."""
+    return float(f"{value:.2g}")
+
+
 def _keys_per_reconcile(cpu: TargetCpu, use: KeygenUse, rules: KeyGenerationRules,
                         reconciles: float) -> dict[str, Any]:
     """Keygen CPU per reconcile, and keys per reconcile where one key's cost is known."""
@@ -91,9 +97,9 @@ def _keys_per_reconcile(cpu: TargetCpu, use: KeygenUse, rules: KeyGenerationRule
         return out  # none, mixed, or pure-Python RSA whose cost depends on a key size the profile does not show
     rsa_seconds = sum(use.by_call[name] for name in rsa_keygen) * cpu.seconds_per_unit / reconciles
     out["rsa_keygen_cpu_seconds_per_reconcile"] = round(rsa_seconds, 4)
-    out["estimated_keys_per_reconcile"] = round(rsa_seconds / cost, 1)
+    out["estimated_keys_per_reconcile"] = _two_digits(rsa_seconds / cost)
     if low > 0 and high > low:  # the range the measured per-key cost spans
-        out["estimated_keys_per_reconcile_range"] = [round(rsa_seconds / high, 1), round(rsa_seconds / low, 1)]
+        out["estimated_keys_per_reconcile_range"] = [_two_digits(rsa_seconds / high), _two_digits(rsa_seconds / low)]
     out["assumed_key_cpu_seconds"] = cost
     out["assumed_key_cost_source"] = source + " (assumes 2048-bit keys; an order-of-magnitude estimate)"
     return out
@@ -209,9 +215,9 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         per = ""
         if "estimated_keys_per_reconcile_range" in evidence:
             few, many = evidence["estimated_keys_per_reconcile_range"]
-            per = f", {few:g}-{many:g} RSA keys per reconcile"
+            per = f", {format_number(few)}-{format_number(many)} RSA keys per reconcile"
         elif "estimated_keys_per_reconcile" in evidence:
-            per = f", ~{evidence['estimated_keys_per_reconcile']:g} keys per reconcile"
+            per = f", ~{format_number(evidence['estimated_keys_per_reconcile'])} keys per reconcile"
         call_sites = len(evidence["caller_call_sites"])
         first_call = max((n for n in use.by_call if use.calls[n].what == what), key=lambda n: use.by_call[n])
         title = (f"{algo}{what} takes {share:.0%} of CPU, {cores:.2f} cores ({first_call}"

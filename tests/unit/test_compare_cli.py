@@ -290,7 +290,10 @@ def test_html_report_embeds_the_differential_flame_graph(tmp_path: Path, capsys:
     page = tmp_path / "compare.html"
     code, out, _ = run([tmp_path / "a", tmp_path / "b", "--html", page], capsys)
     assert "bigmod.addMulVVW1024" in out and "rsa.GenerateKey ← main.newPrivateKey" in out
-    assert code == 1 and "new finding" in out and "repeated-key-generation on ctl" in out  # keygen is new in NEW
+    # keygen is new in NEW, but at 0.01 cores it is an info finding: below the default --fail-on warning, it
+    # is listed and does not fail the comparison (the regressed functions above are CPU per reconcile)
+    assert "repeated-key-generation" in out and " new " in out
+    assert code == 0, out
     text = page.read_text(encoding="utf-8")
     srcdoc = text.split('<iframe class="flame"', 1)[1].split("></iframe>", 1)[0]
     assert "srcdoc=\"&lt;svg" in srcdoc or "srcdoc=\"&lt;?xml" in srcdoc
