@@ -169,7 +169,7 @@ class PodLogCollector(Collector):
         except Exception as exc:  # noqa: BLE001
             self.info(f"previous container log of {self.pod}: {getattr(exc, 'reason', exc)}")
             return
-        for line in bytes(data).decode("utf-8", errors="replace").splitlines():
+        for line in bytes(data).decode("utf-8", errors="replace").split("\n"):
             self.add_line(line)
         self.batch.close()
 
@@ -184,8 +184,10 @@ class PodLogCollector(Collector):
             except Forbidden as exc:
                 self.error(str(exc))
                 return
-            except Unreachable as exc:
+            except Unreachable as exc:  # the API server is down: wait for it, as for any other failure
                 self.access.health.failed(exc.reason)
+                backoff.wait(stop)
+                continue
             except KubeError as exc:
                 if exc.status != CONTAINER_NOT_STARTED or not self.in_grace():
                     self.error(f"log of {self.pod}: {exc}")
