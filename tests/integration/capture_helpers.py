@@ -199,3 +199,49 @@ def start_go_keygen_server(directory: Path, *extra: str) -> tuple[str, subproces
         stop(proc)
         raise AssertionError("go-keygen-server did not come up")
     return url, proc
+
+
+class ProcessSampler:
+    """The test's own ground truth for a process: RSS and utime+stime from psutil every ``interval`` seconds,
+    read in a thread (never from the bundle under test)."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        import psutil
+
+        self._process = psutil.Process(pid)
+        self._error = psutil.Error
+        self.rss: list[tuple[float, float]] = []
+        self.cpu: list[tuple[float, float]] = []  # (time, CPU seconds so far)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                with self._process.oneshot():
+                    now, rss, times = time.time(), self._process.memory_info().rss, self._process.cpu_times()
+            except self._error:
+                return
+            self.rss.append((now, float(rss)))
+            self.cpu.append((now, times.user + times.system))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def cpu_seconds_at(self, t: float) -> float:
+        """CPU seconds used up to time ``t``, linear between the samples around it."""
+        for (t0, v0), (t1, v1) in zip(self.cpu, self.cpu[1:]):
+            if t0 <= t <= t1:
+                return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
+        raise AssertionError(f"no CPU sample around {t}")
+
+    def cpu_seconds_between(self, start: float, end: float) -> float:
+        return self.cpu_seconds_at(end) - self.cpu_seconds_at(start)
+
+    def cores_between(self, start: float, end: float) -> float:
+        """Mean cores over the samples taken between two times."""
+        inside = [(t, v) for t, v in self.cpu if start <= t <= end]
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])

@@ -2,62 +2,26 @@
 
 Tolerance (also in docs/cpu-seconds.md): a profile window's CPU seconds are within 15 % of the
 process's utime+stime over the same window, or within 0.15 s (10 ms clock ticks, a few windows).
-The ground truth is read by the test itself from /proc/PID/stat every 50 ms, not from the bundle.
+The ground truth is read by the test itself (psutil: /proc/PID/stat) every 50 ms, not from the bundle.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from profkit.bundle import open_bundle
-from tests.integration.capture_helpers import profkit, start_go_keygen_server, stop, wait_for
+from tests.integration.capture_helpers import ProcessSampler, profkit, start_go_keygen_server, stop, wait_for
 
 RELATIVE_TOLERANCE = 0.15
 ABSOLUTE_TOLERANCE = 0.15  # seconds
 WORKLOAD = Path(__file__).with_name("cpu_workload.py")
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-
-
-class ProcCpu:
-    """Samples a process's utime+stime (seconds) from /proc every 50 ms in a thread."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.points: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._tick = os.sysconf("SC_CLK_TCK")
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            try:
-                fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                return
-            self.points.append((time.time(), (int(fields[11]) + int(fields[12])) / self._tick))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-
-    def used(self, start: float, end: float) -> float:
-        """CPU seconds between two times (linear between the samples around each)."""
-        def at(t: float) -> float:
-            for (t0, v0), (t1, v1) in zip(self.points, self.points[1:]):
-                if t0 <= t <= t1:
-                    return v0 + (v1 - v0) * (t - t0) / (t1 - t0) if t1 > t0 else v1
-            raise AssertionError(f"no /proc sample around {t}")
-        return at(end) - at(start)
 
 
 def agree(measured: float, truth: float) -> bool:
@@ -66,12 +30,12 @@ def agree(measured: float, truth: float) -> bool:
 
 
 @pytest.fixture
-def python_workload(tmp_path: Path) -> Iterator[tuple[int, ProcCpu]]:
+def python_workload(tmp_path: Path) -> Iterator[tuple[int, ProcessSampler]]:
     ready = tmp_path / "workload.pid"
     proc = subprocess.Popen([sys.executable, str(WORKLOAD), str(ready), "--share-cpu"])
     try:
         assert wait_for(ready.exists, 30), "workload did not start"
-        truth = ProcCpu(proc.pid)
+        truth = ProcessSampler(proc.pid)
         yield proc.pid, truth
         truth.close()
     finally:
@@ -79,7 +43,7 @@ def python_workload(tmp_path: Path) -> Iterator[tuple[int, ProcCpu]]:
 
 
 def test_pyspy_profile_cpu_seconds_match_proc_utime_stime(tmp_path: Path,
-                                                          python_workload: tuple[int, ProcCpu]) -> None:
+                                                          python_workload: tuple[int, ProcessSampler]) -> None:
     pid, truth = python_workload
     out = tmp_path / "bundle"
     result = profkit("capture", "--pid", f"{pid},name=workload", "--duration", "15s", "--profile-window", "5s",
@@ -90,7 +54,7 @@ def test_pyspy_profile_cpu_seconds_match_proc_utime_stime(tmp_path: Path,
     assert len(loaded) >= 2, [e.message for e in view.events()]
     profile_total = proc_total = sampled_total = 0.0
     for ref, profile in loaded:
-        used = truth.used(ref.start, ref.start + ref.duration)
+        used = truth.cpu_seconds_between(ref.start, ref.start + ref.duration)
         cpu = profile.total / 1e9
         assert profile.extra["cpu_time"].startswith("thread CPU time"), profile.extra
         print(f"py-spy window {ref.start:.1f}+{ref.duration:.0f}s: profile {cpu:.3f} CPU-s, /proc {used:.3f}, "
@@ -117,7 +81,7 @@ def test_pyspy_profile_cpu_seconds_match_proc_utime_stime(tmp_path: Path,
 def test_go_pprof_cpu_seconds_match_proc_and_process_cpu_seconds_total(tmp_path: Path) -> None:
     url, proc = start_go_keygen_server(tmp_path, "--keygen")
     try:
-        truth = ProcCpu(proc.pid)
+        truth = ProcessSampler(proc.pid)
         out = tmp_path / "bundle"
         result = profkit("capture", "--endpoint", f"{url},name=go", "--duration", "16s", "--profile-window", "8s",
                          "--scrape-interval", "1s", "--out", str(out), timeout=180)
@@ -133,7 +97,7 @@ def test_go_pprof_cpu_seconds_match_proc_and_process_cpu_seconds_total(tmp_path:
     (process_series,) = view.series("process_cpu_seconds_total", target="go")
     for ref, profile in loaded:
         start, end = ref.start, ref.start + ref.duration
-        used = truth.used(start, end)
+        used = truth.cpu_seconds_between(start, end)
         cpu = profile.total / 1e9
         reported, covered = counter_increase(process_series, start, end)
         assert covered >= 0.8 * ref.duration

@@ -11,51 +11,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from profkit.bundle import open_bundle
-from tests.integration.capture_helpers import profkit, start_demo_controller, start_go_keygen_server, stop
+from tests.integration.capture_helpers import ProcessSampler, profkit, start_demo_controller, start_go_keygen_server, stop
 
 TOLERANCE = 0.15
 CORES_FLOOR = 0.02
 
 
-class Sampler:
-    """psutil RSS and utime+stime of a process every 100 ms, read by the test itself."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.rss: list[tuple[float, float]] = []
-        self.cpu: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            try:
-                with self.process.oneshot():
-                    now, rss, times = time.time(), self.process.memory_info().rss, self.process.cpu_times()
-            except psutil.Error:
-                return
-            self.rss.append((now, float(rss)))
-            self.cpu.append((now, times.user + times.system))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-
-    def cores_between(self, start: float, end: float) -> float:
-        inside = [(t, v) for t, v in self.cpu if start <= t <= end]
-        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
-
-
-def _check_one_value(bundle: Path, name: str, sampler: Sampler) -> None:
+def _check_one_value(bundle: Path, name: str, sampler: ProcessSampler) -> None:
     from profkit.render.dashboard_spec import load_dashboard
     from profkit.render.panel_data import series_lines
 
@@ -87,7 +54,7 @@ def _check_one_value(bundle: Path, name: str, sampler: Sampler) -> None:
 
 def test_python_process_memory_and_cpu_are_one_source(tmp_path: Path) -> None:
     demo = start_demo_controller(tmp_path, "--keygen-per-reconcile", "1")
-    sampler = Sampler(demo.proc.pid)
+    sampler = ProcessSampler(demo.proc.pid)
     try:
         out = tmp_path / "bundle"
         result = profkit("capture", "--pid", f"{demo.proc.pid},name=demo", "--endpoint", f"metrics={demo.url},name=demo",
@@ -105,7 +72,7 @@ def test_python_process_memory_and_cpu_are_one_source(tmp_path: Path) -> None:
 def test_go_process_memory_and_cpu_are_one_source(tmp_path: Path) -> None:
     url, proc = start_go_keygen_server(tmp_path, "--keygen")
     try:
-        sampler = Sampler(proc.pid)
+        sampler = ProcessSampler(proc.pid)
         out = tmp_path / "bundle"
         result = profkit("capture", "--pid", f"{proc.pid},name=go", "--endpoint", f"metrics={url},name=go",
                          "--duration", "12s", "--scrape-interval", "1s", "--out", str(out), timeout=180)
