@@ -35,7 +35,7 @@ SCENARIOS: dict[str, tuple[list[str], int, int, set[str]]] = {
     "throttling": (["--kube-api-qps", "2", "--kube-api-burst", "2", "--api-calls-per-reconcile", "5"], 60, 0,
                    {"client-side-throttling"}),
     "saturation": (["--concurrency", "1", "--reconcile-delay", "300ms"], 150, 0, {"concurrency-saturation"}),
-    "errors": (["--sync-period", "20s", "--error-rate", "0.5"], 20, 0, {"reconcile-errors"}),
+    "errors": (["--sync-period", "10s", "--error-rate", "0.5"], 30, 0, {"reconcile-errors"}),
 }
 # Findings a scenario may also raise because they are true of it: two RSA keys per reconcile make each
 # reconcile take 100-200 ms of CPU on a busy 2-core machine, which slow-reconcile rightly reports there.

@@ -240,10 +240,11 @@ def test_py_spy_cpu_of_each_replica_in_a_pod_agrees_with_its_processes_own_proc_
     exec reads) agree with the utime+stime of the process backing that pod over the same windows, read
     by this test itself from /proc/PID/stat, within docs/cpu-seconds.md's 15 % or 0.15 s."""
     from profkit.bundle import open_bundle
-    from tests.integration.test_profile_cpu_matches_process_cpu import ProcCpu, agree
+    from tests.integration.capture_helpers import ProcessSampler
+    from tests.integration.test_profile_cpu_matches_process_cpu import agree
 
     dep = _keygen_replicas_reachable_by_exec(control_plane, deploy, "py-cpu")
-    truths = {r.pod: ProcCpu(pyspy_exec.child_pid(control_plane.procs.recorded()[r.process], "widgetctl"))
+    truths = {r.pod: ProcessSampler(pyspy_exec.child_pid(control_plane.procs.recorded()[r.process], "widgetctl"))
               for r in dep.replicas}
     out = tmp_path / "bundle"
     try:
@@ -254,7 +255,7 @@ def test_py_spy_cpu_of_each_replica_in_a_pod_agrees_with_its_processes_own_proc_
     totals = {r.pod: [0.0, 0.0] for r in dep.replicas}
     for ref, profile in open_bundle(out).profiles(dep.name, "cpu"):
         truth = truths[ref.instance]
-        used, cpu = truth.used(ref.start, ref.start + ref.duration), profile.total / 1e9
+        used, cpu = truth.cpu_seconds_between(ref.start, ref.start + ref.duration), profile.total / 1e9
         assert profile.extra["cpu_time"].startswith("thread CPU time"), (ref.instance, profile.extra)
         print(f"{ref.instance} (pid {truth.pid}) window {ref.start:.1f}+{ref.duration:.1f}s: profile {cpu:.3f} "
               f"CPU-s, /proc {used:.3f}, py-spy samples {profile.extra['sampled_seconds']} s")

@@ -208,6 +208,7 @@ class ProcessSampler:
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         import psutil
 
+        self.pid = pid
         self._process = psutil.Process(pid)
         self._error = psutil.Error
         self.rss: list[tuple[float, float]] = []
