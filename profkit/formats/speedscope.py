@@ -196,6 +196,27 @@ def read_speedscope(data: bytes | str, source: str = "speedscope", kind: Profile
     )
 
 
+def _function_frames(profile: Profile) -> tuple[list[dict[str, Any]], list[int]]:
+    """One speedscope frame per function (name and file), so that speedscope's sandwich and left-heavy
+    views add a function up once: py-spy reports each line a function was on as a frame of its own.
+    The line kept is the lowest seen, the nearest to the function's start. Returns the frames and
+    the index of each of ``profile.frames`` among them."""
+    index: dict[tuple[str, str], int] = {}
+    frames: list[dict[str, Any]] = []
+    remap: list[int] = []
+    for frame in profile.frames:
+        position = index.setdefault((frame.name, frame.file), len(frames))
+        if position == len(frames):
+            entry: dict[str, Any] = {"name": frame.name}
+            if frame.file:
+                entry["file"] = frame.file
+            frames.append(entry)
+        if frame.line and frame.line < frames[position].get("line", 2**31):
+            frames[position]["line"] = frame.line
+        remap.append(position)
+    return frames, remap
+
+
 def to_speedscope(profile: Profile, name: str = "") -> dict[str, Any]:
     """``profile`` as a speedscope document (one sampled profile), ready for ``json.dumps``.
 
@@ -205,20 +226,13 @@ def to_speedscope(profile: Profile, name: str = "") -> dict[str, Any]:
     """
     from profkit import __version__
 
-    frames: list[dict[str, Any]] = []
-    for frame in profile.frames:
-        entry: dict[str, Any] = {"name": frame.name}
-        if frame.file:
-            entry["file"] = frame.file
-        if frame.line:
-            entry["line"] = frame.line
-        frames.append(entry)
+    frames, remap = _function_frames(profile)
     unit = profile.unit if profile.unit in _WRITE_UNITS else "none"
     kept: list[tuple[list[int], float]] = []
     omitted = {"stacks": 0, "negative_weight": 0.0, "non_finite": 0}
     for stack, weight in zip(profile.stacks, profile.weights):
         if weight > 0 and math.isfinite(weight):
-            kept.append((list(stack), weight))
+            kept.append(([remap[i] for i in stack], weight))
         elif weight != 0:  # a zero weight is no sample at all
             omitted["stacks"] += 1
             if math.isfinite(weight):

@@ -95,3 +95,28 @@ def test_samples_naming_missing_frames_are_bad_input() -> None:
                 "profiles": [{"type": "sampled", "unit": "none", "samples": [[0, 5]], "weights": [1]}]}
     with pytest.raises(BadInput, match="does not exist"):
         read_speedscope(json.dumps(document), "broken.json")
+
+
+def test_python_frames_are_one_speedscope_frame_per_function() -> None:
+    """py-spy names each line a function was on; speedscope's sandwich view adds up a function only when
+    it is one frame, so the writer merges frames by function (name and file), lowest line kept."""
+    profile = load_profile_file(pyspy_profile())
+    by_function: dict[tuple[str, str], set[int]] = {}
+    for frame in profile.frames:
+        by_function.setdefault((frame.name, frame.file), set()).add(frame.line)
+    assert any(len(lines) > 1 for lines in by_function.values()), "the recording has no function on two lines"
+    document = to_speedscope(profile)
+    frames = document["shared"]["frames"]
+    assert len(frames) == len(by_function)
+    assert len({(f["name"], f.get("file", "")) for f in frames}) == len(frames)
+    for f in frames:
+        lines = by_function[(f["name"], f.get("file", ""))] - {0}
+        assert f.get("line", 0) == (min(lines) if lines else 0)
+    # What sandwich shows for a function: the weight of the samples with it anywhere on the stack.
+    sampled = document["profiles"][0]
+    for index, f in enumerate(frames):
+        key = (f["name"], f.get("file", ""))
+        shown = sum(w for stack, w in zip(sampled["samples"], sampled["weights"]) if index in stack)
+        truth = sum(w for stack, w in zip(profile.stacks, profile.weights)
+                    if any((profile.frames[i].name, profile.frames[i].file) == key for i in stack))
+        assert shown == pytest.approx(truth, rel=1e-9), key
