@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from profkit.errors import BadInput
 from profkit.fileio import parse_yaml
 from profkit.model.profile import Language
 
 AUTH_MODES = ("none", "bearer")
+Version = tuple[int, int, int]
+Availability = Literal["present", "absent", "unknown"]
+#: ``v1.7.2``, ``1.4.9``, ``v1.8.0-beta.0`` (a pre-release counts as its release: flags land before the beta).
+VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+][0-9A-Za-z.-]*)?$")
 SCHEMES = ("http", "https")
 LANGUAGES: tuple[Language, ...] = ("go", "python")
 
@@ -30,6 +35,18 @@ class EndpointSpec:
 
 
 @dataclass(frozen=True)
+class FlagHistory:
+    """When a flag appeared in a controller: the first release that has it and the change that added it."""
+
+    flag: str
+    since: Version | None  # None: the release is not known, only the change
+    since_text: str
+    change: str  # e.g. kubernetes-sigs/cluster-api#8579
+    until: Version | None = None  # the first release where it no longer works (deprecated no-op or removed)
+    until_text: str = ""
+
+
+@dataclass(frozen=True)
 class CollectorSpec:
     """Everything profkit needs to capture one kind of controller."""
 
@@ -45,6 +62,10 @@ class CollectorSpec:
     flags: dict[str, Any] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    product: str = ""  # how releases are named in the text ("Cluster API v1.5.0")
+    go_module: str = ""  # the main module in Go build info (go_build_info's path label)
+    flag_history: dict[str, FlagHistory] = field(default_factory=dict)
+    defaults_since: tuple[tuple[Version, dict[str, Any]], ...] = ()  # newer defaults, oldest release first
 
     def concurrency_flags(self) -> list[str]:
         value = self.flags.get("concurrency", [])
@@ -54,6 +75,91 @@ class CollectorSpec:
         """The controller's flag for a tuning knob (qps, burst, sync_period), e.g. ``--kube-api-qps``."""
         value = self.flags.get(knob, default)
         return value if isinstance(value, str) else (value[0] if value else default)
+
+    def flag_availability(self, flag: str, version: Version | None) -> Availability:
+        """Whether a release has a flag: flags without history exist in every release the catalog covers."""
+        history = self.flag_history.get(flag)
+        if history is None:
+            return "present"
+        if version is None or (history.since is None and history.until is None):
+            return "unknown"
+        if history.until is not None and version >= history.until:
+            return "absent"
+        if history.since is None:
+            return "unknown"
+        return "present" if version >= history.since else "absent"
+
+    def defaults_for(self, version: Version | None) -> dict[str, Any]:
+        """The defaults of a release: ``defaults`` overridden by every ``defaults_since`` entry it reaches."""
+        merged = dict(self.defaults)
+        if version is not None:
+            for since, values in self.defaults_since:
+                if version >= since:
+                    merged.update(values)
+        return merged
+
+    def release(self, version: Version | str) -> str:
+        """A release as the text names it: ``Cluster API v1.5.0``."""
+        text = version if isinstance(version, str) else "v" + ".".join(str(n) for n in version)
+        return f"{self.product} {text}".strip()
+
+
+def parse_version(text: str | None) -> Version | None:
+    """``v1.7.2`` -> (1, 7, 2); None for anything that is not a release number (``main``, ``latest``, ``(devel)``)."""
+    if not text:
+        return None
+    match = VERSION.match(text.strip())
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def version_from_image(image: str | None) -> str | None:
+    """The release in an image reference's tag (``registry.k8s.io/cluster-api/cluster-api-controller:v1.7.2``)."""
+    if not image:
+        return None
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return None
+    tag = last.rsplit(":", 1)[1]
+    return tag if parse_version(tag) is not None else None
+
+
+def _flag_history(raw: Any, where: str) -> dict[str, FlagHistory]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise BadInput(f"{where}: flag_history is a mapping of flag to {{since: vX.Y.Z, change: ...}}")
+    out: dict[str, FlagHistory] = {}
+    for flag, entry in raw.items():
+        entry = entry if isinstance(entry, dict) else {"since": entry}
+        since_text = str(entry.get("since") or "")
+        since = parse_version(since_text) if since_text else None
+        if since_text and since is None:
+            raise BadInput(f"{where}: flag_history {flag}: since {since_text!r} is not a release like v1.5.0")
+        if since is None and not entry.get("change"):
+            raise BadInput(f"{where}: flag_history {flag}: give since (the first release) or change (what added it)")
+        until_text = str(entry.get("until") or "")
+        until = parse_version(until_text) if until_text else None
+        if until_text and until is None:
+            raise BadInput(f"{where}: flag_history {flag}: until {until_text!r} is not a release like v1.6.0")
+        out[str(flag)] = FlagHistory(str(flag), since, since_text, str(entry.get("change") or ""), until, until_text)
+    return out
+
+
+def _defaults_since(raw: Any, where: str) -> tuple[tuple[Version, dict[str, Any]], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise BadInput(f"{where}: defaults_since is a mapping of release (v1.13.0) to defaults")
+    out: list[tuple[Version, dict[str, Any]]] = []
+    for release, values in raw.items():
+        version = parse_version(str(release))
+        if version is None or not isinstance(values, dict):
+            raise BadInput(f"{where}: defaults_since {release!r}: expected vX.Y.Z: {{knob: value}}")
+        out.append((version, dict(values)))
+    return tuple(sorted(out, key=lambda item: item[0]))
 
 
 def _language(raw: Any, where: str) -> Language:
@@ -105,6 +211,10 @@ def parse_collector(text: str, source: str) -> CollectorSpec:
         flags=dict(raw.get("flags") or {}),
         defaults=dict(raw.get("defaults") or {}),
         source=source,
+        product=str(raw.get("product") or ""),
+        go_module=str(raw.get("go_module") or ""),
+        flag_history=_flag_history(raw.get("flag_history"), source),
+        defaults_since=_defaults_since(raw.get("defaults_since"), source),
     )
 
 

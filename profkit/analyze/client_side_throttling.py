@@ -77,7 +77,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                    | {s.target for s in series_of(view, "rest_client_rate_limiter_duration_seconds_count")})
     findings: list[Finding] = []
     for target in names:
-        tuning = tuning_for(targets, target)
+        tuning = tuning_for(targets, target, view)
         requests = series_of(view, REST_CLIENT_REQUESTS, target=target)
         rates = summed_rate(requests)
         observed = average_rate(requests)
@@ -145,29 +145,34 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             continue
         qps, burst = _recommend(tuning, demand, rules)
         evidence["estimated_demand_rps"] = round(demand, 2)
-        evidence["recommended"] = {tuning.qps_flag: qps, tuning.burst_flag: burst}
+        absent = tuning.rate_flags == "absent"
+        how_to = tuning.set_rate_limit(qps, burst)
+        evidence["recommended"] = ({"QPS": qps, "Burst": burst} if absent
+                                   else {tuning.qps_flag: qps, tuning.burst_flag: burst})
+        evidence["controller_flags"] = tuning.flags_status()
         known = tuning.sources.get("qps", "").startswith(("args", "target", "catalog", "inferred"))
         evidence["qps_known"] = known
         if known:
-            advice = (f"Raise the client rate limit: {tuning.qps_burst_flags(qps, burst)} (now {tuning.qps:g}/"
-                      f"{tuning.burst:g}; estimated demand {demand:.1f} req/s x {rules.demand_headroom:g} headroom)")
+            advice = (f"Raise the client rate limit to {qps} QPS / {burst} burst"
+                      + (f": {how_to}" if how_to else "")
+                      + f" (now {tuning.qps:g}/{tuning.burst:g}; estimated demand {demand:.1f} req/s x "
+                      f"{rules.demand_headroom:g} headroom).")
         else:
             # Neither the flags nor the request rate are in the bundle: size relative to the unknown QPS.
             factor = max(2.0, demand / tuning.qps * rules.demand_headroom)
-            advice = (f"Raise the client rate limit {tuning.qps_flag}/{tuning.burst_flag} to about {factor:.0f}x "
+            advice = (f"Raise the client rate limit ({tuning.rate_limit_names()}) to about {factor:.0f}x "
                       f"its current value (waits of {evidence.get('p95_wait_seconds', 0):g} s at p95 mean "
                       f"requests queue that long behind the token bucket); at the controller-runtime default "
                       f"{tuning.qps:g}/{tuning.burst:g} that is {tuning.qps_burst_flags(qps, burst)}. The bundle "
-                      "has neither the controller's flags nor rest_client_requests_total to size it exactly")
+                      "has neither the controller's flags nor rest_client_requests_total to size it exactly.")
         findings.append(Finding(
             id=ID, severity=severity, target=target,
             title=(f"Client-side throttling at {tuning.qps:g} QPS: " if known else "Client-side throttling: ")
             + "; ".join(how),
             evidence=evidence,
             recommendation=(
-                advice
-                + ("" if tuning.known else " — set rest.Config QPS/Burst if the manager has no such flags")
-                + ". If the API server can take it, check calls per reconcile first (cache reads, fewer GETs)."
+                advice + tuning.rate_limit_note()
+                + " If the API server can take it, check calls per reconcile first (cache reads, fewer GETs)."
             ),
             series=(REST_CLIENT_REQUESTS,) if requests else (),
             window=(target_waits[0].ts, target_waits[-1].ts) if target_waits else None,

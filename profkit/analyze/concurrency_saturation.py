@@ -76,7 +76,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                          and depth_trend.growth >= max(rules.critical_depth_growth, workers))
         critical = share >= rules.critical_saturated and (
             backlog_grows or (ratio == ratio and ratio >= rules.critical_wait_ratio))
-        tuning = tuning_for(targets, target)
+        tuning = tuning_for(targets, target, view)
         flag = tuning.concurrency_flag_for(controller)
 
         # Little's law: workers needed = arrival rate x time per reconcile (x headroom).
@@ -119,14 +119,16 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         note = ""
         if is_throttled(view, target, tuning.qps):
             severity = "info"
-            note = (f" Workers are blocked on client-side throttling ({tuning.qps_flag}={tuning.qps:g}); "
-                    "raise the QPS first (see client-side-throttling), more workers would only wait longer.")
+            note = (f" Workers are blocked on client-side throttling ({tuning.qps_label}={tuning.qps:g}); "
+                    "raise the QPS first (see client-side-throttling), more workers would only wait longer."
+                    + tuning.rate_limit_note())
             evidence["blocked_by_throttling"] = True
         requests_needed = arrival * (average_rate(series_of(view, REST_CLIENT_REQUESTS, target=target))
                                      / max(average_rate(reconciles), 1e-9))
         if tuning.qps > 0 and requests_needed > 0.8 * tuning.qps:
             note += (f" At that rate the controller needs ~{requests_needed:.0f} req/s: check "
-                     f"{tuning.qps_flag} ({tuning.qps:g}) too.")
+                     f"{tuning.qps_label} ({tuning.qps:g}) too."
+                     + ("" if "blocked_by_throttling" in evidence else tuning.rate_limit_note()))
         findings.append(Finding(
             id=ID, severity=severity, target=target,
             title=(f"{controller}: all {workers:g} workers busy in {share:.0%} of samples"

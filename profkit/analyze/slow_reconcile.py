@@ -95,7 +95,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         by_target[target].append(controller)
     findings: list[Finding] = []
     for target, controllers in sorted(by_target.items()):
-        tuning = tuning_for(targets, target)
+        tuning = tuning_for(targets, target, view)
         throttled: bool | None = None
         for controller in controllers:
             level, evidence, how = _assess(view, target, controller, rules)
@@ -112,7 +112,8 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
                 severity = "info"
                 evidence["blocked_by_throttling"] = True
                 advice = (f"Reconciles are slow because API calls wait in client-side throttling: raise "
-                          f"{tuning.qps_flag}/{tuning.burst_flag} first (see client-side-throttling), then re-measure.")
+                          f"{tuning.rate_limit_names()} first (see client-side-throttling), then re-measure."
+                          + tuning.rate_limit_note())
             findings.append(Finding(
                 id=ID, severity=severity, target=target,
                 title=f"{controller}: slow reconciles: " + "; ".join(how),

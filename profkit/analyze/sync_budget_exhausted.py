@@ -100,7 +100,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     findings: list[Finding] = []
     names = sorted({s.target for s in series_of(view, REST_CLIENT_REQUESTS)})
     for target in names:
-        tuning = tuning_for(targets, target)
+        tuning = tuning_for(targets, target, view)
         result = budget_for(view, target, tuning, rules.target_share)
         if result is None:
             continue
@@ -118,7 +118,10 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             "left_for_events_requests_per_s": round(p.left_rps, 3),
             "left_for_events_reconciles_per_min": round(p.left_reconciles_per_s * 60, 1),
             "knee_objects": round(p.knee_objects),
-            "flags_for": [{"objects": h.objects, tuning.qps_flag: h.qps, tuning.burst_flag: h.burst,
+            "controller_flags": tuning.flags_status(),
+            "flags_for": [{"objects": h.objects,
+                           **({"QPS": h.qps, "Burst": h.burst} if tuning.rate_flags == "absent"
+                              else {tuning.qps_flag: h.qps, tuning.burst_flag: h.burst}),
                            **({"concurrency": h.concurrency} if h.concurrency else {})} for h in holds],
             "series": [REST_CLIENT_REQUESTS, RECONCILE_TOTAL],
         }
@@ -133,11 +136,12 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             recommendation=(
                 f"{objects} objects / {format_duration(tuning.sync_period)} x {inputs['calls_per_reconcile']:g} calls = "
                 f"{p.resync_rps:.2f} req/s of {tuning.qps:g} QPS before any event-driven work; "
-                f"{max(p.left_rps, 0):.2f} req/s are left. Raise {tuning.qps_flag}/{tuning.burst_flag} "
+                f"{max(p.left_rps, 0):.2f} req/s are left. Raise {tuning.rate_limit_names()} "
                 f"({sizing}), or lengthen {tuning.sync_flag} (e.g. {tuning.sync_flag}="
                 f"{format_duration(2 * tuning.sync_period)} halves resync cost), or cut API calls per reconcile. "
                 f"Plan other counts with `profkit plan --objects N --sync-period {format_duration(tuning.sync_period)} "
                 f"--qps {tuning.qps:g} --calls-per-reconcile {inputs['calls_per_reconcile']:g}`."
+                + tuning.rate_limit_note()
             ),
         ))
     return findings
