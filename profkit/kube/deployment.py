@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from profkit.catalog import CollectorSpec
+from profkit.catalog import CollectorSpec, version_from_image
 from profkit.errors import BadInput
 from profkit.kube.client import KubeAccess
 from profkit.kube.errors import Forbidden, NotFound, Unreachable, api_call, translate
@@ -54,6 +54,7 @@ class ResolvedDeployment:
     watched: tuple[str, ...] = ()  # --watch resources (plural.group), watched in this namespace only
     language: LanguageChoice = UNDECIDED  # resolve_deployment looks at the pod template; else the catalog's word
     skipped_ports: tuple[str, ...] = ()
+    image: str = ""  # the controller container's image in the pod template; its tag is the release
 
     def __post_init__(self) -> None:
         if self.language is UNDECIDED:
@@ -66,7 +67,13 @@ class ResolvedDeployment:
             "endpoints": [e.as_dict() for e in self.endpoints], "resources": list(self.resources),
             "watched": list(self.watched), "language": self.language.language, "language_reason": self.language.as_dict(),
             "skipped_ports": list(self.skipped_ports), "pods": [],
+            "image": self.image or None, **self.release(),
         }
+
+    def release(self) -> dict[str, Any]:
+        """``version`` and ``version_source`` from the image tag, for recommendations that depend on the release."""
+        version = version_from_image(self.image)
+        return {"version": version, "version_source": f"image tag of {self.image}"} if version else {}
 
     def plan_text(self) -> str:
         """One line for the terminal: which profiler each pod gets and why, and which ports are left alone."""
@@ -78,8 +85,10 @@ class ResolvedDeployment:
             if self.language.evidence == "default":
                 how += ", or py-spy if an exec probe finds a Python process"
         skipped = f"; ports skipped: {'; '.join(self.skipped_ports)}" if self.skipped_ports else ""
+        version = self.release().get("version")
+        release = f"; release {version} (image tag)" if version else ""
         return (f"deployment {self.namespace}/{self.name}: each pod gets {how} (language {self.language.language}: "
-                f"{self.language.reason}){skipped}")
+                f"{self.language.reason}){skipped}{release}")
 
 
 def selector_text(selector: dict[str, Any]) -> str:
@@ -410,7 +419,8 @@ def resolve_deployment(access: KubeAccess, given: str, namespace: str | None, ex
     endpoints = for_language(endpoints, language.language)
     resolved = ResolvedDeployment(spec.alias if spec else name, name, ns, selector, spec, container, endpoints,
                                   container_args(chosen) if chosen else [], resources=spec.resources if spec else (),
-                                  language=language, skipped_ports=tuple(skipped_ports(chosen, endpoints, language.language)))
+                                  language=language, skipped_ports=tuple(skipped_ports(chosen, endpoints, language.language)),
+                                  image=str(chosen.get("image") or "") if chosen else "")
     missing = first_missing(access.api, ns, required_permissions([e.via for e in endpoints]))
     if missing:
         raise BadInput(missing)
