@@ -117,8 +117,8 @@ class Tuning:
             return (f" {release} has no {pair} ({added}): {upgrade}set QPS and Burst on {REST_CONFIG} "
                     "(a code change).")
         if since:
-            return (f" {pair} exist from {since} on ({change}); the capture recorded no release of this controller "
-                    f"(no image tag or build info), and older releases have no such flags: there, set QPS and Burst "
+            return (f" {pair} exist from {since} on ({change}); which release runs is not known here (no image tag "
+                    f"or build info recorded), and older releases have no such flags: there, set QPS and Burst "
                     f"on {REST_CONFIG}.")
         if change:
             return (f" {pair} came with {change}; a build without that change has no such flags: there, set QPS "

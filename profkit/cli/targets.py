@@ -61,6 +61,10 @@ def targets(
         console.print(f"  watches     {', '.join(spec.resources)}")
     flags = ", ".join(spec.concurrency_flags() + [spec.flag(k) for k in ("qps", "burst", "sync_period") if spec.flag(k)])
     console.print(f"  tuning      {flags}")
+    for h in spec.flag_history.values():
+        since = f"from {spec.release(h.since_text)}" if h.since_text else ""
+        until = f"no effect from {spec.release(h.until_text)}" if h.until_text else ""
+        console.print(f"  flag        {h.flag}: {', '.join(x for x in (since, until, h.change) if x)}")
 
 
 def register(app: typer.Typer) -> None:

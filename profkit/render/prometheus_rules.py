@@ -71,7 +71,10 @@ def catalog_flags() -> str:
     lines = []
     for alias, spec in sorted(builtin_catalog().items()):
         concurrency = ", ".join(spec.concurrency_flags()) or "--concurrency"
-        lines.append(f"{alias}: {spec.flag('qps', '--kube-api-qps')}/{spec.flag('burst', '--kube-api-burst')}, "
+        history = spec.flag_history.get(spec.flag("qps", "--kube-api-qps"))
+        since = (f" (from {spec.release(history.since_text)})" if history and history.since_text
+                 else f" (since {history.change})" if history else "")
+        lines.append(f"{alias}: {spec.flag('qps', '--kube-api-qps')}/{spec.flag('burst', '--kube-api-burst')}{since}, "
                      f"{concurrency}, {spec.flag('sync_period', '--sync-period')}")
     return "; ".join(lines)
 
@@ -90,9 +93,11 @@ def alert_rules(rules: Rules = DEFAULT_RULES, window_seconds: int = 1200, qps: f
             f"sum by ({TARGET}) (increase(rest_client_rate_limiter_duration_seconds_count[{w}]))")
     depth_grows = f"sum by ({TARGET}) (deriv(workqueue_depth[{w}])) > 0"
     pinned = _pinned(limit, t.pinned_ratio, t.pinned_share, w)
-    throttle_fix = (f"Raise the client rate limit {tuning.qps_flag}/{tuning.burst_flag} (rules assume QPS {limit:g}); "
+    names = (tuning.rate_limit_names() if target
+             else f"(QPS/Burst: {tuning.qps_flag}/{tuning.burst_flag} where the controller has these flags)")
+    throttle_fix = (f"Raise the client rate limit {names} (rules assume QPS {limit:g}); "
                     "check calls per reconcile first (cache reads, fewer GETs). Run profkit analyze on a capture "
-                    "for the exact values.")
+                    "for the exact values." + (tuning.rate_limit_note() if target else ""))
     out.append(AlertRule("client-side-throttling", "warning",
                          f"({p99} > {t.critical_wait_seconds:g}) or ({mean} > {t.warning_mean_wait_seconds:g}) "
                          f"or (({pinned}) and ({depth_grows}))",

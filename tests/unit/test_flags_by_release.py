@@ -91,7 +91,7 @@ def test_unknown_release_words_the_flag_as_conditional(tmp_path: Path) -> None:
     qps = finding.evidence["recommended"]["--kube-api-qps"]
     assert f"--kube-api-qps={qps} --kube-api-burst={2 * qps} where the controller has these flags" in text
     assert "exist from Cluster API v1.5.0 on (kubernetes-sigs/cluster-api#8579)" in text
-    assert "recorded no release" in text and "rest.Config" in text
+    assert "which release runs is not known here" in text and "rest.Config" in text
     assert finding.evidence["controller_flags"] == {
         "version": None, "version_source": None,
         "flags": {"--kube-api-qps": "unknown", "--kube-api-burst": "unknown"}}
