@@ -53,9 +53,10 @@ class Tuning:
 
     @property
     def rate_flags(self) -> Availability:
-        """Whether the QPS and burst flags exist (the worse of the two)."""
+        """Whether the QPS and burst flags exist: absent if either is; present if one is and the other not known
+        otherwise (the two come together: a controller given --kube-api-qps has --kube-api-burst)."""
         both = {self.availability(self.qps_flag), self.availability(self.burst_flag)}
-        return "absent" if "absent" in both else "unknown" if "unknown" in both else "present"
+        return "absent" if "absent" in both else "present" if "present" in both else "unknown"
 
     @property
     def qps_label(self) -> str:

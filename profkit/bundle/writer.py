@@ -74,6 +74,20 @@ class BundleWriter:
             )
             self._db.commit()
 
+    def add_target_facts(self, name: str, facts: dict[str, object]) -> None:
+        """Add keys to a recorded target's spec that it does not have yet (facts learnt while capturing)."""
+        with self._lock:
+            row = self._db.execute("SELECT spec FROM targets WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return
+            spec = json.loads(row[0] or "{}")
+            missing = {k: v for k, v in facts.items() if spec.get(k) in (None, [], "")}
+            if not missing:
+                return
+            spec.update(missing)
+            self._db.execute("UPDATE targets SET spec = ? WHERE name = ?", (json.dumps(spec, default=str), name))
+            self._db.commit()
+
     def touch_instance(self, target: str, instance: str, info: dict[str, object] | None = None,
                        at: float | None = None) -> None:
         """Record that a pod or process was seen now, or ``at`` (first and last sighting kept)."""

@@ -98,6 +98,11 @@ class Sink:
             if self._open():
                 self.writer.add_target(target)
 
+    def add_target_facts(self, name: str, facts: dict[str, object]) -> None:
+        with self._gate:
+            if self._open():
+                self.writer.add_target_facts(name, facts)
+
     def touch_instance(self, target: str, instance: str, info: dict[str, object] | None = None) -> None:
         with self._gate:
             if self._open():

@@ -208,7 +208,7 @@ def endpoint_plan(
     name, inst = spec.default_name, instance or spec.instance
     collectors: list[Collector] = []
     if spec.pprof:
-        collectors.append(PprofCollector(sink, name, inst, options, fetcher_for(spec.pprof)))
+        collectors.append(PprofCollector(sink, name, inst, options, fetcher_for(spec.pprof), read_cmdline=True))
     if spec.metrics:
         collectors.append(MetricsCollector(sink, name, inst, options, fetcher_for(spec.metrics), spec.metrics_path))
     target = Target(name, "endpoint", {"endpoints": [{"pprof": spec.pprof, "metrics": spec.metrics,

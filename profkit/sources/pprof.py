@@ -12,6 +12,8 @@ from profkit.sources.base import CaptureOptions, Collector, Sink
 from profkit.sources.http import Fetcher, FetchError, first_line
 
 REQUEST_SLACK = 15.0  # seconds added to the window for every request's timeout
+CMDLINE_TIMEOUT = 5.0  # seconds for /debug/pprof/cmdline, asked at the start of the first windows
+CMDLINE_TRIES = 3  # windows that ask it before giving up (an endpoint still starting answers later)
 MIN_WINDOW = 1.0
 SNAPSHOT_PATHS = {
     "heap": "/debug/pprof/heap",
@@ -52,16 +54,34 @@ class PprofCollector(Collector):
 
     kind = "pprof"
 
-    def __init__(self, sink: Sink, target: str, instance: str, options: CaptureOptions, fetcher: Fetcher) -> None:
+    def __init__(self, sink: Sink, target: str, instance: str, options: CaptureOptions, fetcher: Fetcher,
+                 read_cmdline: bool = False) -> None:
         super().__init__(sink, target, instance, options)
         self.fetcher = fetcher
+        self.read_cmdline = read_cmdline  # record the process's arguments (an --endpoint target has no pod spec)
+        self.cmdline_tries = 0
 
     def describe(self) -> str:
         return f"pprof {self.fetcher.describe()}"
 
+    def record_cmdline(self) -> None:
+        """``/debug/pprof/cmdline`` (os.Args joined by NUL) into the target's ``args``, so fixes see its flags."""
+        self.cmdline_tries += 1
+        self.read_cmdline = self.cmdline_tries < CMDLINE_TRIES
+        try:
+            body = self.fetcher.fetch("/debug/pprof/cmdline", CMDLINE_TIMEOUT)
+        except Exception:  # noqa: BLE001 - optional: not served, not up yet; the profiles still come
+            return
+        args = [a for a in body.decode(errors="replace").split("\0") if a]
+        if args:
+            self.sink.add_target_facts(self.target, {"args": args, "args_source": "/debug/pprof/cmdline"})
+        self.read_cmdline = False
+
     def run(self, stop: threading.Event) -> None:
         backoff = Backoff()
         while not stop.is_set():
+            if self.read_cmdline:
+                self.record_cmdline()
             window = self.window(stop)
             if window < MIN_WINDOW:
                 return

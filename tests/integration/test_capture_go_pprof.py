@@ -42,7 +42,7 @@ def test_real_go_metrics_text_parses(keygen_server: tuple[str, subprocess.Popen[
 
 
 def test_capture_go_pprof_endpoint(tmp_path: Path, keygen_server: tuple[str, subprocess.Popen[bytes]]) -> None:
-    url, _ = keygen_server
+    url, proc = keygen_server
     out = tmp_path / "bundle"
     result = profkit("capture", "--endpoint", url, "--duration", "20s", "--profile-window", "10s",
                      "--out", str(out), timeout=120)
@@ -50,6 +50,11 @@ def test_capture_go_pprof_endpoint(tmp_path: Path, keygen_server: tuple[str, sub
     view = open_bundle(out)
     target = f"127.0.0.1:{url.rsplit(':', 1)[1]}"
     assert view.events("error") == [], [e.message for e in view.events("error")]
+    # The process's own arguments, from /debug/pprof/cmdline, so fixes see which flags it was given.
+    [recorded] = [t for t in view.targets() if t.name == target]
+    argv = [a for a in Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode().split("\0") if a]
+    assert recorded.spec["args"] == argv and "--keygen" in argv
+    assert recorded.spec["args_source"] == "/debug/pprof/cmdline"
     cpu = view.profile_refs(target, "cpu")
     assert len(cpu) == 2 and all(r.duration == 10 for r in cpu)
     assert len(view.profile_refs(target, "heap")) >= 2

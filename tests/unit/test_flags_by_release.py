@@ -184,3 +184,19 @@ def test_bad_flag_history_names_the_file_and_flag() -> None:
     text = "alias: x\ndeployment: d\nnamespace: n\nflag_history:\n  --kube-api-qps: {since: soon}\n"
     with pytest.raises(BadInput, match=r"mine.yaml: flag_history --kube-api-qps: since 'soon'"):
         parse_collector(text, "mine.yaml")
+
+
+def test_args_learnt_while_capturing_fill_the_target_spec_but_never_overwrite_it(tmp_path: Path) -> None:
+    """An --endpoint target learns its args from /debug/pprof/cmdline; a recorded value stays as it was."""
+    from profkit.bundle import open_bundle
+    from profkit.bundle.writer import BundleWriter
+
+    writer = BundleWriter(tmp_path / "b")
+    writer.add_target(Target("ctl", "endpoint", {"endpoints": [], "args_source": "pod spec"}))
+    writer.add_target_facts("ctl", {"args": ["/manager", "--kube-api-qps=5"], "args_source": "/debug/pprof/cmdline"})
+    writer.add_target_facts("ctl", {"args": ["/other"]})
+    writer.add_target_facts("nobody", {"args": ["/x"]})
+    [target] = open_bundle(tmp_path / "b").targets()
+    assert target.spec["args"] == ["/manager", "--kube-api-qps=5"] and target.spec["args_source"] == "pod spec"
+    t = resolve_tuning(target)
+    assert t.qps == 5 and t.sources["qps"] == "args --kube-api-qps" and t.rate_flags == "present"
