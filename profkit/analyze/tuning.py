@@ -63,6 +63,10 @@ class Tuning:
         """The QPS flag where the controller has it, else what the text calls the setting."""
         return self.qps_flag if self.rate_flags == "present" else "client QPS"
 
+    @property
+    def burst_label(self) -> str:
+        return self.burst_flag if self.rate_flags == "present" else "client Burst"
+
     def rate_limit_names(self) -> str:
         return f"{self.qps_flag}/{self.burst_flag}" if self.rate_flags == "present" else "the client QPS/Burst"
 

@@ -43,16 +43,24 @@ def plan_command(
     for_objects: list[float] = typer.Option([], "--for-objects", help="Object counts to size flags for (repeatable; default 2xN and 2000)."),
     target_share: float = typer.Option(0.5, "--max-resync-share", min=0.05, max=1.0, help="Keep resync under this share of QPS when sizing."),
     target: Optional[str] = typer.Option(None, "--target", help="Catalog alias (kcp, capi, bmo, ...): use its flag names and defaults."),
+    release: Optional[str] = typer.Option(None, "--release", metavar="VERSION", help="The target's release (e.g. v1.4.9): the flags and defaults that release has."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Predict what periodic resync costs at N objects and which flags hold more."""
     from profkit.analyze.rate_budget import BudgetInput, default_for_objects, plan
     from profkit.analyze.tuning import catalog_spec, resolve_tuning
+    from profkit.catalog import parse_version
+    from profkit.model import Target
     from profkit.units import format_duration, parse_duration
 
     if target is not None and catalog_spec(None, target) is None:
         raise BadInput(f"--target {target}: not in the catalog (see profkit targets list)")
-    tuning = resolve_tuning(None, target or "")
+    if release is not None and (target is None or parse_version(release) is None):
+        raise BadInput(f"--release {release}: " + ("needs --target ALIAS" if target is None
+                                                     else "not a release number like v1.5.0"))
+    tuning = resolve_tuning(Target(target, "deployment", {"alias": target, "version": release,
+                                                          "version_source": "--release"}) if target else None,
+                            target or "")
     period = parse_duration(sync_period, flag="sync-period") if sync_period else tuning.sync_period
     if period <= 0:
         raise BadInput("--sync-period must be longer than 0s")
@@ -70,6 +78,8 @@ def plan_command(
         doc = result.to_json()
         doc["flags"] = flags
         doc["target"] = tuning.alias if target else None
+        if target:
+            doc["controller_flags"] = tuning.flags_status()
         typer.echo(json.dumps(doc, indent=2, default=str))
         return
     p, q = result, inp.qps
@@ -77,8 +87,8 @@ def plan_command(
     who = f" for {tuning.alias}" if target else ""
     lines = [
         f"Rate budget{who} at {objects:g} objects ({tuning.sync_flag}={format_duration(period)}, "
-        f"{calls:g} calls per reconcile, {tuning.qps_flag}={_num(q) if q > 0 else 'none'}, "
-        f"{tuning.burst_flag}={inp.burst:g})",
+        f"{calls:g} calls per reconcile, {tuning.qps_label}={_num(q) if q > 0 else 'none'}, "
+        f"{tuning.burst_label}={inp.burst:g})",
         "",
         f"  periodic resync    {objects:g} objects / {period:g} s = {_num(p.resync_reconciles_per_s)} reconciles/s "
         f"x {calls:g} calls = {_num(p.resync_rps)} req/s",
@@ -114,6 +124,8 @@ def plan_command(
     if p.limited:
         lines += ["", f"Or lengthen {tuning.sync_flag}: {tuning.sync_flag}={format_duration(2 * period)} halves "
                       "the resync cost; fewer calls per reconcile (reads from the cache) help every count."]
+    if target and tuning.rate_limit_note():
+        lines += ["", tuning.rate_limit_note().strip()]
     typer.echo("\n".join(lines))
 
 

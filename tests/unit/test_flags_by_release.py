@@ -6,6 +6,7 @@ args as clusterctl renders Cluster API's release manifests) through the same fun
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +201,32 @@ def test_args_learnt_while_capturing_fill_the_target_spec_but_never_overwrite_it
     assert target.spec["args"] == ["/manager", "--kube-api-qps=5"] and target.spec["args_source"] == "pod spec"
     t = resolve_tuning(target)
     assert t.qps == 5 and t.sources["qps"] == "args --kube-api-qps" and t.rate_flags == "present"
+
+
+def test_plan_for_a_release_without_the_flag_sizes_qps_without_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from profkit.cli import plan as plan_cli
+
+    app = typer.Typer()
+    plan_cli.register(app)
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, list(args))
+        return result.exit_code, result.output
+
+    code, out = run("--objects", "600", "--target", "kcp", "--release", "v1.4.9", "--calls-per-reconcile", "8")
+    assert code == 0, out
+    assert "--kube-api-qps=" not in out and "client QPS=20, client Burst=30" in out
+    assert "1200 objects  QPS=40 Burst=80" in out and "Cluster API v1.4.9 has no --kube-api-qps" in out
+    code, out = run("--objects", "600", "--target", "kcp", "--release", "v1.7.2", "--calls-per-reconcile", "8")
+    assert code == 0 and "1200 objects  --kube-api-qps=40 --kube-api-burst=80" in out and "has no" not in out
+    code, out = run("--objects", "600", "--target", "kcp", "--release", "v1.13.0", "--json")
+    doc = json.loads(out)
+    assert (doc["input"]["qps"], doc["input"]["burst"], doc["input"]["concurrency"]) == (100, 200, 100)
+    assert doc["controller_flags"]["flags"] == {"--kube-api-qps": "present", "--kube-api-burst": "present"}
+    from profkit.cli.main import main
+
+    assert main(["plan", "--objects", "600", "--target", "kcp", "--release", "soon"]) == 2
+    assert capsys.readouterr().err.strip() == "profkit: --release soon: not a release number like v1.5.0"
