@@ -203,7 +203,8 @@ def _duration(value: Any) -> float | None:
 
 def target_version(target: Target | None, build_info: Sequence[dict[str, str]] = (),
                    spec: CollectorSpec | None = None) -> tuple[str | None, str]:
-    """The controller's release and where it came from: recorded at capture, the image tag, else Go build info."""
+    """The controller's release and where it came from: recorded at capture, the image tag, the executable's
+    Go build info (local processes), else a ``go_build_info`` series."""
     raw: dict[str, Any] = target.spec if target is not None else {}
     recorded = raw.get("version")
     if isinstance(recorded, str) and parse_version(recorded) is not None:
@@ -212,6 +213,13 @@ def target_version(target: Target | None, build_info: Sequence[dict[str, str]] =
     tag = version_from_image(image if isinstance(image, str) else None)
     if tag is not None:
         return tag, f"image tag of {image}"
+    embedded = raw.get("go_build_info")  # read from a local Go process's executable at capture
+    if isinstance(embedded, dict) and spec is not None and spec.go_module:
+        main, deps = embedded.get("main") or [], embedded.get("deps") or {}
+        found = (main[1] if isinstance(main, list) and len(main) == 2 and main[0] == spec.go_module
+                 else deps.get(spec.go_module) if isinstance(deps, dict) else None)
+        if isinstance(found, str) and parse_version(found) is not None:
+            return found, f"Go build info of the executable (module {spec.go_module})"
     for labels in build_info:
         path, version = labels.get("path", ""), labels.get("version", "")
         if parse_version(version) is not None and (spec is None or not spec.go_module or path == spec.go_module):

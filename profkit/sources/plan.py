@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from profkit.errors import BadInput
+from profkit.formats.gobuildinfo import read_build_info
 from profkit.model import Target, TargetKind
 from profkit.sources.base import CaptureOptions, Collector, Sink, TargetPlan
 from profkit.sources.http import Fetcher, HttpFetcher, host_port
@@ -226,7 +227,11 @@ def pid_plan(
         PySpyCollector(sink, target_name, instance, options, pid, expect_exit=expect_exit),
         UsageCollector(sink, target_name, instance, options, pid, expect_exit=expect_exit),
     ]
-    return TargetPlan(Target(target_name, kind, {"pids": [pid]}), collectors)
+    spec: dict[str, object] = {"pids": [pid]}
+    build = read_build_info(Path(f"/proc/{pid}/exe"))
+    if build is not None:  # a Go program: its modules' versions say which release of a controller runs
+        spec["go_build_info"] = build.as_dict()
+    return TargetPlan(Target(target_name, kind, spec), collectors)
 
 
 def logfile_plan(sink: Sink, options: CaptureOptions, path: Path, name: str | None,

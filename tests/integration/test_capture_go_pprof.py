@@ -74,3 +74,19 @@ def test_capture_go_pprof_endpoint(tmp_path: Path, keygen_server: tuple[str, sub
 
     findings = [f for f in run_analyzers(view, None) if f.id == "repeated-key-generation"]
     assert findings and "main." in findings[0].title + str(findings[0].evidence), [(f.id, f.title) for f in run_analyzers(view, None)]
+
+
+def test_capture_pid_of_a_go_program_records_its_build_info(tmp_path: Path,
+                                                           keygen_server: tuple[str, subprocess.Popen[bytes]]) -> None:
+    """The executable's Go build info (what ``go version -m`` prints) is recorded: modules' versions give releases."""
+    _, proc = keygen_server
+    out = tmp_path / "bundle"
+    result = profkit("capture", "--pid", f"{proc.pid},name=keygen", "--duration", "2s", "--out", str(out), timeout=60)
+    assert result.returncode == 0, result.stderr
+    [target] = [t for t in open_bundle(out).targets() if t.name == "keygen"]
+    info = target.spec["go_build_info"]
+    listing = subprocess.run(["go", "version", "-m", f"/proc/{proc.pid}/exe"], capture_output=True, text=True,
+                             timeout=60, env={**os.environ, "GOTOOLCHAIN": "local"}).stdout
+    deps = dict(line.split("\t")[2:4] for line in listing.splitlines() if line.startswith("\tdep\t"))
+    assert info["path"] == "profkit.dev/examples/go-keygen-server" and info["go_version"] in listing
+    assert info["deps"] == deps and "github.com/prometheus/client_golang" in deps
