@@ -65,7 +65,8 @@ def prometheus(
     out: Path = typer.Option(..., "--out", "-o", help="Bundle directory to create."),
 ) -> None:
     """A bundle from a run a Prometheus already holds."""
-    from profkit.sources.prometheus import Auth, PrometheusClient, fetch_run, selector as make_selector, write_run
+    from profkit.cli.common import prometheus_client
+    from profkit.sources.prometheus import import_run, selector as make_selector
     from profkit.units import parse_duration
 
     if since is not None and (start is not None or end is not None):
@@ -81,26 +82,18 @@ def prometheus(
         t1 = parse_time(end, "--end") if end is not None else now
     if t1 <= t0:
         raise BadInput(f"--start/--end: the range is empty (end {t1:.0f} is not after start {t0:.0f})")
-    if token_file is not None:
-        try:
-            token = token_file.read_text().strip()
-        except OSError as exc:
-            raise BadInput(f"--token-file {token_file}: {exc.strerror or exc}") from None
-    if ca_file is not None and not ca_file.is_file():
-        raise BadInput(f"--ca-file {ca_file}: no such file")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BadInput(f"--out {out}: exists and is not an empty directory")
     match = make_selector(deployment, namespace, selector)
     step_seconds = parse_duration(step, flag="--step") if step is not None else None
     target = name or deployment or _job_of(selector) or "prometheus"
-    client = PrometheusClient(url, Auth(token=token, user=user, password=password, ca_file=ca_file))
+    client = prometheus_client(url, token, token_file, user, password, ca_file)
     spec = {k: v for k, v in (("deployment", deployment), ("namespace", namespace)) if v}
     began = time.time()
-    run = fetch_run(client, target, match, t0, t1, step_seconds, spec,
-                    progress=lambda text: print(f"profkit: {text}", file=sys.stderr))
     recorded = ["profkit", "import", "prometheus", url, "--selector", match, "--start", repr(t0), "--end", repr(t1)]
-    points = write_run(run, out, recorded)  # no credentials in the bundle
-    print(f"profkit: imported {points} points of {len(run.series)} series, {len(run.instances)} instance(s) "
+    done = import_run(client, target, match, t0, t1, out, recorded, step_seconds, spec,  # no credentials in the bundle
+                      progress=lambda text: print(f"profkit: {text}", file=sys.stderr))
+    print(f"profkit: imported {done.points} points of {done.series} series, {done.instances} instance(s) "
           f"into {out} in {time.time() - began:.1f}s", file=sys.stderr)
 
 

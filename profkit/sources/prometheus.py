@@ -14,9 +14,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from profkit.errors import BadInput
 from profkit.model import CaptureEvent, Target
@@ -24,6 +24,7 @@ from profkit.model import CaptureEvent, Target
 MAX_POINTS_PER_SERIES = 11_000  # Prometheus refuses a query_range over this many steps
 CHUNK_STEPS = 10_000  # what one query_range asks for, under the limit
 MAX_SAMPLES_PER_QUERY = 5_000_000  # well under the default --query.max-samples (50M)
+POINTS_PER_SLICE = 200_000  # samples one slice of a streaming read holds (its JSON: ~20 MiB decoded per query)
 # Labels the scrape (service discovery, kube-prometheus-stack relabelling) adds; not the process' own.
 TARGET_LABELS = ("job", "instance", "namespace", "pod", "container", "endpoint", "service", "node",
                  "prometheus", "prometheus_replica", "metrics_path")
@@ -185,21 +186,6 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-@dataclass
-class ImportedRun:
-    """Everything one import fetched, validated before a byte is written."""
-
-    target: Target
-    start: float
-    end: float
-    step: float
-    # (instance, metric name, own labels) -> raw samples (the sample timestamps, as the scraper stores them)
-    series: dict[tuple[str, str, Labels], list[tuple[float, float]]] = field(default_factory=dict)
-    types: dict[str, str] = field(default_factory=dict)
-    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
-    events: list[CaptureEvent] = field(default_factory=list)
-
-
 def own_labels(labels: dict[str, str]) -> dict[str, str]:
     """The process' own labels: scrape-added ones dropped, ``exported_X`` (a clash with one of them) back to X."""
     out = {k: v for k, v in labels.items() if k not in TARGET_LABELS and k != "__name__" and k != NAME_LABEL}
@@ -213,16 +199,18 @@ def instance_of(labels: dict[str, str]) -> str:
     return labels.get("pod") or labels.get("instance") or labels.get("job") or "prometheus"
 
 
-def raw_samples(client: PrometheusClient, match: str, start: float, end: float, step: float, series_count: int
-                ) -> dict[Labels, list[tuple[float, float]]]:
+def raw_samples(client: PrometheusClient, match: str, start: float, end: float, step: float, series_count: int,
+                after: float | None = None) -> dict[Labels, list[tuple[float, float]]]:
     """The samples Prometheus stored, at their own timestamps: values and timestamp() per step, repeats dropped.
 
     With a step at or under the scrape interval every stored sample is seen at least once;
-    a step that lands on the same sample again is recognised by its timestamp.
+    a step that lands on the same sample again is recognised by its timestamp. Samples at or
+    before ``after`` (what an earlier slice already read) are left out, else those before ``start``.
     """
     named = f'label_replace({match}, "{NAME_LABEL}", "$1", "__name__", "(.+)")'
     values = client.query_range(named, start, end, step, series_count)
     stamps = client.query_range(f"timestamp({named})", start, end, step, series_count)
+    lower, upper = (start - 1e-6, False) if after is None else (round(after, 3) + 1e-6, True)
     out: dict[Labels, list[tuple[float, float]]] = {}
     for labels, points in values.items():
         plain = dict(labels)
@@ -233,53 +221,134 @@ def raw_samples(client: PrometheusClient, match: str, start: float, end: float, 
         samples: dict[float, float] = {}
         for t, v in points:
             sample_ts = times.get(t, t)
-            if start - 1e-6 <= sample_ts <= end + 1e-6:
+            if (sample_ts > lower if upper else sample_ts >= lower) and sample_ts <= end + 1e-6:
                 samples[round(sample_ts, 3)] = v
         out[tuple(sorted({**plain, "__name__": name}.items()))] = sorted(samples.items())
     return out
 
 
-def fetch_run(client: PrometheusClient, target_name: str, match: str, start: float, end: float,
-              step: float | None = None, spec: dict[str, Any] | None = None,
-              progress: Callable[[str], None] = lambda _: None) -> ImportedRun:
-    """Read the run from Prometheus; a one-line BadInput when there is nothing (or an error) to import."""
-    if end <= start:
-        raise BadInput(f"--start/--end: the range is empty ({_when(start)} .. {_when(end)})")
-    step = step or choose_step(end - start)
-    if (end - start) / step > 1e7:
-        raise BadInput(f"--step {step:g}s: {(end - start) / step:.0f} steps per series is too fine for this range")
-    found = client.series(match, start, end)
-    if not found:
-        raise BadInput(_nothing_there(client, match, start, end))
-    progress(f"{len(found)} series match {match}; reading {end - start:.0f}s at a {step:g}s step")
-    run = ImportedRun(Target(target_name, "deployment", {"source": "prometheus", "url": client.url, "selector": match,
-                                                         **(spec or {})}), start, end, step)
-    samples = raw_samples(client, match, start, end, step, len(found))
-    scrape_targets: dict[str, set[tuple[str, str, str]]] = defaultdict(set)  # pod -> what was scraped in it
-    for labels in samples:
-        plain = dict(labels)
-        scrape_targets[instance_of(plain)].add(tuple(plain.get(k, "") for k in APART))  # type: ignore[arg-type]
-    for labels, points in samples.items():
-        plain = dict(labels)
-        name = plain.get("__name__", "")
-        if not points or not name or name in SCRAPE_SERIES:
-            continue
-        instance = instance_of(plain)
-        scraped = scrape_targets[instance]
+# (instance, sample time) -> that scrape's (name, own labels, value) samples, as BundleWriter.add_points takes them
+Scrapes = dict[tuple[str, float], list[tuple[str, dict[str, str], float]]]
+
+
+class PointSink(Protocol):
+    def add_points(self, target: str, instance: str, ts: float,
+                   samples: Iterable[tuple[str, dict[str, str], float]]) -> int: ...
+
+
+class SeriesReader:
+    """A selection read from Prometheus slice by slice, each slice ready for the bundle as scrapes.
+
+    A slice holds at most POINTS_PER_SLICE samples (fewer steps when many series match), so what is in
+    memory does not grow with the range: ``import prometheus`` and ``capture --prometheus`` write each
+    slice before reading the next. Slices follow one grid of evaluation times from ``start``, and a
+    sample is read once however the range is cut. ``rename`` maps Prometheus' instance (pod, else the
+    instance label) to the bundle's (a capture's ``--endpoint`` instance).
+    """
+
+    def __init__(self, client: PrometheusClient, target: str, match: str, start: float, step: float,
+                 series_count: int = 1, rename: Callable[[str], str] = lambda name: name) -> None:
+        self.client, self.target, self.match, self.step = client, target, match, step
+        self.series_count = max(series_count, 1)
+        self.rename = rename
+        self.next_eval = start  # the next evaluation time to read
+        self.read_until: float | None = None  # the last evaluation time read
+        self.scrape_targets: dict[str, set[tuple[str, ...]]] = defaultdict(set)  # pod -> what was scraped in it
+        self.instances: dict[str, dict[str, Any]] = {}
+        self.keys: set[tuple[str, str, Labels]] = set()  # (instance, name, own labels) of every series read
+        self.names: set[str] = set()
+        self.events: list[CaptureEvent] = []
+        self._restarts: dict[tuple[str, str], float] = {}  # (pod, container) -> last kube-state-metrics count
+        self._restart_events: list[CaptureEvent] = []
+        self._nodes: dict[str, str] = {}
+
+    def learn(self, found: Iterable[dict[str, str]]) -> None:
+        """Series labels (from /api/v1/series or a slice): which scrape targets share a pod."""
+        for labels in found:
+            self.scrape_targets[self.rename(instance_of(labels))].add(tuple(labels.get(k, "") for k in APART))
+
+    def slices(self, until: float) -> Iterator[tuple[float, float]]:
+        """Evaluation ranges from ``next_eval`` up to ``until``; read each with ``read`` before taking the next."""
+        steps = max(1, min(CHUNK_STEPS, POINTS_PER_SLICE // self.series_count))
+        while self.next_eval <= until + 1e-9:
+            count = min(steps - 1, int(math.floor((until - self.next_eval) / self.step + 1e-9)))
+            yield self.next_eval, self.next_eval + self.step * count
+
+    def instance_for(self, plain: dict[str, str]) -> str:
+        instance = self.rename(instance_of(plain))
+        scraped = self.scrape_targets[instance]
         if len(scraped) > 1:  # a sidecar's metrics too (kube-rbac-proxy), or two jobs: keep them apart
             index = next(i for i in range(len(APART)) if len({t[i] for t in scraped}) > 1)
             instance = f"{instance}/{plain.get(APART[index], '')}"
-        info = run.instances.setdefault(instance, {"source": "prometheus", "labels": {
-            k: plain[k] for k in ("namespace", "pod", "container", "job", "instance", "node") if k in plain}})
-        info.setdefault("first_seen", points[0][0])
-        info["first_seen"] = min(info["first_seen"], points[0][0])
-        info["last_seen"] = max(info.get("last_seen", points[-1][0]), points[-1][0])
-        run.series[(instance, name, tuple(sorted(own_labels(plain).items())))] = points
-    if not run.series:
-        raise BadInput(f"{client.url}: {match} has series but no samples between {_when(start)} and {_when(end)}")
-    _kube_state(client, run, match, start, end, step)
-    run.types = metric_types(client, {name for _, name, _ in run.series})
-    return run
+        return instance
+
+    def read(self, start: float, end: float) -> Scrapes:
+        """One slice (evaluations ``start``..``end``) as scrapes; samples an earlier slice read are left out."""
+        samples = raw_samples(self.client, self.match, start, end, self.step, self.series_count, self.read_until)
+        self.learn(dict(labels) for labels in samples)
+        scrapes: Scrapes = defaultdict(list)
+        for labels, points in samples.items():
+            plain = dict(labels)
+            name = plain.get("__name__", "")
+            if not points or not name or name in SCRAPE_SERIES:
+                continue
+            instance = self.instance_for(plain)
+            info = self.instances.setdefault(instance, {"source": "prometheus", "labels": {
+                k: plain[k] for k in ("namespace", "pod", "container", "job", "instance", "node") if k in plain}})
+            info["first_seen"] = min(info.get("first_seen", points[0][0]), points[0][0])
+            info["last_seen"] = max(info.get("last_seen", points[-1][0]), points[-1][0])
+            own = own_labels(plain)
+            self.keys.add((instance, name, tuple(sorted(own.items()))))
+            self.names.add(name)
+            for ts, value in points:
+                scrapes[(instance, ts)].append((name, own, value))
+        self.read_until, self.next_eval = end, end + self.step
+        return scrapes
+
+    def write(self, sink: PointSink, scrapes: Scrapes) -> int:
+        """Store a slice's scrapes in time order; the number of points stored."""
+        written = 0
+        for (instance, ts), samples in sorted(scrapes.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            written += sink.add_points(self.target, instance, ts, samples)
+        return written
+
+    def kube_state(self, start: float, end: float, pods: Iterable[str], namespaces: Iterable[str]) -> None:
+        """Restarts and nodes of these pods from kube-state-metrics' series in this slice, when Prometheus has them."""
+        pod_list, ns_list = sorted(set(pods)), sorted(set(namespaces))
+        if not pod_list:
+            return
+        pod_re = "|".join(re.escape(p) for p in pod_list)
+        ns = f',namespace=~"{"|".join(re.escape(n) for n in ns_list)}"' if ns_list else ""
+        for labels, points in self.client.query_range(f'{KSM_RESTARTS}{{pod=~"{pod_re}"{ns}}}', start, end,
+                                                      self.step).items():
+            plain = dict(labels)
+            key = (plain.get("pod", ""), plain.get("container", ""))
+            if not points:
+                continue
+            before = self._restarts.get(key)
+            for t, after in points:
+                if before is not None and after > before:
+                    self._restart_events.append(CaptureEvent(
+                        t, "restart", f"container {plain.get('container', '?')} of pod {key[0]} restarted "
+                        f"(kube-state-metrics: {after:g} restarts)", self.target, key[0], "prometheus"))
+                before = after
+            self._restarts[key] = points[-1][1]
+        for labels, points in self.client.query_range(f'kube_pod_info{{pod=~"{pod_re}"{ns}}}', start, end,
+                                                      self.step).items():
+            plain = dict(labels)
+            if points:
+                self._nodes[plain.get("pod", "")] = plain.get("node", "")
+
+    def kube_state_result(self) -> list[CaptureEvent]:
+        """Put what kube-state-metrics said into the instances' info; the restart events of pods read."""
+        for (pod, container), count in self._restarts.items():
+            if pod in self.instances:
+                self.instances[pod].setdefault("restarts", {})[container] = count
+        for pod, node in self._nodes.items():
+            if pod in self.instances:
+                self.instances[pod]["node"] = node
+                self.instances[pod]["kube_state_metrics"] = True
+        return [e for e in self._restart_events if e.instance in self.instances]
 
 
 def metric_types(client: PrometheusClient, names: set[str]) -> dict[str, str]:
@@ -295,36 +364,6 @@ def metric_types(client: PrometheusClient, names: set[str]) -> dict[str, str]:
             if len(kinds) == 1 and (family in names or any(n.startswith(family) for n in names)):
                 types[family] = str(kinds.pop())
     return types
-
-
-def _kube_state(client: PrometheusClient, run: ImportedRun, match: str, start: float, end: float, step: float) -> None:
-    """Pods and restarts from kube-state-metrics' series, when this Prometheus has them for these pods."""
-    pods = sorted({str(info["labels"].get("pod")) for info in run.instances.values() if info["labels"].get("pod")})
-    namespaces = sorted({str(info["labels"]["namespace"]) for info in run.instances.values()
-                         if info["labels"].get("namespace")})
-    if not pods:
-        return
-    pod_re = "|".join(re.escape(p) for p in pods)
-    ns = f',namespace=~"{"|".join(re.escape(n) for n in namespaces)}"' if namespaces else ""
-    restarts = client.query_range(f'{KSM_RESTARTS}{{pod=~"{pod_re}"{ns}}}', start, end, step)
-    for labels, points in restarts.items():
-        plain = dict(labels)
-        pod = plain.get("pod", "")
-        info = run.instances.get(pod)
-        if info is None or not points:
-            continue
-        info.setdefault("restarts", {})[plain.get("container", "")] = points[-1][1]
-        for (_, before), (t, after) in zip(points, points[1:]):
-            if after > before:
-                run.events.append(CaptureEvent(t, "restart", f"container {plain.get('container', '?')} of pod {pod} "
-                                               f"restarted (kube-state-metrics: {after:g} restarts)",
-                                               run.target.name, pod, "prometheus"))
-    for labels, points in client.query_range(f'kube_pod_info{{pod=~"{pod_re}"{ns}}}', start, end, step).items():
-        plain = dict(labels)
-        info = run.instances.get(plain.get("pod", ""))
-        if info is not None and points:
-            info["node"] = plain.get("node", "")
-            info["kube_state_metrics"] = True
 
 
 def _when(ts: float) -> str:
@@ -347,37 +386,65 @@ def _nothing_there(client: PrometheusClient, match: str, start: float, end: floa
     return f"{client.url}: {match} has no samples {span} (beyond retention or the wrong range?{retention})"
 
 
-def write_run(run: ImportedRun, out: Path, command: list[str]) -> int:
-    """Write the bundle into a hidden sibling and rename it to ``out`` when complete; returns the points written."""
+@dataclass(frozen=True)
+class ImportSummary:
+    points: int
+    series: int
+    instances: int
+
+
+def import_run(client: PrometheusClient, target_name: str, match: str, start: float, end: float, out: Path,
+               command: list[str], step: float | None = None, spec: dict[str, Any] | None = None,
+               progress: Callable[[str], None] = lambda _: None) -> ImportSummary:
+    """Read the run from Prometheus into a bundle at ``out``, slice by slice (memory bounded whatever the range).
+
+    The bundle is written into a hidden sibling and renamed to ``out`` once complete; any error (a
+    one-line BadInput: nothing to import, an HTTP or PromQL error mid-way) removes it.
+    """
     from profkit.bundle import BundleWriter
 
+    if end <= start:
+        raise BadInput(f"--start/--end: the range is empty ({_when(start)} .. {_when(end)})")
+    step = step or choose_step(end - start)
+    if (end - start) / step > 1e7:
+        raise BadInput(f"--step {step:g}s: {(end - start) / step:.0f} steps per series is too fine for this range")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BadInput(f"--out {out}: exists and is not an empty directory")
+    found = client.series(match, start, end)
+    if not found:
+        raise BadInput(_nothing_there(client, match, start, end))
+    progress(f"{len(found)} series match {match}; reading {end - start:.0f}s at a {step:g}s step")
+    target = Target(target_name, "deployment", {"source": "prometheus", "url": client.url, "selector": match,
+                                                **(spec or {})})
+    reader = SeriesReader(client, target_name, match, start, step, len(found))
+    reader.learn(found)
+    pods = {labels["pod"] for labels in found if labels.get("pod")}
+    namespaces = {labels["namespace"] for labels in found if labels.get("pod") and labels.get("namespace")}
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.importing-", dir=out.parent))
     try:
         writer = BundleWriter(staging, command=command)
-        writer.add_target(run.target)
-        for instance, info in run.instances.items():
-            writer.touch_instance(run.target.name, instance, None, at=float(info.get("first_seen", run.start)))
-            writer.touch_instance(run.target.name, instance, {**info, "metric_types": run.types},
-                                  at=float(info.get("last_seen", run.end)))
-        by_scrape: dict[tuple[str, float], list[tuple[str, dict[str, str], float]]] = defaultdict(list)
-        for (instance, name, labels), points in run.series.items():
-            for ts, value in points:
-                by_scrape[(instance, ts)].append((name, dict(labels), value))
+        writer.add_target(target)
         written = 0
-        for (instance, ts), samples in sorted(by_scrape.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-            written += writer.add_points(run.target.name, instance, ts, samples)
-        for event in run.events:
+        for slice_start, slice_end in reader.slices(end):
+            written += reader.write(writer, reader.read(slice_start, slice_end))
+            reader.kube_state(slice_start, slice_end, pods, namespaces)
+        if not reader.keys:
+            raise BadInput(f"{client.url}: {match} has series but no samples between {_when(start)} and {_when(end)}")
+        events = reader.kube_state_result()
+        types = metric_types(client, reader.names)
+        for instance, info in reader.instances.items():
+            writer.touch_instance(target_name, instance, None, at=float(info.get("first_seen", start)))
+            writer.touch_instance(target_name, instance, {**info, "metric_types": types},
+                                  at=float(info.get("last_seen", end)))
+        for event in events:
             writer.add_event(event)
-        writer.set_meta(source="prometheus", prometheus_url=run.target.spec["url"], started=repr(run.start),
-                        step=repr(run.step))
-        writer.close("complete", ended=run.end)  # the bundle spans the imported range
+        writer.set_meta(source="prometheus", prometheus_url=client.url, started=repr(start), step=repr(step))
+        writer.close("complete", ended=end)  # the bundle spans the imported range
         if out.exists():
             out.rmdir()
         staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return written
+    return ImportSummary(written, len(reader.keys), len(reader.instances))
