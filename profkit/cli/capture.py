@@ -36,8 +36,15 @@ Targets: each --endpoint, --pid, --log-file and -- CMD is a target named by name
 endpoint's host:port, the process or log file name). Sources given the same name=NAME are ONE target,
 e.g. the endpoint and the log file of one local controller; profkit compare pairs targets by name.
 
+Metrics from the team's Prometheus: with --prometheus URL, each target's series are read from there
+over the capture window (a Deployment's pods by namespace and pod labels, an --endpoint by Prometheus'
+instance label, its host:port; --prometheus-selector adds matchers), and no pod's /metrics is fetched:
+
+  profkit capture --deployment kcp --prometheus http://prometheus.monitoring:9090 --duration 10m --out run7
+
 Checks at start (exit 2, one line, nothing captured): an --endpoint with nothing listening, a
---log-file that does not exist (both skipped with -- CMD, which may start them), an unknown --pid.
+--log-file that does not exist (both skipped with -- CMD, which may start them), an unknown --pid,
+a --prometheus that is unreachable, refuses the credentials or rejects --prometheus-selector.
 
 Exit codes: 0 every target gave data; 2 bad usage or input; 3 a target gave no data at all (or one
 kind of its data only failed, or a collector crashed) - the bundle keeps the rest; with -- CMD, the
@@ -94,6 +101,22 @@ def capture(
     duration: Optional[str] = typer.Option(None, "--duration", help="How long (e.g. 5m); default: until Ctrl-C or the command ends."),
     profile_window: str = typer.Option("30s", "--profile-window", help="Length of each CPU profile."),
     scrape_interval: str = typer.Option("5s", "--scrape-interval", help="Metrics and usage sampling interval."),
+    prometheus: Optional[str] = typer.Option(
+        None, "--prometheus", metavar="URL",
+        help="Read the targets' metrics from this Prometheus (Thanos, Mimir: with its path prefix) over the "
+             "capture window instead of scraping each pod's /metrics; profiles and logs still come from the pods."),
+    prometheus_selector: Optional[str] = typer.Option(None, "--prometheus-selector", metavar="'{job=\"x\"}'",
+                                                      help="More PromQL matchers for every target's series."),
+    prometheus_token: Optional[str] = typer.Option(None, "--prometheus-token", envvar="PROFKIT_PROMETHEUS_TOKEN",
+                                                   help="Bearer token for --prometheus."),
+    prometheus_token_file: Optional[Path] = typer.Option(None, "--prometheus-token-file",
+                                                         help="File holding the bearer token for --prometheus."),
+    prometheus_user: Optional[str] = typer.Option(None, "--prometheus-user", help="Basic auth user for --prometheus."),
+    prometheus_password: Optional[str] = typer.Option(
+        None, "--prometheus-password", envvar="PROFKIT_PROMETHEUS_PASSWORD",
+        help="Basic auth password for --prometheus (or $PROFKIT_PROMETHEUS_PASSWORD)."),
+    prometheus_ca_file: Optional[Path] = typer.Option(None, "--prometheus-ca-file",
+                                                      help="CA bundle for an https --prometheus URL."),
     command: Optional[list[str]] = typer.Argument(None, metavar="[-- CMD ...]", help="Command to launch and capture."),
 ) -> None:
     """Capture profiles, metrics, CPU/memory and logs into a bundle directory."""
@@ -110,10 +133,21 @@ def capture(
         return
     if out is None:
         raise BadInput("--out DIR is required")
+    source = None
+    if prometheus is not None:
+        from profkit.cli.common import prometheus_client
+        from profkit.sources.prometheus_capture import PrometheusSource
+
+        source = PrometheusSource(prometheus_client(prometheus, prometheus_token, prometheus_token_file,
+                                                    prometheus_user, prometheus_password, prometheus_ca_file,
+                                                    "--prometheus-"), prometheus_selector)
+    elif prometheus_selector or prometheus_token or prometheus_token_file or prometheus_user or prometheus_ca_file:
+        raise BadInput("--prometheus-selector/--prometheus-token/...: only with --prometheus URL")
     options = CaptureOptions(
         profile_window=parse_duration(profile_window, flag="profile-window"),
         scrape_interval=parse_duration(scrape_interval, flag="scrape-interval"),
         duration=parse_duration(duration) if duration else None,
+        scrape_metrics=source is None,
     )
     local = LocalTargets.parse(endpoint, pid, log_file)
     for pid_value, _ in local.pids:
@@ -128,7 +162,8 @@ def capture(
         deployments=kube_factories(deployment, namespace, context, kubeconfig, options, collector, token_file,
                                    watch),
         command=list(command or []),
-        argv=["profkit", *sys.argv[1:]],
+        argv=_without_secrets(["profkit", *sys.argv[1:]]),
+        prometheus=source,
     )
     result = run_capture(request, progress=live_progress())
     print_summary(result)
@@ -142,6 +177,22 @@ def capture(
         targets = sorted({p.target for p in result.problems})
         raise NothingCaptured(f"captured nothing from {', '.join(targets)} (see above); bundle "
                               f"{result.directory} keeps the rest")
+
+
+def _without_secrets(argv: list[str]) -> list[str]:
+    """The command line as the bundle keeps it: the value of --prometheus-token/--prometheus-password hidden."""
+    out: list[str] = []
+    hide = False
+    for arg in argv:
+        flag, eq, _ = arg.partition("=")
+        if hide:
+            out.append("***")
+        elif eq and flag in ("--prometheus-token", "--prometheus-password"):
+            out.append(f"{flag}=***")
+        else:
+            out.append(arg)
+        hide = not hide and not eq and arg in ("--prometheus-token", "--prometheus-password")
+    return out
 
 
 def register(app: typer.Typer) -> None:

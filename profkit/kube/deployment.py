@@ -221,6 +221,8 @@ class PodFollower(Collector):
                 if endpoint.path.rstrip("/") != DEFAULT_PPROF:
                     fetcher = PrefixedFetcher(fetcher, endpoint.path)
                 out.append(PprofCollector(self.sink, d.target, name, options, fetcher))
+            elif not options.scrape_metrics:  # capture --prometheus: no scrape load on the pod
+                continue
             elif endpoint.confirmed:
                 out.append(MetricsCollector(self.sink, d.target, name, options, fetcher, endpoint.path))
             else:

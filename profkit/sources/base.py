@@ -24,6 +24,7 @@ class CaptureOptions:
     deadline: float | None = None
     started: float = 0.0  # set by the session when collectors start
     startup_grace: float = 3.0  # seconds an endpoint or file may stay absent before that is an error
+    scrape_metrics: bool = True  # False with capture --prometheus: metrics come from Prometheus, not /metrics
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.time()

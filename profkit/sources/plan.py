@@ -210,7 +210,7 @@ def endpoint_plan(
     collectors: list[Collector] = []
     if spec.pprof:
         collectors.append(PprofCollector(sink, name, inst, options, fetcher_for(spec.pprof), read_cmdline=True))
-    if spec.metrics:
+    if spec.metrics and options.scrape_metrics:  # else capture --prometheus reads them from Prometheus
         collectors.append(MetricsCollector(sink, name, inst, options, fetcher_for(spec.metrics), spec.metrics_path))
     target = Target(name, "endpoint", {"endpoints": [{"pprof": spec.pprof, "metrics": spec.metrics,
                                                       "metrics_path": spec.metrics_path, "instance": inst}]})

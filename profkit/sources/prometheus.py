@@ -24,12 +24,11 @@ from profkit.model import CaptureEvent, Target
 MAX_POINTS_PER_SERIES = 11_000  # Prometheus refuses a query_range over this many steps
 CHUNK_STEPS = 10_000  # what one query_range asks for, under the limit
 MAX_SAMPLES_PER_QUERY = 5_000_000  # well under the default --query.max-samples (50M)
-POINTS_PER_SLICE = 200_000  # samples one slice of a streaming read holds (its JSON: ~20 MiB decoded per query)
+POINTS_PER_SLICE = 200_000  # samples a slice of a streaming read holds at one sample per series a second
 # Labels the scrape (service discovery, kube-prometheus-stack relabelling) adds; not the process' own.
 TARGET_LABELS = ("job", "instance", "namespace", "pod", "container", "endpoint", "service", "node",
                  "prometheus", "prometheus_replica", "metrics_path")
 APART = ("container", "job", "instance")  # what tells two scrape targets of one pod apart, in this order
-NAME_LABEL = "profkit_name"  # carries __name__ through timestamp(), which drops it
 KSM_RESTARTS = "kube_pod_container_status_restarts_total"
 # Series Prometheus makes about each scrape itself; not the process' metrics.
 SCRAPE_SERIES = ("up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling",
@@ -170,7 +169,7 @@ def selector(deployment: str | None, namespace: str | None, extra: str | None) -
     if namespace:
         matchers.append(f'namespace="{_quote(namespace)}"')
     if deployment:
-        matchers.append(f'pod=~"{re.escape(deployment)}-[a-z0-9]+-[a-z0-9]+"')
+        matchers.append(f'pod=~"{regex_alternatives([deployment])}-[a-z0-9]+-[a-z0-9]+"')
     if extra:
         text = extra.strip()
         if text.startswith("{") and text.endswith("}"):
@@ -186,9 +185,15 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def regex_alternatives(values: Iterable[str]) -> str:
+    """``a|b|...`` matching exactly these values, as the inside of a PromQL string (its backslashes doubled:
+    PromQL reads ``"\\."`` as an unknown escape; ``re.escape`` writes one before ``-`` and ``.``)."""
+    return "|".join(_quote(re.escape(v)) for v in dict.fromkeys(values))
+
+
 def own_labels(labels: dict[str, str]) -> dict[str, str]:
     """The process' own labels: scrape-added ones dropped, ``exported_X`` (a clash with one of them) back to X."""
-    out = {k: v for k, v in labels.items() if k not in TARGET_LABELS and k != "__name__" and k != NAME_LABEL}
+    out = {k: v for k, v in labels.items() if k not in TARGET_LABELS and k != "__name__"}
     for key in list(out):
         if key.startswith("exported_") and key[len("exported_"):] in TARGET_LABELS:
             out[key[len("exported_"):]] = out.pop(key)
@@ -199,31 +204,25 @@ def instance_of(labels: dict[str, str]) -> str:
     return labels.get("pod") or labels.get("instance") or labels.get("job") or "prometheus"
 
 
-def raw_samples(client: PrometheusClient, match: str, start: float, end: float, step: float, series_count: int,
+def raw_samples(client: PrometheusClient, match: str, start: float, end: float,
                 after: float | None = None) -> dict[Labels, list[tuple[float, float]]]:
-    """The samples Prometheus stored, at their own timestamps: values and timestamp() per step, repeats dropped.
+    """The samples Prometheus stored in ``[start, end]`` (``(after, end]`` when given), at their own timestamps.
 
-    With a step at or under the scrape interval every stored sample is seen at least once;
-    a step that lands on the same sample again is recognised by its timestamp. Samples at or
-    before ``after`` (what an earlier slice already read) are left out, else those before ``start``.
+    A range vector at ``end`` (``SEL[Nms]``): the raw samples as scraped, every one exactly once, where a
+    query_range would give values at its evaluation times (and ``timestamp()`` of anything but a bare
+    selector gives those times too, not the samples').
     """
-    named = f'label_replace({match}, "{NAME_LABEL}", "$1", "__name__", "(.+)")'
-    values = client.query_range(named, start, end, step, series_count)
-    stamps = client.query_range(f"timestamp({named})", start, end, step, series_count)
-    lower, upper = (start - 1e-6, False) if after is None else (round(after, 3) + 1e-6, True)
+    lower = start if after is None else after
+    window_ms = max(1, math.ceil((end - lower) * 1000) + 1)
+    data = client.get("/api/v1/query", [("query", f"{match}[{window_ms}ms]"), ("time", _ts(end))])
+    if not isinstance(data, dict) or data.get("resultType") != "matrix":
+        raise BadInput(f"{client.url}: query of {match}[{window_ms}ms] did not return a matrix")
     out: dict[Labels, list[tuple[float, float]]] = {}
-    for labels, points in values.items():
-        plain = dict(labels)
-        name = plain.pop("__name__", None) or plain.get(NAME_LABEL, "")
-        plain[NAME_LABEL] = name
-        key = tuple(sorted((k, v) for k, v in plain.items() if k != "__name__"))
-        times = dict(stamps.get(key, []))
-        samples: dict[float, float] = {}
-        for t, v in points:
-            sample_ts = times.get(t, t)
-            if (sample_ts > lower if upper else sample_ts >= lower) and sample_ts <= end + 1e-6:
-                samples[round(sample_ts, 3)] = v
-        out[tuple(sorted({**plain, "__name__": name}.items()))] = sorted(samples.items())
+    for item in data.get("result", []):
+        points = [(round(float(t), 3), _float(v)) for t, v in item.get("values", [])]
+        kept = [(t, v) for t, v in points if (t > lower + 1e-6 if after is not None else t >= lower - 1e-6)
+                and t <= end + 1e-6]
+        out[tuple(sorted(item.get("metric", {}).items()))] = kept
     return out
 
 
@@ -239,10 +238,10 @@ class PointSink(Protocol):
 class SeriesReader:
     """A selection read from Prometheus slice by slice, each slice ready for the bundle as scrapes.
 
-    A slice holds at most POINTS_PER_SLICE samples (fewer steps when many series match), so what is in
+    A slice holds about POINTS_PER_SLICE samples (a shorter time when many series match), so what is in
     memory does not grow with the range: ``import prometheus`` and ``capture --prometheus`` write each
-    slice before reading the next. Slices follow one grid of evaluation times from ``start``, and a
-    sample is read once however the range is cut. ``rename`` maps Prometheus' instance (pod, else the
+    slice before reading the next. A sample is read once however the range is cut; ``step`` is the
+    resolution of the kube-state-metrics queries. ``rename`` maps Prometheus' instance (pod, else the
     instance label) to the bundle's (a capture's ``--endpoint`` instance).
     """
 
@@ -251,8 +250,8 @@ class SeriesReader:
         self.client, self.target, self.match, self.step = client, target, match, step
         self.series_count = max(series_count, 1)
         self.rename = rename
-        self.next_eval = start  # the next evaluation time to read
-        self.read_until: float | None = None  # the last evaluation time read
+        self.start = start
+        self.read_until: float | None = None  # samples up to here were read
         self.scrape_targets: dict[str, set[tuple[str, ...]]] = defaultdict(set)  # pod -> what was scraped in it
         self.instances: dict[str, dict[str, Any]] = {}
         self.keys: set[tuple[str, str, Labels]] = set()  # (instance, name, own labels) of every series read
@@ -268,11 +267,12 @@ class SeriesReader:
             self.scrape_targets[self.rename(instance_of(labels))].add(tuple(labels.get(k, "") for k in APART))
 
     def slices(self, until: float) -> Iterator[tuple[float, float]]:
-        """Evaluation ranges from ``next_eval`` up to ``until``; read each with ``read`` before taking the next."""
-        steps = max(1, min(CHUNK_STEPS, POINTS_PER_SLICE // self.series_count))
-        while self.next_eval <= until + 1e-9:
-            count = min(steps - 1, int(math.floor((until - self.next_eval) / self.step + 1e-9)))
-            yield self.next_eval, self.next_eval + self.step * count
+        """Time ranges from where the last read ended up to ``until``, each of at most POINTS_PER_SLICE samples
+        at one sample per series per second; read each with ``read`` before taking the next."""
+        length = max(self.step, float(max(1, POINTS_PER_SLICE // self.series_count)))
+        while self.read_until is None or self.read_until < until:
+            begin = self.start if self.read_until is None else self.read_until
+            yield begin, min(until, begin + length)
 
     def instance_for(self, plain: dict[str, str]) -> str:
         instance = self.rename(instance_of(plain))
@@ -284,7 +284,7 @@ class SeriesReader:
 
     def read(self, start: float, end: float) -> Scrapes:
         """One slice (evaluations ``start``..``end``) as scrapes; samples an earlier slice read are left out."""
-        samples = raw_samples(self.client, self.match, start, end, self.step, self.series_count, self.read_until)
+        samples = raw_samples(self.client, self.match, start, end, self.read_until)
         self.learn(dict(labels) for labels in samples)
         scrapes: Scrapes = defaultdict(list)
         for labels, points in samples.items():
@@ -302,7 +302,7 @@ class SeriesReader:
             self.names.add(name)
             for ts, value in points:
                 scrapes[(instance, ts)].append((name, own, value))
-        self.read_until, self.next_eval = end, end + self.step
+        self.read_until = end
         return scrapes
 
     def write(self, sink: PointSink, scrapes: Scrapes) -> int:
@@ -317,8 +317,8 @@ class SeriesReader:
         pod_list, ns_list = sorted(set(pods)), sorted(set(namespaces))
         if not pod_list:
             return
-        pod_re = "|".join(re.escape(p) for p in pod_list)
-        ns = f',namespace=~"{"|".join(re.escape(n) for n in ns_list)}"' if ns_list else ""
+        pod_re = regex_alternatives(pod_list)
+        ns = f',namespace=~"{regex_alternatives(ns_list)}"' if ns_list else ""
         for labels, points in self.client.query_range(f'{KSM_RESTARTS}{{pod=~"{pod_re}"{ns}}}', start, end,
                                                       self.step).items():
             plain = dict(labels)

@@ -20,6 +20,7 @@ from profkit.sources.base import CaptureOptions, Collector, Sink, Stats, TargetP
 from profkit.sources.command import LaunchedCommand, check_command
 from profkit.sources.http import host_port
 from profkit.sources.plan import LocalTargets, PlanFactory, merge_plans
+from profkit.sources.prometheus_capture import PrometheusSource, add_prometheus_collectors
 from profkit.units import format_duration
 
 STOP_GRACE = 8.0  # seconds collectors get to finish an in-flight window after the deadline
@@ -42,6 +43,7 @@ class CaptureRequest:
     command_env: dict[str, str] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)  # the profkit command line, kept in the bundle meta
     echo_command_output: bool = True
+    prometheus: PrometheusSource | None = None  # capture --prometheus: metrics from there, no scraping
 
     def check(self) -> None:
         if not (self.local.endpoints or self.local.pids or self.local.log_files or self.deployments or self.command):
@@ -55,18 +57,21 @@ class CaptureRequest:
         if self.options.duration is not None and self.options.duration <= 0:
             raise BadInput("--duration must be positive")
         if not self.command:  # a launched command may start the endpoint or create the log file itself
-            check_reachable(self.local)
+            check_reachable(self.local, metrics=self.prometheus is None)
+        if self.prometheus is not None:
+            self.prometheus.check()
 
 
 CONNECT_TIMEOUT = 3.0
 
 
-def check_reachable(local: LocalTargets) -> None:
+def check_reachable(local: LocalTargets, metrics: bool = True) -> None:
     """BadInput (exit 2) before the capture starts when an --endpoint has nothing listening or a
-    --log-file does not exist, instead of a whole capture of connection errors."""
+    --log-file does not exist, instead of a whole capture of connection errors. ``metrics=False``:
+    metrics URLs are not fetched (capture --prometheus), so not checked."""
     seen: set[str] = set()
     for spec in local.endpoints:
-        for url in (spec.pprof, spec.metrics):
+        for url in (spec.pprof, spec.metrics if metrics else None):
             if url is None or host_port(url) in seen:
                 continue
             seen.add(host_port(url))
@@ -409,7 +414,12 @@ def run_capture(request: CaptureRequest, *, progress: ProgressView | None = None
                     for collector in plan.collectors:
                         collector.instance = command.instance
         session = CaptureSession(writer, options, command=command, progress=progress, sink=sink)
-        for plan in merge_plans(plans):
+        merged = merge_plans(plans)
+        if request.prometheus is not None:
+            add_prometheus_collectors(merged, sink, options, request.prometheus,
+                                      {command.name: command.instance} if command is not None else None)
+            writer.set_meta(metrics_source="prometheus", prometheus_url=request.prometheus.client.url)
+        for plan in merged:
             session.add_plan(plan)
         if on_started is not None:
             on_started(session)

@@ -147,7 +147,7 @@ SERIES_OK = (200, json.dumps({"status": "success", "data": [{"__name__": "go_gor
 @pytest.mark.parametrize("case, answers, needle", [
     ("401", {"*": (401, b"Unauthorized\n")}, "HTTP 401 Unauthorized"),
     ("403", {"*": (403, b"forbidden\n")}, "HTTP 403 Forbidden"),
-    ("503 mid-import", {"/api/v1/series": SERIES_OK, "/api/v1/query_range": (
+    ("503 mid-import", {"/api/v1/series": SERIES_OK, "*": (  # the samples' read (query, query_range) refused
         503, b'{"status":"error","errorType":"unavailable","error":"too many queries"}')},
      "unavailable: too many queries (HTTP 503)"),
     ("not prometheus", {"*": (200, b"<html>grafana</html>")}, "not a Prometheus API answer"),
