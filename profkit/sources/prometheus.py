@@ -30,6 +30,8 @@ TARGET_LABELS = ("job", "instance", "namespace", "pod", "container", "endpoint",
                  "prometheus", "prometheus_replica", "metrics_path")
 APART = ("container", "job", "instance")  # what tells two scrape targets of one pod apart, in this order
 KSM_RESTARTS = "kube_pod_container_status_restarts_total"
+# kube-state-metrics' series carry the pods they describe as labels (honor_labels): about the pod, not its metrics
+KSM_PREFIX = "kube_"
 # Series Prometheus makes about each scrape itself; not the process' metrics.
 SCRAPE_SERIES = ("up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling",
                  "scrape_series_added", "scrape_timeout_seconds", "scrape_sample_limit", "scrape_body_size_bytes")
@@ -241,7 +243,7 @@ class SeriesReader:
     A slice holds about POINTS_PER_SLICE samples (a shorter time when many series match), so what is in
     memory does not grow with the range: ``import prometheus`` and ``capture --prometheus`` write each
     slice before reading the next. A sample is read once however the range is cut; ``step`` is the
-    resolution of the kube-state-metrics queries. ``rename`` maps Prometheus' instance (pod, else the
+    shortest slice. ``rename`` maps Prometheus' instance (pod, else the
     instance label) to the bundle's (a capture's ``--endpoint`` instance).
     """
 
@@ -260,10 +262,13 @@ class SeriesReader:
         self._restarts: dict[tuple[str, str], float] = {}  # (pod, container) -> last kube-state-metrics count
         self._restart_events: list[CaptureEvent] = []
         self._nodes: dict[str, str] = {}
+        self._slice_after: float | None = None  # where the slice read last began (exclusive), for kube_state
 
     def learn(self, found: Iterable[dict[str, str]]) -> None:
         """Series labels (from /api/v1/series or a slice): which scrape targets share a pod."""
         for labels in found:
+            if labels.get("__name__", "").startswith(KSM_PREFIX):
+                continue
             self.scrape_targets[self.rename(instance_of(labels))].add(tuple(labels.get(k, "") for k in APART))
 
     def slices(self, until: float) -> Iterator[tuple[float, float]]:
@@ -285,12 +290,13 @@ class SeriesReader:
     def read(self, start: float, end: float) -> Scrapes:
         """One slice (evaluations ``start``..``end``) as scrapes; samples an earlier slice read are left out."""
         samples = raw_samples(self.client, self.match, start, end, self.read_until)
+        self._slice_after = self.read_until
         self.learn(dict(labels) for labels in samples)
         scrapes: Scrapes = defaultdict(list)
         for labels, points in samples.items():
             plain = dict(labels)
             name = plain.get("__name__", "")
-            if not points or not name or name in SCRAPE_SERIES:
+            if not points or not name or name in SCRAPE_SERIES or name.startswith(KSM_PREFIX):
                 continue
             instance = self.instance_for(plain)
             info = self.instances.setdefault(instance, {"source": "prometheus", "labels": {
@@ -313,14 +319,15 @@ class SeriesReader:
         return written
 
     def kube_state(self, start: float, end: float, pods: Iterable[str], namespaces: Iterable[str]) -> None:
-        """Restarts and nodes of these pods from kube-state-metrics' series in this slice, when Prometheus has them."""
+        """Restarts and nodes of these pods from kube-state-metrics' raw samples in the slice just read
+        (``start``..``end``), when Prometheus has them."""
         pod_list, ns_list = sorted(set(pods)), sorted(set(namespaces))
         if not pod_list:
             return
-        pod_re = regex_alternatives(pod_list)
-        ns = f',namespace=~"{regex_alternatives(ns_list)}"' if ns_list else ""
-        for labels, points in self.client.query_range(f'{KSM_RESTARTS}{{pod=~"{pod_re}"{ns}}}', start, end,
-                                                      self.step).items():
+        where = f'pod=~"{regex_alternatives(pod_list)}"' + (
+            f',namespace=~"{regex_alternatives(ns_list)}"' if ns_list else "")
+        for labels, points in raw_samples(self.client, f"{KSM_RESTARTS}{{{where}}}", start, end,
+                                          self._slice_after).items():
             plain = dict(labels)
             key = (plain.get("pod", ""), plain.get("container", ""))
             if not points:
@@ -333,8 +340,8 @@ class SeriesReader:
                         f"(kube-state-metrics: {after:g} restarts)", self.target, key[0], "prometheus"))
                 before = after
             self._restarts[key] = points[-1][1]
-        for labels, points in self.client.query_range(f'kube_pod_info{{pod=~"{pod_re}"{ns}}}', start, end,
-                                                      self.step).items():
+        for labels, points in raw_samples(self.client, f"kube_pod_info{{{where}}}", start, end,
+                                          self._slice_after).items():
             plain = dict(labels)
             if points:
                 self._nodes[plain.get("pod", "")] = plain.get("node", "")
