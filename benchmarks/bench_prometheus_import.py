@@ -8,6 +8,7 @@ the same queries (the floor), on one real Prometheus loaded with the run (export
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import socket
@@ -46,17 +47,17 @@ def prometheus_floor(url: str, match: str, start: float, end: float, step: float
     """Seconds Prometheus takes to answer exactly the queries the import sends (bytes read, not decoded)."""
     client = source.PrometheusClient(url)
     series = client.series(match, start, end)
-    named = f'label_replace({match}, "{source.NAME_LABEL}", "$1", "__name__", "(.+)")'
-    steps_per_chunk = max(1, min(source.CHUNK_STEPS, source.MAX_SAMPLES_PER_QUERY // len(series)))
+    reader = source.SeriesReader(client, "floor", match, start, step, len(series))
+    pods = sorted({labels["pod"] for labels in series if labels.get("pod")})
+    where = f'pod=~"{source.regex_alternatives(pods)}"'
     queries: list[tuple[str, list[tuple[str, str]]]] = [
         ("/api/v1/series", [("match[]", match), ("start", f"{start:.3f}"), ("end", f"{end:.3f}")])]
-    for expr in (named, f"timestamp({named})"):
-        chunk = start
-        while chunk <= end:
-            chunk_end = min(end, chunk + step * (steps_per_chunk - 1))
-            queries.append(("/api/v1/query_range", [("query", expr), ("start", f"{chunk:.3f}"),
-                                                    ("end", f"{chunk_end:.3f}"), ("step", f"{step:g}")]))
-            chunk = chunk_end + step
+    for slice_start, slice_end in reader.slices(end):  # the slices import_run reads, not read here
+        lower = slice_start if reader.read_until is None else reader.read_until
+        window = f"[{max(1, math.ceil((slice_end - lower) * 1000) + 1)}ms]"
+        for expr in [match] + ([f"{source.KSM_RESTARTS}{{{where}}}", f"kube_pod_info{{{where}}}"] if pods else []):
+            queries.append(("/api/v1/query", [("query", expr + window), ("time", f"{slice_end:.3f}")]))
+        reader.read_until = slice_end
     total, size = 0.0, 0
     for path, params in queries:
         request = urllib.request.Request(url + path, data=urllib.parse.urlencode(params).encode(), method="POST")

@@ -22,8 +22,10 @@ Examples:
       --start 2026-11-24T08:00:00Z --end 2026-11-24T10:00:00Z --token-file token --ca-file ca.pem --out run1
 
 Series are selected by the labels Kubernetes service discovery puts on them (namespace, pod) plus
---selector; each pod becomes an instance, pods and restarts come from kube-state-metrics when it is
-there. The bundle appears under --out only once everything was read.
+--selector; each pod becomes an instance, pods' nodes and restarts come from kube-state-metrics when
+it is there. The raw samples Prometheus stored are read slice by slice and written as they come
+(memory does not grow with the range) into a hidden directory, which becomes --out only once
+everything was read. To take a live capture's metrics from Prometheus: profkit capture --prometheus URL.
 """
 
 import_app = typer.Typer(help="Build a bundle from data another system holds.", no_args_is_help=True)
@@ -53,7 +55,8 @@ def prometheus(
     since: Optional[str] = typer.Option(None, "--since", help="The last DURATION (e.g. 2h), up to now."),
     start: Optional[str] = typer.Option(None, "--start", help="Start (unix seconds or RFC 3339)."),
     end: Optional[str] = typer.Option(None, "--end", help="End (unix seconds or RFC 3339)."),
-    step: Optional[str] = typer.Option(None, "--step", help="Query step (default from the range: 1s..15s)."),
+    step: Optional[str] = typer.Option(None, "--step", help="Shortest slice read at once (default from the range: "
+                                                             "1s..15s); every stored sample is read."),
     name: Optional[str] = typer.Option(None, "--name", help="Target name in the bundle (default: the deployment "
                                                              "or the job)."),
     token: Optional[str] = typer.Option(None, "--token", envvar="PROFKIT_PROMETHEUS_TOKEN", help="Bearer token."),

@@ -187,3 +187,14 @@ def _points(out: Path) -> int:
             return int(db.execute("SELECT count(*) FROM points").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def test_generated_selectors_parse_on_the_real_prometheus(scraped: tuple[PrometheusServer, RequestLog]) -> None:
+    from profkit.sources.prometheus import PrometheusClient, selector
+
+    server, log = scraped
+    client = PrometheusClient(server.url)
+    now = time.time()
+    assert client.series(selector("capi-controller-manager", "capi-system", '{job="x.y"}'), now - 60, now) == []
+    source_match = '{instance=~"' + log.address.replace(".", "\\\\.") + '"}'
+    assert client.series(source_match, now - 60, now)  # the --endpoint match finds the scraped process
