@@ -32,6 +32,12 @@ APART = ("container", "job", "instance")  # what tells two scrape targets of one
 KSM_RESTARTS = "kube_pod_container_status_restarts_total"
 # kube-state-metrics' series carry the pods they describe as labels (honor_labels): about the pod, not its metrics
 KSM_PREFIX = "kube_"
+KUBELET_JOB = "kubelet"  # kube-prometheus-stack's kubelet/cAdvisor job: per-container series about the pod
+
+
+def from_kubelet(labels: dict[str, str]) -> bool:
+    """cAdvisor's (the kubelet's) series about a pod's containers: kept per container, not a scrape target."""
+    return labels.get("job") == KUBELET_JOB or labels.get("metrics_path", "").startswith("/metrics/cadvisor")
 # Series Prometheus makes about each scrape itself; not the process' metrics.
 SCRAPE_SERIES = ("up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling",
                  "scrape_series_added", "scrape_timeout_seconds", "scrape_sample_limit", "scrape_body_size_bytes")
@@ -267,7 +273,7 @@ class SeriesReader:
     def learn(self, found: Iterable[dict[str, str]]) -> None:
         """Series labels (from /api/v1/series or a slice): which scrape targets share a pod."""
         for labels in found:
-            if labels.get("__name__", "").startswith(KSM_PREFIX):
+            if labels.get("__name__", "").startswith(KSM_PREFIX) or from_kubelet(labels):
                 continue
             self.scrape_targets[self.rename(instance_of(labels))].add(tuple(labels.get(k, "") for k in APART))
 
@@ -281,6 +287,8 @@ class SeriesReader:
 
     def instance_for(self, plain: dict[str, str]) -> str:
         instance = self.rename(instance_of(plain))
+        if from_kubelet(plain):
+            return instance
         scraped = self.scrape_targets[instance]
         if len(scraped) > 1:  # a sidecar's metrics too (kube-rbac-proxy), or two jobs: keep them apart
             index = next(i for i in range(len(APART)) if len({t[i] for t in scraped}) > 1)
@@ -298,12 +306,17 @@ class SeriesReader:
             name = plain.get("__name__", "")
             if not points or not name or name in SCRAPE_SERIES or name.startswith(KSM_PREFIX):
                 continue
+            kubelet = from_kubelet(plain)
+            if kubelet and plain.get("container", "") in ("", "POD"):
+                continue  # the pod's total and its pause container
             instance = self.instance_for(plain)
             info = self.instances.setdefault(instance, {"source": "prometheus", "labels": {
                 k: plain[k] for k in ("namespace", "pod", "container", "job", "instance", "node") if k in plain}})
             info["first_seen"] = min(info.get("first_seen", points[0][0]), points[0][0])
             info["last_seen"] = max(info.get("last_seen", points[-1][0]), points[-1][0])
             own = own_labels(plain)
+            if kubelet:  # one series per container, as profkit's metrics.k8s.io usage keeps them
+                own = {**own, "container": plain["container"]}
             self.keys.add((instance, name, tuple(sorted(own.items()))))
             self.names.add(name)
             for ts, value in points:

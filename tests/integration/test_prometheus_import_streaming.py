@@ -1,6 +1,7 @@
 """profkit import prometheus streams a long window: peak memory does not grow with the window's length, the
-bundle is the same however the window is sliced, and kube-state-metrics' series give the pods' nodes and
-restarts. The data is a backfilled real Prometheus (promtool tsdb create-blocks-from openmetrics)."""
+bundle is the same however the window is sliced, kube-state-metrics' series give the pods' nodes and
+restarts, and cAdvisor's are kept per container of the pod. The data is a backfilled real Prometheus
+(promtool tsdb create-blocks-from openmetrics)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,10 @@ def _openmetrics(t0: int, t1: int) -> str:
     family("controller_runtime_reconcile_time_seconds", "histogram", buckets + [
         (f"controller_runtime_reconcile_time_seconds_{part}", {**pod(p), "controller": "kcp"},
          lambda i, t, f=f: i * f) for p in PODS for part, f in (("sum", 0.7), ("count", 3))])
+    kubelet = {"job": "kubelet", "metrics_path": "/metrics/cadvisor", "namespace": NAMESPACE}
+    family("container_cpu_usage_seconds", "counter", [
+        ("container_cpu_usage_seconds_total", {**kubelet, "pod": p, "container": c, "instance": f"node-{k}:10250"},
+         lambda i, t: i * 0.5) for k, p in enumerate(PODS) for c in ("manager", "kube-rbac-proxy", "POD", "")])
     ksm = {"job": "kube-state-metrics", "instance": "10.0.9.9:8080", "namespace": NAMESPACE}
     family("kube_pod_info", "gauge", [("kube_pod_info", {**ksm, "pod": p, "node": f"node-{k}"}, lambda i, t: 1)
                                       for k, p in enumerate(PODS)])
@@ -128,7 +133,7 @@ def _content(directory: Path) -> dict[str, Any]:
     }
 
 
-def test_slicing_changes_nothing_and_kube_state_metrics_give_nodes_and_restarts(
+def test_slicing_changes_nothing_and_kube_state_and_cadvisor_series_are_about_the_pods(
         backfilled: tuple[PrometheusServer, int, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     server, t0, t1 = backfilled
     client = source.PrometheusClient(server.url)
@@ -156,3 +161,5 @@ def test_slicing_changes_nothing_and_kube_state_metrics_give_nodes_and_restarts(
     restarts = view.events("restart")
     assert [(e.instance, math.isclose(e.ts, t0 + RESTART_AT, abs_tol=INTERVAL)) for e in restarts] == [(PODS[0], True)]
     assert not any(s.name.startswith("kube_") for s in view.series())
+    cadvisor = view.series("container_cpu_usage_seconds_total", instance=PODS[0])  # per container, no pause or total
+    assert sorted(s.labels["container"] for s in cadvisor) == ["kube-rbac-proxy", "manager"]
