@@ -21,7 +21,7 @@ from profkit.analyze.usage_source import one_source
 from profkit.compare.model import Comparison, TargetComparison
 from profkit.fileio import atomic_write
 from profkit.model import Series
-from profkit.render.page import asset, esc, script_json
+from profkit.render.page import esc, render_page
 from profkit.model.metric_names import (
     GO_GOROUTINES, PROCESS_CPU_SECONDS, PROCESS_RESIDENT_MEMORY, RECONCILE_TOTAL,
     REST_CLIENT_REQUESTS, WORKQUEUE_DEPTH, WORKQUEUE_RETRIES_TOTAL,
@@ -57,7 +57,7 @@ PAGE_SCRIPT = """
             yaxis: {title: {text: f.unit}, rangemode: "tozero"}};
   };
   data.figures.forEach(function (f) {
-    Plotly.newPlot(f.div, f.traces, layout(f), {displaylogo: false, responsive: true});
+    Plotly.newPlot(f.div, f.traces, layout(f), data.config);
   });
 })();
 """
@@ -210,17 +210,9 @@ def render_compare_page(base: BundleView, new: BundleView, c: Comparison, verdic
     meta = (f"BASE {esc(c.base.directory)} ({c.base.duration:.0f} s) → NEW {esc(c.new.directory)} "
             f"({c.new.duration:.0f} s, {esc(clock)}) · windows of {c.window_seconds:g} s · "
             f"Mann–Whitney U at p &lt; {c.alpha:g} plus a minimum effect per metric")
-    plotly_js = get_plotlyjs().replace("</script", "<\\/script")
     title = f"profkit compare: {Path(c.base.directory).name} → {Path(c.new.directory).name}"
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{esc(title)}</title><style>{asset('report.css')}{EXTRA_CSS}</style></head>\n<body>"
-        f"<header><h1>{esc(title)}</h1><div class=\"meta\">{meta}</div></header>\n<main>{''.join(body)}</main>\n"
-        f"<script>{plotly_js}</script>\n"
-        f"<script type=\"application/json\" id=\"compare-data\">{script_json(data)}</script>\n"
-        f"<script>{PAGE_SCRIPT}</script>\n</body></html>\n"
-    )
+    return render_page(title=title, meta=meta, toolbar="", body="".join(body), data=data, plotly_js=get_plotlyjs(),
+                       script=PAGE_SCRIPT, extra_css=EXTRA_CSS, data_id="compare-data")
 
 
 def write_compare_report(base: BundleView, new: BundleView, c: Comparison, verdict: GateResult,

@@ -17,6 +17,15 @@ from typing import Any, Iterable, Sequence
 from profkit.model import CaptureEvent, Finding
 
 SEVERITY_COLOURS = {"critical": "#f2495c", "warning": "#ff9830", "info": "#5794f2"}
+# plotly's config for every chart of every page: no Plotly logo (a link to plotly.com), no "Share chart"
+# button (it uploads the figure to Plotly Cloud) and no server URL for it; the pages are offline and hold
+# internal data. The page scripts read it from their data document, so the report, the flame view and the
+# compare page cannot drift apart.
+PLOTLY_CONFIG: dict[str, Any] = {
+    "responsive": True, "displaylogo": False, "showTips": False, "showSendToCloud": False,
+    "showEditInChartStudio": False, "showLink": False, "plotlyServerURL": "",
+    "modeBarButtonsToRemove": ["sendDataToCloud", "editInChartStudio", "lasso2d", "select2d", "autoScale2d"],
+}
 _JSON_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _JSON_UNSAFE_RE = re.compile("[<>&\u2028\u2029]")
 _CODE = re.compile(r"`([^`]+)`")
@@ -149,16 +158,23 @@ def _clock(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
 
 
-def render_page(*, title: str, meta: str, toolbar: str, body: str, data: dict[str, Any], plotly_js: str) -> str:
-    """The whole self-contained page: CSS, body, plotly.js once, the data as JSON, the page script."""
+def render_page(*, title: str, meta: str, toolbar: str, body: str, data: dict[str, Any], plotly_js: str,
+                script: str | None = None, extra_css: str = "", data_id: str = "profkit-data") -> str:
+    """The whole self-contained page: CSS, body, plotly.js once, the data as JSON, the page script.
+
+    ``data`` gains ``config`` (:data:`PLOTLY_CONFIG`) for the page script's ``Plotly.newPlot`` calls;
+    ``script`` is the page script (default: ``assets/report.js``).
+    """
     if "</script" in plotly_js.lower():
         plotly_js = re.sub(r"</(script)", r"<\\/\1", plotly_js, flags=re.IGNORECASE)
+    document = {**data, "config": PLOTLY_CONFIG}
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{esc(title)}</title><style>{asset('report.css')}</style></head>\n<body>"
-        f"<header><h1>{esc(title)}</h1><div class=\"meta\">{meta}</div>{toolbar}</header>\n<main>{body}</main>\n"
+        f"<title>{esc(title)}</title><style>{asset('report.css')}{extra_css}</style></head>\n<body>"
+        f"<header id=\"top\"><h1>{esc(title)}</h1><div class=\"meta\">{meta}</div>{toolbar}</header>\n"
+        f"<main>{body}</main>\n"
         f"<script>{plotly_js}</script>\n"
-        f"<script type=\"application/json\" id=\"profkit-data\">{script_json(data)}</script>\n"
-        f"<script>{asset('report.js')}</script>\n</body></html>\n"
+        f"<script type=\"application/json\" id=\"{data_id}\">{script_json(document)}</script>\n"
+        f"<script>{asset('report.js') if script is None else script}</script>\n</body></html>\n"
     )

@@ -5,8 +5,7 @@
   "use strict";
   var doc = JSON.parse(document.getElementById("profkit-data").textContent);
   var t0 = doc.t0, timePlots = [], syncing = false, hovering = false;
-  var config = {responsive: true, displaylogo: false, showTips: false,
-                modeBarButtonsToRemove: ["lasso2d", "select2d", "autoScale2d"]};
+  var config = doc.config;  /* page.PLOTLY_CONFIG: no logo link, no "Share chart" (Plotly Cloud) button */
   var HIGHLIGHT = "#e040fb";
 
   function ms(offset) { return (t0 + offset) * 1000; }
