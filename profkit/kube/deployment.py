@@ -14,7 +14,9 @@ from profkit.errors import BadInput
 from profkit.kube.client import KubeAccess
 from profkit.kube.errors import Forbidden, NotFound, Unreachable, api_call, translate
 from profkit.kube.listwatch import Changed, KubeListWatch, Listed, list_watch
-from profkit.kube.endpoints import PodEndpoint, container_args, for_language, pick_container, select_endpoints, skipped_ports
+from profkit.kube.endpoints import (
+    PodEndpoint, container_args, cpu_limit_cores, for_language, pick_container, select_endpoints, skipped_ports,
+)
 from profkit.kube.language import LanguageChoice, detect
 from profkit.kube.logs import PodLogCollector
 from profkit.kube.podhttp import PodProxyFetcher, PortForwardFetcher
@@ -55,6 +57,7 @@ class ResolvedDeployment:
     language: LanguageChoice = UNDECIDED  # resolve_deployment looks at the pod template; else the catalog's word
     skipped_ports: tuple[str, ...] = ()
     image: str = ""  # the controller container's image in the pod template; its tag is the release
+    cpu_limit: float | None = None  # cores, the profiled container's resources.limits.cpu (the report's CPU line)
 
     def __post_init__(self) -> None:
         if self.language is UNDECIDED:
@@ -66,7 +69,7 @@ class ResolvedDeployment:
             "selector": self.selector, "container": self.container, "args": self.args,
             "endpoints": [e.as_dict() for e in self.endpoints], "resources": list(self.resources),
             "watched": list(self.watched), "language": self.language.language, "language_reason": self.language.as_dict(),
-            "skipped_ports": list(self.skipped_ports), "pods": [],
+            "skipped_ports": list(self.skipped_ports), "pods": [], "cpu_limit": self.cpu_limit,
             "image": self.image or None, **self.release(),
         }
 
@@ -422,7 +425,8 @@ def resolve_deployment(access: KubeAccess, given: str, namespace: str | None, ex
     resolved = ResolvedDeployment(spec.alias if spec else name, name, ns, selector, spec, container, endpoints,
                                   container_args(chosen) if chosen else [], resources=spec.resources if spec else (),
                                   language=language, skipped_ports=tuple(skipped_ports(chosen, endpoints, language.language)),
-                                  image=str(chosen.get("image") or "") if chosen else "")
+                                  image=str(chosen.get("image") or "") if chosen else "",
+                                  cpu_limit=cpu_limit_cores(chosen))
     missing = first_missing(access.api, ns, required_permissions([e.via for e in endpoints]))
     if missing:
         raise BadInput(missing)

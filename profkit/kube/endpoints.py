@@ -54,6 +54,19 @@ def container_args(container: dict[str, Any]) -> list[str]:
     return [str(a) for a in (container.get("command") or [])] + [str(a) for a in (container.get("args") or [])]
 
 
+def cpu_limit_cores(container: dict[str, Any] | None) -> float | None:
+    """The container's CPU limit in cores (``resources.limits.cpu``: ``500m``, ``2``), or None when it has none."""
+    raw = (((container or {}).get("resources") or {}).get("limits") or {}).get("cpu")
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    try:
+        cores = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    except ValueError:
+        return None  # not a quantity the API server would have accepted
+    return cores if cores > 0 else None
+
+
 def has_arg(args: Sequence[str], flag: str) -> bool:
     """``--flag``, ``--flag=V`` or ``--flag V`` appears in args (a ``--flag=false`` does not count)."""
     for arg in args:

@@ -11,7 +11,7 @@ from profkit.render.dashboard_spec import PanelSpec, Threshold
 from profkit.render.flame_html import FlamePanel, flame_panel_html
 from profkit.render.page import SEVERITY_COLOURS, esc
 from profkit.render.panel_data import Line
-from profkit.render.report_model import DashboardData, TableData
+from profkit.render.report_model import DashboardData, PanelData, TableData
 
 ROW_PIXELS = 32  # one grid height unit, as in Grafana's gridPos.h
 PALETTE = ["#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1", "#ba43a9", "#705da0",
@@ -60,12 +60,17 @@ def _trace(line: Line, unit: str, t0: float, colour: str | None = None) -> dict[
     return trace
 
 
-def _axis_layout(panel: PanelSpec, lines: Sequence[Line]) -> dict[str, Any]:
+def _axis_layout(panel: PanelSpec, lines: Sequence[Line], thresholds: Sequence[Threshold] = ()) -> dict[str, Any]:
     fmt, suffix = UNIT_FORMATS.get(panel.unit, UNIT_FORMATS[""])
     top = max((float(np.nanmax(line.values)) for line in lines if line.values.size), default=0.0)
+    # A threshold line is drawn where the data comes within half of it (else it would flatten the chart),
+    # labelled at its right end with what it is.
+    drawn = [t for t in thresholds if t.value is not None and top >= 0.5 * t.value > 0]
     shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": t.value, "y1": t.value,
-               "line": {"color": _named(t.color), "width": 1, "dash": "dash"}}
-              for t in panel.thresholds if t.value is not None and top >= 0.5 * t.value > 0]
+               "line": {"color": _named(t.color), "width": 1, "dash": "dash"}} for t in drawn]
+    labels = [{"xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": t.value, "yanchor": "bottom",
+               "text": esc(t.label), "showarrow": False, "font": {"size": 10, "color": _named(t.color)},
+               "bgcolor": "rgba(24,27,31,0.7)"} for t in drawn if t.label]
     return {
         "height": panel.height * ROW_PIXELS, "hovermode": "x unified", "colorway": PALETTE,
         "margin": {"l": 52, "r": 10, "t": 14, "b": 26}, "font": {"size": 11},
@@ -76,7 +81,7 @@ def _axis_layout(panel: PanelSpec, lines: Sequence[Line]) -> dict[str, Any]:
         "yaxis": {"tickformat": fmt, "ticksuffix": suffix, "rangemode": "tozero", "gridcolor": GRID,
                   "zeroline": False, "title": {"text": esc(panel.unit) if panel.unit in ("cores", "workers") else ""}},
         "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "font": {"size": 10}},
-        "paper_bgcolor": "#181b1f", "plot_bgcolor": "#181b1f", "shapes": shapes,
+        "paper_bgcolor": "#181b1f", "plot_bgcolor": "#181b1f", "shapes": shapes, "annotations": labels,
     }
 
 
@@ -94,8 +99,9 @@ def _named(colour: str) -> str:
             "purple": "#b877d9"}.get(colour, colour)
 
 
-def _stat_figure(panel: PanelSpec, lines: Sequence[Line], value: float, t0: float) -> dict[str, Any]:
-    colour = threshold_colour(value, panel.thresholds)
+def _stat_figure(panel: PanelSpec, lines: Sequence[Line], value: float, t0: float,
+                 thresholds: Sequence[Threshold]) -> dict[str, Any]:
+    colour = threshold_colour(value, thresholds)
     fmt, suffix = UNIT_FORMATS.get(panel.unit, UNIT_FORMATS[""])
     suffix = suffix + (f" {panel.unit}" if panel.unit in ("cores", "workers") else "")
     spark = _trace(lines[0], panel.unit, t0, colour)
@@ -144,11 +150,12 @@ def _findings_timeline(panel: PanelSpec, lines: Sequence[Line], t0: float) -> di
     return {"data": traces, "layout": layout, "kind": "time"}
 
 
-def _cell(panel: PanelSpec, anchor: str, div: str, note: str = "") -> str:
-    unit = f'<span class="muted">{esc(panel.unit.replace("_", " "))}</span>' if panel.unit else ""
-    desc = f' title="{esc(panel.description)}"' if panel.description else ""
-    return (f'<section class="panel" id="{anchor}" style="grid-column: span {panel.width}"{desc}>'
-            f'<div class="ptitle">{esc(panel.title)} {unit}{note}</div><div class="plot" id="{div}"></div></section>')
+def _cell(panel: PanelData) -> str:
+    spec = panel.spec
+    unit = f'<span class="muted">{esc(spec.unit.replace("_", " "))}</span>' if spec.unit else ""
+    desc = f' title="{esc(spec.description)}"' if spec.description else ""
+    return (f'<section class="panel" id="{panel.anchor}" style="grid-column: span {panel.columns}"{desc}>'
+            f'<div class="ptitle">{esc(spec.title)} {unit}</div><div class="plot" id="{panel.div}"></div></section>')
 
 
 def render_dashboard(dashboard: DashboardData, t0: float, findings_block: str, link_base: str = "") -> DashboardHtml:
@@ -161,25 +168,25 @@ def render_dashboard(dashboard: DashboardData, t0: float, findings_block: str, l
             spec = panel.spec
             if spec.type == "findings":
                 cells.append(f'<section class="panel findings" id="{panel.anchor}" style="grid-column: span '
-                             f'{spec.width}"><div class="ptitle">{esc(spec.title)}</div>{findings_block}</section>')
+                             f'{panel.columns}"><div class="ptitle">{esc(spec.title)}</div>{findings_block}</section>')
                 findings_block = ""  # the findings are listed once, in the first findings panel
                 continue
             if panel.flame is not None:
-                cells.append(flame_panel_html(panel.flame, spec.title, panel.anchor, spec.width, link_base))
+                cells.append(flame_panel_html(panel.flame, spec.title, panel.anchor, panel.columns, link_base))
                 out.flames.append(panel.flame)
                 continue
             if spec.type == "stat" and panel.stat is not None:
-                figure = _stat_figure(spec, panel.lines, panel.stat, t0)
+                figure = _stat_figure(spec, panel.lines, panel.stat, t0, panel.thresholds)
             elif spec.type == "table" and panel.table is not None:
                 figure = _table_figure(spec, panel.table)
             elif any(series.source == "findings" for series in spec.series):
                 figure = _findings_timeline(spec, panel.lines, t0)
             else:
                 figure = {"data": [_trace(line, spec.unit, t0) for line in panel.lines],
-                          "layout": _axis_layout(spec, panel.lines), "kind": "time"}
+                          "layout": _axis_layout(spec, panel.lines, panel.thresholds), "kind": "time"}
             figure["div"] = panel.div
             out.figures.append(figure)
-            cells.append(_cell(spec, panel.anchor, panel.div))
+            cells.append(_cell(panel))
         if cells:
             parts.append(f'<h3 class="row">{esc(row.title)}</h3><div class="grid">{"".join(cells)}</div>')
     if dashboard.missing:

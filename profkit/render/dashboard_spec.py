@@ -48,12 +48,21 @@ class SeriesSpec:
     promql: str = ""  # Grafana export: use this expression instead of the generated one
 
 
+THRESHOLD_OF = ("", "cpu_limit")  # what a threshold's value may be a multiple of (the target's pod spec)
+
+
 @dataclass(frozen=True)
 class Threshold:
-    """A colour from ``value`` upwards (``None``: the base colour)."""
+    """A colour from ``value`` upwards (``None``: the base colour).
+
+    With ``of`` (``cpu_limit``), ``value`` is a multiple of that quantity, known per target from its pod
+    spec; a target whose limit is unknown has no such threshold. ``label`` names the line on the chart.
+    """
 
     value: float | None
     color: str
+    of: str = ""
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -195,7 +204,11 @@ def _thresholds(raw: Any, where: _Where) -> tuple[Threshold, ...]:
         value = item.get("value")
         if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
             raise at.at("value").fail("expected a number or null")
-        out.append(Threshold(None if value is None else float(value), _text(item, "color", at, required=True)))
+        of = _one_of(item, "of", THRESHOLD_OF, "", at)
+        if of and value is None:
+            raise at.at("value").fail(f"a threshold of {of} needs a number (a multiple of {of})")
+        out.append(Threshold(None if value is None else float(value), _text(item, "color", at, required=True), of,
+                             _text(item, "label", at)))
     return tuple(out)
 
 

@@ -73,7 +73,8 @@ def series_queries(spec: SeriesSpec, increase: bool = False) -> list[tuple[str, 
 
 
 def _thresholds(panel: PanelSpec) -> dict[str, Any]:
-    steps = [{"color": COLOURS.get(t.color, t.color), "value": t.value} for t in panel.thresholds]
+    # A threshold relative to a pod's CPU limit has no value a dashboard of PromQL queries could know.
+    steps = [{"color": COLOURS.get(t.color, t.color), "value": t.value} for t in panel.thresholds if not t.of]
     if not steps or steps[0]["value"] is not None:
         steps.insert(0, {"color": "green", "value": None})
     return {"mode": "absolute", "steps": steps}
@@ -95,7 +96,7 @@ def _panel(panel: PanelSpec, panel_id: int, x: int, y: int) -> dict[str, Any] | 
     if panel.type == "timeseries":
         defaults["custom"] = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never",
                               "axisLabel": panel.unit if panel.unit in ("cores", "workers") else "",
-                              "thresholdsStyle": {"mode": "dashed" if panel.thresholds else "off"}}
+                              "thresholdsStyle": {"mode": "dashed" if any(not t.of for t in panel.thresholds) else "off"}}
     options: dict[str, Any] = {}
     if panel.type == "stat":
         defaults["color"] = {"mode": "thresholds"}

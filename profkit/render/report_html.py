@@ -16,10 +16,7 @@ from typing import Any, Sequence
 from profkit.fileio import atomic_write
 from profkit.render.dashboard_html import render_dashboard
 from profkit.render.page import esc, events_html, findings_html, render_page
-from profkit.render.report_model import Annotation, EvidenceLink, Report
-
-RANGES = (("5m", 300), ("15m", 900), ("1h", 3600), ("6h", 21600), ("all", 0))
-
+from profkit.render.report_model import Annotation, EvidenceLink, LegendEntry, Report
 
 def _clock(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(ts))
@@ -61,11 +58,22 @@ def annotation_json(annotation: Annotation) -> dict[str, Any]:
     return out
 
 
-def _toolbar(sections: Sequence[tuple[str, str]]) -> str:
-    buttons = "".join(f'<button type="button" data-range="{seconds}">{label}</button>' for label, seconds in RANGES)
+def _toolbar(report: Report, sections: Sequence[tuple[str, str]]) -> str:
+    buttons = "".join(f'<button type="button" data-range="{seconds}" title="{"the whole capture" if not seconds else ""}">'
+                      f'{"all" if not seconds else "last " + label}</button>' for label, seconds in report.time_ranges)
     nav = "".join(f'<a href="#{anchor}">{esc(title)}</a>' for anchor, title in sections)
     return (f'<div class="toolbar"><span class="label">time range</span>{buttons}</div>'
             f'<nav class="dashboards">{nav}<a href="#capture-events">capture events</a></nav>')
+
+
+def legend_html(entries: Sequence[LegendEntry]) -> str:
+    """What the shading and dotted lines on the time panels mean (only the kinds this report has)."""
+    if not entries:
+        return ""
+    items = "".join(
+        f'<span class="entry"><span class="{"band" if e.band else "tick"}" style="--mark:{esc(e.colour)}"></span>'
+        f'<span style="color:{esc(e.colour)}">{esc(e.mark)}</span> {esc(e.text)}</span>' for e in entries)
+    return f'<div class="legend" id="marks-legend"><span class="label">on the time panels</span>{items}</div>'
 
 
 def report_html(report: Report, link_base: str = "") -> str:
@@ -99,7 +107,7 @@ def report_html(report: Report, link_base: str = "") -> str:
     data = {"template": pio.templates["plotly_dark"].to_plotly_json(), "t0": report.t0, "t1": report.data_end,
             "figures": figures, "flames": flames, "annotations": [annotation_json(a) for a in report.annotations]}
     name = report.directory.name if report.directory is not None else ""
-    return render_page(title=f"profkit report: {name}", meta=_meta(report), toolbar=_toolbar(sections),
+    return render_page(title=f"profkit report: {name}", meta=_meta(report), toolbar=_toolbar(report, sections) + legend_html(report.legend),
                        body=html_body, data=data, plotly_js=get_plotlyjs())
 
 

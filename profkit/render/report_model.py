@@ -20,7 +20,9 @@ import numpy as np
 from profkit.analyze import evidence_sources
 from profkit.bundle.reader import BundleView
 from profkit.model import CaptureEvent, Finding
-from profkit.render.dashboard_spec import DEFAULT_DASHBOARDS, DashboardSpec, PanelSpec, builtin_dashboards
+from profkit.render.dashboard_spec import (
+    DEFAULT_DASHBOARDS, GRID_COLUMNS, DashboardSpec, PanelSpec, Threshold, builtin_dashboards,
+)
 from profkit.render.flame_html import FlamePanel, flame_panel
 from profkit.render.page import SEVERITY_COLOURS
 from profkit.render.panel_data import Line, finding_window, reduce_values, series_lines
@@ -33,6 +35,11 @@ MAX_LOG_LINKS = 5
 GO_ONLY_PROFILES = ("heap", "allocs", "goroutine", "mutex", "block")
 DISTRIBUTIONS = ("time_to_ready", "throttling")
 LinkKind = Literal["panel", "profile-window", "zoom", "log"]
+# The range buttons: those shorter than the capture, then "all" (a 6 h button on a 31 s capture draws it in 0.1 %).
+TIME_RANGES = (("30s", 30), ("1m", 60), ("5m", 300), ("15m", 900), ("1h", 3600), ("6h", 21600), ("24h", 86400))
+EVENT_MEANINGS = {"restart": "a pod or process restarted", "rollout": "a rollout started",
+                  "gap": "a gap in the data", "pod-added": "a pod appeared", "pod-removed": "a pod went away",
+                  "error": "a collector error"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,12 @@ class PanelData:
     flame: FlamePanel | None = None
     stat: float | None = None  # a stat panel's number: the reduced value of each line, summed
     table: TableData | None = None
+    thresholds: tuple[Threshold, ...] = ()  # the spec's, resolved for this target (values known, labels set)
+    width: int = 0  # grid columns: the spec's, widened where a neighbour had no data (0: the spec's)
+
+    @property
+    def columns(self) -> int:
+        return self.width or self.spec.width
 
     @property
     def title(self) -> str:
@@ -129,6 +142,17 @@ class Annotation:
     mark: str
     text: str
     end: float | None = None  # a finding's window ends; events are instants
+    kind: str = ""  # the event's kind, or the finding's severity for a finding window
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    """What one kind of mark on the time panels means: a shaded band (a finding's window) or a dotted line."""
+
+    colour: str
+    mark: str
+    text: str
+    band: bool
 
 
 @dataclass
@@ -145,6 +169,8 @@ class Report:
     annotations: list[Annotation]
     events: list[CaptureEvent]  # capture errors, gaps, restarts (no info events)
     summary: dict[str, Any] | None = None  # per-target numbers (profkit.analyze.summary), when asked for
+    time_ranges: list[tuple[str, int]] = field(default_factory=lambda: [("all", 0)])  # (label, seconds; 0: all)
+    legend: list[LegendEntry] = field(default_factory=list)  # what the marks on the time panels mean
 
     @property
     def t0(self) -> float:
@@ -205,6 +231,65 @@ def table_data(spec: PanelSpec, lines: Sequence[Line]) -> TableData:
     return TableData(("series", spec.reduce), [(line.name, [reduce_values(line.values, spec.reduce)]) for line in lines])
 
 
+def target_limits(view: BundleView, target: str | None) -> dict[str, float]:
+    """What the target's pod spec says its thresholds are relative to (``cpu_limit``: cores), where known."""
+    spec = next((t.spec for t in view.targets() if t.name == target), {}) if target is not None else {}
+    limit = spec.get("cpu_limit")
+    return {"cpu_limit": float(limit)} if isinstance(limit, (int, float)) and limit > 0 else {}
+
+
+def _amount(value: float, unit: str) -> str:
+    if unit == "percent":
+        return f"{value:.0%}"
+    if unit == "bytes":
+        return f"{value / 2**20:.4g} MiB"
+    if unit == "seconds":
+        return f"{value:.3g} s"
+    return f"{value:.3g}" + (f" {unit.replace('_', ' ')}" if unit else "")
+
+
+def resolve_thresholds(spec: PanelSpec, limits: dict[str, float]) -> tuple[Threshold, ...]:
+    """The panel's thresholds with values known and labels set: relative ones (``of: cpu_limit``) become the
+    target's number, or are left out when its pod spec has no such limit."""
+    out: list[Threshold] = []
+    for t in spec.thresholds:
+        if t.value is None:
+            out.append(t)
+            continue
+        if t.of:
+            if t.of not in limits:
+                continue
+            value = t.value * limits[t.of]
+            label = f"{t.label or t.of}: {_amount(value, spec.unit)} (pod spec)"
+        else:
+            value = t.value
+            label = f"{t.label}: {_amount(value, spec.unit)}" if t.label else _amount(value, spec.unit)
+        out.append(Threshold(value, t.color, "", label))
+    return tuple(out)
+
+
+def fit_widths(panels: Sequence[PanelData]) -> None:
+    """Widen panels where neighbours had no data: each line of the grid (filled left to right, as CSS grid
+    does) that came out shorter than the grid is stretched to the full width, so no half-row stays empty."""
+    lines: list[list[PanelData]] = []
+    used = GRID_COLUMNS
+    for panel in panels:
+        if used + panel.spec.width > GRID_COLUMNS:
+            lines.append([])
+            used = 0
+        lines[-1].append(panel)
+        used += panel.spec.width
+    for line in lines:
+        total = sum(p.spec.width for p in line)
+        if total >= GRID_COLUMNS:
+            continue
+        widths = [p.spec.width * GRID_COLUMNS // total for p in line]
+        for i in sorted(range(len(line)), key=lambda i: -line[i].spec.width)[:GRID_COLUMNS - sum(widths)]:
+            widths[i] += 1
+        for panel, width in zip(line, widths):
+            panel.width = width
+
+
 def dashboard_data(view: BundleView, dashboard: DashboardSpec, target: str | None, number: int,
                    findings: Sequence[Finding]) -> DashboardData:
     """One dashboard for one target (or the whole capture): rows of panels that have data."""
@@ -212,6 +297,7 @@ def dashboard_data(view: BundleView, dashboard: DashboardSpec, target: str | Non
     rows: list[RowData] = []
     missing: list[str] = []
     language = target_language(view, target)
+    limits = target_limits(view, target)
     for row in dashboard.rows:
         panels: list[PanelData] = []
         for spec in row.panels:
@@ -235,8 +321,10 @@ def dashboard_data(view: BundleView, dashboard: DashboardSpec, target: str | Non
             stat = float(np.nansum([reduce_values(line.values, spec.reduce) for line in lines])) \
                 if spec.type == "stat" else None
             table = table_data(spec, lines) if spec.type == "table" else None
-            panels.append(PanelData(anchor, spec, target, lines, stat=stat, table=table))
+            panels.append(PanelData(anchor, spec, target, lines, stat=stat, table=table,
+                                    thresholds=resolve_thresholds(spec, limits)))
         if panels:
+            fit_widths(panels)
             rows.append(RowData(row.title, panels))
     return DashboardData(prefix, dashboard, target, rows, missing)
 
@@ -283,12 +371,32 @@ def time_annotations(events: Sequence[CaptureEvent], findings: Sequence[Finding]
     for event in marked:
         colour, mark = ANNOTATED[event.kind]
         text = f"{event.kind} {event.target} {event.instance}: {event.message}"[:300]
-        out.append(Annotation(round(event.ts - t0, 2), colour, mark, text))
+        out.append(Annotation(round(event.ts - t0, 2), colour, mark, text, kind=event.kind))
     for finding in findings:
         start, end, declared = finding_window(finding, capture)
         if declared:
             out.append(Annotation(round(start - t0, 2), SEVERITY_COLOURS.get(finding.severity, "#8e8e9e"), "⚑",
-                                  f"{finding.id}: {finding.title}"[:300], round(end - t0, 2)))
+                                  f"{finding.id}: {finding.title}"[:300], round(end - t0, 2), finding.severity))
+    return out
+
+
+def time_ranges(duration: float) -> list[tuple[str, int]]:
+    """The range buttons for a capture of ``duration`` seconds: the ranges shorter than it, then all of it."""
+    return [(label, seconds) for label, seconds in TIME_RANGES if seconds < duration] + [("all", 0)]
+
+
+def legend_entries(annotations: Sequence[Annotation]) -> list[LegendEntry]:
+    """One entry per kind of mark that the time panels carry, finding windows first (most severe first)."""
+    out: list[LegendEntry] = []
+    windows = {a.kind: a for a in annotations if a.end is not None}
+    for severity in ("critical", "warning", "info"):
+        if severity in windows:
+            out.append(LegendEntry(windows[severity].colour, windows[severity].mark,
+                                   f"shaded: the time window a {severity} finding rests on (hover ⚑ for it)", True))
+    events = {a.kind: a for a in annotations if a.end is None}
+    for kind, meaning in EVENT_MEANINGS.items():
+        if kind in events:
+            out.append(LegendEntry(events[kind].colour, events[kind].mark, f"dotted line: {meaning}", False))
     return out
 
 
@@ -316,6 +424,7 @@ def build_report(view: BundleView, findings: Sequence[Finding], dashboards: Sequ
     panels = [p for d in drawn for p in d.panels]
     linked = [ReportFinding(f, evidence_links(f, i, panels, capture)) for i, f in enumerate(findings)]
     events = view.events()
-    return Report(view.directory, view.status, capture, _data_end(drawn, capture[0], capture[1] - capture[0]),
-                  specs, drawn, linked, time_annotations(events, findings, capture),
-                  [e for e in events if e.kind != "info"], summary)
+    data_end = _data_end(drawn, capture[0], capture[1] - capture[0])
+    annotations = time_annotations(events, findings, capture)
+    return Report(view.directory, view.status, capture, data_end, specs, drawn, linked, annotations,
+                  [e for e in events if e.kind != "info"], summary, time_ranges(data_end), legend_entries(annotations))

@@ -102,3 +102,12 @@ def test_selector_text_and_pod_state() -> None:
     deleting = {"metadata": {"name": "p", "deletionTimestamp": "2026-01-01T00:00:00Z"}, "status": running["status"]}
     assert not pod_ready_for_capture(deleting)
     assert not pod_ready_for_capture({"metadata": {}, "status": {"phase": "Pending"}})
+
+
+def test_cpu_limit_of_the_container_in_cores_for_the_reports_cpu_line() -> None:
+    from profkit.kube.endpoints import cpu_limit_cores
+
+    assert cpu_limit_cores({"resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}) == 0.5
+    assert cpu_limit_cores({"resources": {"limits": {"cpu": "2"}}}) == 2.0
+    assert cpu_limit_cores({"resources": {"requests": {"cpu": "1"}}}) is None  # a request is not a limit
+    assert cpu_limit_cores({}) is None and cpu_limit_cores(None) is None

@@ -8,6 +8,14 @@
   var config = doc.config;  /* page.PLOTLY_CONFIG: no logo link, no "Share chart" (Plotly Cloud) button */
   var HIGHLIGHT = "#e040fb";
 
+  /* the sticky header's height, for CSS scroll-padding-top: jumps land below the header, however it wraps */
+  var header = document.querySelector("header");
+  function headerHeight() {
+    if (header) { document.documentElement.style.setProperty("--header-h", header.offsetHeight + "px"); }
+  }
+  headerHeight();
+  if (header && "ResizeObserver" in window) { new ResizeObserver(headerHeight).observe(header); }
+
   function ms(offset) { return (t0 + offset) * 1000; }
   var fullRange = [ms(0), ms(doc.t1)];
   function toX(list) { return list.map(ms); }
