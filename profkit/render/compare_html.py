@@ -9,6 +9,7 @@ JSON drawn by a few lines of page script.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,6 +28,8 @@ from profkit.model.metric_names import (
     REST_CLIENT_REQUESTS, WORKQUEUE_DEPTH, WORKQUEUE_RETRIES_TOTAL,
 )
 
+DIFF_WIDTH = 1200  # the SVG's own width; the page scales it to the iframe's
+DIFF_FRAME_CSS = "html,body{margin:0;background:#181b1f;overflow:hidden}svg{display:block;width:100%;height:auto}"
 RUN_COLOURS = {"BASE": "#8ab8ff", "NEW": "#ff9830"}
 STATUS_COLOURS = {"regressed": "#f2495c", "improved": "#73bf69", "changed": "#fade2a", "untested": "#8e8e9e",
                   "missing": "#8e8e9e", "unchanged": "#ccccdc"}
@@ -69,7 +72,7 @@ table.cmp td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .verdict { font-size: 15px; padding: 8px 12px; margin: 10px 0; border-left: 4px solid var(--sev); background: #181b1f; }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 10px; }
 .panel { background: #181b1f; border: 1px solid #2c3235; }
-iframe.flame { width: 100%; height: 560px; border: 1px solid #2c3235; background: #fff; }
+iframe.flame { display: block; width: 100%; height: auto; border: 1px solid #2c3235; background: #181b1f; }
 .muted { color: #8e8e9e; }
 """
 
@@ -147,10 +150,17 @@ def _diff_flame(base: BundleView, new: BundleView, target: str) -> str:
     if before is None or after is None:
         return '<p class="muted">A run has no CPU profiles for this target: no differential flame graph.</p>'
     try:
-        svg = render_diff_svg(before.profile, after.profile, title=f"{target}: BASE → NEW (CPU, shares of each total)")
+        svg = render_diff_svg(before.profile, after.profile, title=f"{target}: BASE → NEW (CPU, shares of each total)",
+                              width=DIFF_WIDTH, theme="dark")
     except BadInput as exc:
         return f'<p class="muted">No differential flame graph: {esc(exc)}</p>'
-    return f'<iframe class="flame" title="differential flame graph" srcdoc="{esc(svg)}"></iframe>'
+    # The SVG is scaled to the iframe's width (its viewBox keeps the zoom script's coordinates), and the iframe
+    # takes the SVG's aspect ratio: it fits the page at any width, with no white margin or scroll bar.
+    size = re.search(r'<svg [^>]*width="(\d+)" height="(\d+)"', svg)
+    ratio = f"{size.group(1)} / {size.group(2)}" if size else "2 / 1"
+    document = f"<!DOCTYPE html><style>{DIFF_FRAME_CSS}</style>{svg.split('?>', 1)[-1]}"
+    return (f'<iframe class="flame" title="differential flame graph" style="aspect-ratio: {ratio}" '
+            f'srcdoc="{esc(document)}"></iframe>')
 
 
 def _findings_table(c: Comparison) -> str:
@@ -197,7 +207,9 @@ def render_compare_page(base: BundleView, new: BundleView, c: Comparison, verdic
         body.append(_metric_table(t))
         target_figures = time_figures(base, new, t.target, f"t{number}")
         figures.extend(target_figures)
-        body.append('<div class="grid2">' + "".join(f'<div class="panel" id="{f["div"]}"></div>'
+        # The plot is drawn in a div inside the panel box: plotly sizes its SVG to the element it draws in,
+        # and on the padded, bordered box itself it spilled 9 px into the neighbouring panel.
+        body.append('<div class="grid2">' + "".join(f'<div class="panel"><div class="plot" id="{f["div"]}"></div></div>'
                                                     for f in target_figures) + "</div>")
         body.append(f"<h3>Functions whose CPU per {esc(t.normalised_per or 'reconcile')} grew most</h3>")
         body.append(_functions_table(t))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from profkit.errors import BadInput
-from profkit.render.flamegraph_svg import FlameTree, build_tree, render_flamegraph_svg
+from profkit.render.flamegraph_svg import FlameTree, SvgTheme, build_tree, render_flamegraph_svg
 
 if TYPE_CHECKING:
     from profkit.model import Profile
@@ -89,7 +89,7 @@ def _pp(value: float) -> str:
     return f"{value * 100:+.2f} pp"
 
 
-def render_diff_svg(base: Profile, new: Profile, title: str = "", width: int = 1200) -> str:
+def render_diff_svg(base: Profile, new: Profile, title: str = "", width: int = 1200, theme: SvgTheme = "light") -> str:
     """The differential flame graph as a standalone SVG (widths: NEW; colour: change in self share)."""
     diff = flame_diff(base, new)
     deltas = diff.self_delta
@@ -101,7 +101,8 @@ def render_diff_svg(base: Profile, new: Profile, title: str = "", width: int = 1
         for bs, ns, bt, nt in zip(diff.base_self, diff.new_self, diff.base_total, diff.new_total)
     ]
     heading = (title or "differential flame graph") + " · red grew, blue shrank (self share) · widths: NEW"
-    return render_flamegraph_svg(new, heading, width, tree=diff.tree, node_colours=colours, node_notes=notes)
+    return render_flamegraph_svg(new, heading, width, tree=diff.tree, node_colours=colours, node_notes=notes,
+                                 theme=theme)
 
 
 def diff_folded(base: Profile, new: Profile) -> str:

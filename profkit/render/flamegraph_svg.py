@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 from profkit.errors import BadInput
 from profkit.model import Frame, Profile
@@ -17,6 +17,9 @@ FRAME_HEIGHT = 16
 PAD = 10
 FONT_SIZE = 12
 CHAR_WIDTH = FONT_SIZE * 0.59
+SvgTheme = Literal["light", "dark"]
+THEMES: dict[str, tuple[str, str, str]] = {  # background, heading and details text, the clickable texts
+    "light": ("#f8f8f0", "#000", "#224"), "dark": ("#181b1f", "#ccccdc", "#8ab8ff")}
 # Click a frame to zoom into it, "Reset zoom" (or Escape) to go back; "Search" (Ctrl+F) asks for
 # a regular expression, highlights matching frames and prints their share of the total (nested
 # matches counted once). Static code: no profile data is ever placed inside the script.
@@ -274,12 +277,14 @@ def _label(name: str, width: float) -> str:
 
 def render_flamegraph_svg(profile: Profile, title: str = "", width: int = 1200, min_fraction: float = 0.001, *,
                           tree: FlameTree | None = None, node_colours: Sequence[str] | None = None,
-                          node_notes: Sequence[str] | None = None) -> str:
+                          node_notes: Sequence[str] | None = None, theme: SvgTheme = "light") -> str:
     """``profile`` as one standalone SVG document (no external resources).
 
     A caller may pass the ``tree`` it built and a colour and a tooltip line per node of it (the
-    differential flame graph does).
+    differential flame graph does). ``theme="dark"`` draws it on the report's dark panel colour (the
+    compare page embeds it so); the frames keep their colours and dark labels either way.
     """
+    background, ink, ui = THEMES[theme]
     if tree is None:
         tree = build_tree(profile, min_fraction)
     max_depth = int(tree.depth.max()) + 1 if tree.depth.size else 1
@@ -294,10 +299,10 @@ def render_flamegraph_svg(profile: Profile, title: str = "", width: int = 1200, 
         f'<svg version="1.1" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'xmlns="http://www.w3.org/2000/svg" data-width="{width}" data-pad="{PAD}" '
         f'data-total="{tree.grand_total:.17g}">\n',
-        "<style>text{font-family:Verdana,sans-serif;font-size:12px;fill:#000}"
-        ".f:hover rect{stroke:#000;stroke-width:0.5}.f{cursor:pointer}#frames text{pointer-events:none}"
-        ".ui{cursor:pointer;fill:#224}.hide{display:none}</style>\n",
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#f8f8f0"/>\n',
+        f"<style>text{{font-family:Verdana,sans-serif;font-size:12px;fill:{ink}}}"
+        ".f:hover rect{stroke:#000;stroke-width:0.5}.f{cursor:pointer}#frames text{pointer-events:none;fill:#000}"
+        f".ui{{cursor:pointer;fill:{ui}}}.hide{{display:none}}</style>\n",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="{background}"/>\n',
         f'<text x="{width / 2:.1f}" y="{PAD + FONT_SIZE}" text-anchor="middle" style="font-size:15px">'
         f"{escape(heading)}</text>\n",
         f'<text id="unzoom" class="ui hide" x="{PAD}" y="{PAD + FONT_SIZE}">Reset zoom</text>\n',

@@ -296,6 +296,27 @@ def test_html_report_embeds_the_differential_flame_graph(tmp_path: Path, capsys:
     assert code == 0, out
     text = page.read_text(encoding="utf-8")
     srcdoc = text.split('<iframe class="flame"', 1)[1].split("></iframe>", 1)[0]
-    assert "srcdoc=\"&lt;svg" in srcdoc or "srcdoc=\"&lt;?xml" in srcdoc
+    assert 'srcdoc="&lt;!DOCTYPE html&gt;' in srcdoc and "&lt;svg " in srcdoc
     assert "crypto/rsa.GenerateKey" in srcdoc and "<svg" not in srcdoc  # escaped into the attribute
     assert "Functions whose CPU per reconcile grew most" in text
+
+
+def test_html_plots_draw_inside_their_panel_boxes_and_the_diff_flame_fits_the_dark_page(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """plotly sizes its SVG to the element it draws in: on the padded panel box it spilled into the next panel."""
+    import re
+
+    write_run(tmp_path / "a", RunSpec(), 1, profiles=[(FIXTURES / "go-cpu-healthy.pb.gz").read_bytes()])
+    write_run(tmp_path / "b", RunSpec(), 2, profiles=[(FIXTURES / "go-cpu-keygen.pb.gz").read_bytes()])
+    page = tmp_path / "compare.html"
+    run([tmp_path / "a", tmp_path / "b", "--html", page], capsys)
+    text = page.read_text(encoding="utf-8")
+    data = json.loads(text.split('id="compare-data">', 1)[1].split("</script>", 1)[0])
+    for figure in data["figures"]:
+        assert f'<div class="panel"><div class="plot" id="{figure["div"]}"></div></div>' in text
+    iframe = re.search(r'<iframe class="flame"[^>]* style="aspect-ratio: (\d+) / (\d+)" srcdoc="([^"]*)"', text)
+    assert iframe is not None
+    svg = re.search(r'&lt;svg [^\n]*? width=&quot;(\d+)&quot; height=&quot;(\d+)&quot;', iframe.group(3))
+    assert svg is not None and svg.groups() == iframe.groups()[:2]  # the frame takes the graph's proportions
+    assert "svg{display:block;width:100%;height:auto}" in iframe.group(3)
+    assert 'fill=&quot;#181b1f&quot;' in iframe.group(3) and "#f8f8f0" not in iframe.group(3)  # dark, as the page
