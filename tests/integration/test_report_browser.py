@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+from tests.integration.browser_page import CHROMIUM, Page, shot
+
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '"><img src=x onerror="window.__pwned=1">'
 T0 = 1_764_000_000.0
@@ -23,54 +19,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed"),
 ]
 playwright_sync = pytest.importorskip("playwright.sync_api")
-
-
-class Page:
-    """A page with every non-file request aborted and counted, and console errors collected."""
-
-    def __init__(self, browser: Any, width: int = 1500, height: int = 1000) -> None:
-        self.context = browser.new_context(viewport={"width": width, "height": height})
-        self.network_attempts: list[str] = []
-        self.errors: list[str] = []
-        self.context.route("**/*", self._route)
-        self.page = self.context.new_page()
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" or "WARN" in m.text else None)
-        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-
-    def _route(self, route: Any) -> None:
-        if route.request.url.startswith("file://"):
-            route.continue_()
-        else:
-            self.network_attempts.append(route.request.url)
-            route.abort()
-
-    def open(self, path: Path) -> Any:
-        self.page.goto(path.resolve().as_uri())
-        self.page.wait_for_function("() => window.profkitReport !== undefined", timeout=60_000)
-        self.page.wait_for_timeout(500)
-        return self.page
-
-    def close(self) -> None:
-        self.context.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture(scope="module")
-def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo") / "run"
-    done = subprocess.run([sys.executable, "-m", "profkit.cli.main", "demo", "--out", str(out), "--duration", "15s"],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode in (0, 1), done.stderr
-    report = out / "report.html"
-    assert report.is_file(), done.stderr
-    return report
 
 
 def hostile_bundle(directory: Path) -> Path:
@@ -120,15 +68,6 @@ def hostile_bundle(directory: Path) -> Path:
         db.execute("UPDATE meta SET value=? WHERE key='ended'", (repr(T0 + 125),))
     view = open_bundle(directory)
     return write_report(build_report(view, run_analyzers(view)), directory / "report.html")
-
-
-def shot(page: Any, name: str, full_page: bool = True) -> None:
-    """A screenshot of the page (or of one element, for a locator) in test-artifacts/."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    if hasattr(page, "goto"):
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
-    else:
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
 PANEL_STATE = """() => [...document.querySelectorAll('.panel .plot')].map(el => ({

@@ -1,0 +1,210 @@
+"""The report, compare and flame pages as a person uses them, in real headless Chromium with the network blocked.
+
+One page load per page, many checks each: every evidence link of every finding lands on panels that are
+in the capture's range and not empty, below the sticky header; no element links or loads off the page
+(plotly's "Share chart" and logo included); the compare page's panels stay inside their boxes; screenshots
+at 1280 and 1600 px go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.browser_page import CHROMIUM, Page, shot
+from tests.unit.compare_runs import RunSpec, write_run
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+WIDTHS = (1280, 1600)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed"),
+]
+pytest.importorskip("playwright.sync_api")
+
+# Everything in the live DOM (plotly's own modebar and logo included) that would reach another host.
+OFF_PAGE = """() => {
+  const bad = [];
+  const far = v => /^\\s*(?!file:\\/\\/\\/)([a-z][a-z0-9+.-]*:)?\\/\\//i.test(v || '');
+  const scan = (root, where) => root.querySelectorAll('*').forEach(el => {
+    for (const name of ['href', 'src', 'action', 'formaction', 'xlink:href', 'poster', 'srcset', 'ping']) {
+      const v = el.getAttribute(name);
+      if (far(v)) { bad.push(where + el.tagName + ' ' + name + '=' + v); }
+    }
+    if (el.tagName === 'A' && el.getAttribute('target') === '_blank') { bad.push(where + 'target=_blank ' + el.outerHTML.slice(0, 80)); }
+    if (['FORM', 'BASE', 'LINK', 'EMBED', 'OBJECT'].includes(el.tagName)) { bad.push(where + el.tagName); }
+  });
+  scan(document, '');
+  document.querySelectorAll('iframe').forEach(f => { if (f.contentDocument) { scan(f.contentDocument, 'iframe: '); } });
+  document.querySelectorAll('.modebar-btn').forEach(b => {
+    const t = (b.getAttribute('data-title') || '') + ' ' + (b.getAttribute('data-attr') || '') + ' ' + b.className;
+    if (/share|cloud|chart studio|plotly\\.com|plotlyjsicon/i.test(t)) { bad.push('modebar: ' + t); }
+  });
+  return bad;
+}"""
+
+# Whether the panel behind an anchor shows something: a time panel with data inside its x range (itself
+# inside the capture), a stat value, table rows, flame graph frames, or the findings list.
+PANEL_SHOWS = """(anchor) => {
+  const doc = JSON.parse(document.getElementById('profkit-data').textContent);
+  const first = doc.t0 * 1000, last = (doc.t0 + doc.t1) * 1000;
+  const box = document.getElementById(anchor);
+  if (!box) { return {ok: false, why: 'no element ' + anchor}; }
+  const header = document.querySelector('header').getBoundingClientRect();
+  const rect = box.getBoundingClientRect();
+  const place = {top: Math.round(rect.top), headerBottom: Math.round(header.bottom), hidden: box.closest('.hidden') !== null};
+  if (box.classList.contains('flame')) {
+    return Object.assign(place, {ok: box.querySelectorAll('g.slice').length > 1, why: 'flame frames'});
+  }
+  const plot = box.querySelector('.plot');
+  if (!plot || !plot._fullLayout) { return Object.assign(place, {ok: box.classList.contains('findings'), why: 'no plot'}); }
+  const data = plot.data || [];
+  if (data.some(t => t.type === 'table')) { return Object.assign(place, {ok: data[0].cells.values[0].length > 0, why: 'table rows'}); }
+  if (data.some(t => t.type === 'indicator')) { return Object.assign(place, {ok: isFinite(data[0].value), why: 'stat'}); }
+  const ax = plot._fullLayout.xaxis, lo = ax.r2l(ax.range[0]), hi = ax.r2l(ax.range[1]);
+  const inRange = lo >= first - 1000 && hi <= last + 1000 && hi > lo;
+  const shown = data.some(t => (t.x || []).some((x, i) => {
+    const v = ax.d2l(x); return v >= lo && v <= hi && t.y[i] !== null && isFinite(t.y[i]);
+  }));
+  return Object.assign(place, {ok: inRange && shown, why: 'range ' + inRange + ' data ' + shown});
+}"""
+
+TIME_PLOTS_IN_CAPTURE = """() => {
+  const doc = JSON.parse(document.getElementById('profkit-data').textContent);
+  const first = doc.t0 * 1000, last = (doc.t0 + doc.t1) * 1000;
+  return window.profkitReport.timePlots.filter(p => p.offsetParent !== null).every(p => {
+    const ax = p._fullLayout.xaxis, lo = ax.r2l(ax.range[0]), hi = ax.r2l(ax.range[1]);
+    return lo >= first - 1000 && hi <= last + 1000 && hi > lo;
+  });
+}"""
+
+LINKS = """() => [...document.querySelectorAll('.finding')].flatMap(f => [...f.querySelectorAll('.links a')].map((a, i) => ({
+  finding: f.id, index: i, text: a.textContent, href: a.getAttribute('href'),
+  window: a.getAttribute('data-window'), flame: a.getAttribute('data-flame'), zoom: a.getAttribute('data-zoom')})))"""
+
+
+def click_every_evidence_link(page: Any) -> int:
+    """Click each link of each finding; check what it targets. Returns how many links were followed."""
+    links = page.evaluate(LINKS)
+    for link in links:
+        page.locator(f"#{link['finding']} .links a").nth(link["index"]).click()
+        page.wait_for_timeout(350)
+        where = f"{link['finding']}: {link['text']}"
+        if link["zoom"]:
+            assert page.evaluate(TIME_PLOTS_IN_CAPTURE), where
+            panels = [a["href"][1:] for a in links if a["finding"] == link["finding"] and a["href"].startswith("#d")
+                      and not a["window"]]
+            for anchor in panels:  # the finding's own panels show data inside the zoomed window
+                assert page.evaluate(PANEL_SHOWS, anchor)["ok"], (where, anchor)
+            page.click("button[data-range='0']")
+            page.wait_for_timeout(300)
+            continue
+        anchor = link["href"][1:]
+        state = page.evaluate(PANEL_SHOWS, anchor)
+        if anchor.startswith("finding-"):  # a log line of the finding
+            assert page.evaluate(f"() => document.getElementById({anchor!r}).innerText.trim().length") > 0, where
+        else:
+            assert state["ok"], (where, state)
+            assert not state["hidden"], (where, state)
+        assert state["top"] >= state["headerBottom"] - 1, (where, state)  # not under the sticky header
+        if link["window"]:  # the flame graph now shows the window holding that profile file
+            chosen = page.evaluate(
+                "([div, path]) => { const s = window.profkitReport.flames[div]; "
+                "return s.flame.windows[s.window].paths.includes(path) && s.window > 0; }",
+                [link["flame"], link["window"]])
+            assert chosen, where
+    return len(links)
+
+
+def check_nav_lands_below_the_header(page: Any) -> None:
+    for href in page.evaluate("() => [...document.querySelectorAll('nav.dashboards a')].map(a => a.getAttribute('href'))"):
+        page.click(f"nav.dashboards a[href='{href}']")
+        page.wait_for_timeout(200)
+        top, bottom = page.evaluate(
+            f"() => [document.getElementById({href[1:]!r}).getBoundingClientRect().top, "
+            "document.querySelector('header').getBoundingClientRect().bottom]")
+        at_end = page.evaluate("() => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 2")
+        assert top >= bottom - 1 or at_end, (href, top, bottom)  # a section at the page's end cannot scroll up
+
+
+def widths(page: Any, name: str) -> None:
+    """Screenshots at each width (the page re-lays out, no reload), the whole page and the first screen."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.wait_for_timeout(700)  # plotly's responsive resize
+        shot(page, f"{name}-{width}")
+        shot(page, f"{name}-{width}-top", full_page=False)
+
+
+def test_report_evidence_links_land_on_panels_with_data_and_nothing_leaves_the_page(browser: Any,
+                                                                                   demo_report: Path) -> None:
+    session = Page(browser, width=1280)
+    page = session.open(demo_report)
+    assert page.evaluate(OFF_PAGE) == []
+    followed = click_every_evidence_link(page)
+    assert followed >= 5  # the demo's key generation, hotspot and saturation findings link their evidence
+    check_nav_lands_below_the_header(page)
+    buttons = page.evaluate("() => [...document.querySelectorAll('button[data-range]')].map(b => +b.dataset.range)")
+    duration = page.evaluate("() => JSON.parse(document.getElementById('profkit-data').textContent).t1")
+    assert buttons[-1] == 0 and all(0 < b < duration for b in buttons[:-1])  # no 6 h button on a 15 s capture
+    page.evaluate("() => window.scrollTo(0, 0)")
+    widths(page, "report")
+    assert session.network_attempts == [] and session.errors == []
+    session.close()
+
+
+def test_flame_view_page_draws_and_links_nowhere(browser: Any, demo_report: Path, tmp_path: Path) -> None:
+    out = tmp_path / "flames.html"
+    done = subprocess.run([sys.executable, "-m", "profkit.cli.main", "view", str(demo_report.parent), "--no-open",
+                           "-o", str(out)], capture_output=True, text=True, timeout=120)
+    if done.returncode == 2 and "no readable" in done.stderr:
+        pytest.skip("py-spy could not attach here, so the demo has no CPU profile to draw")
+    assert done.returncode == 0, done.stderr
+    session = Page(browser, width=1280)
+    page = session.open(out)
+    assert page.evaluate("() => document.querySelectorAll('.flame-plot g.slice').length") > 3
+    assert page.evaluate(OFF_PAGE) == []
+    widths(page, "flame")
+    assert session.network_attempts == [] and session.errors == []
+    session.close()
+
+
+def test_compare_page_panels_stay_in_their_boxes_and_the_diff_flame_fits(browser: Any, tmp_path: Path) -> None:
+    write_run(tmp_path / "a", RunSpec(), 1, profiles=[(FIXTURES / "go-cpu-healthy.pb.gz").read_bytes()])
+    write_run(tmp_path / "b", RunSpec(cpu_per_reconcile=0.02), 2,
+              profiles=[(FIXTURES / "go-cpu-keygen.pb.gz").read_bytes()])
+    out = tmp_path / "compare.html"
+    done = subprocess.run([sys.executable, "-m", "profkit.cli.main", "compare", str(tmp_path / "a"),
+                           str(tmp_path / "b"), "--html", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode in (0, 1), done.stderr
+    session = Page(browser, width=1280)
+    page = session.open(out, ready="() => document.querySelectorAll('.grid2 .main-svg').length > 0")
+    assert page.evaluate(OFF_PAGE) == []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.wait_for_timeout(700)
+        spill = page.evaluate("""() => [...document.querySelectorAll('.grid2 > .panel')].map(box => {
+          const b = box.getBoundingClientRect(), s = box.querySelector('.main-svg').getBoundingClientRect();
+          return [box.firstElementChild.id, s.left - b.left, b.right - s.right, b.bottom - s.bottom];
+        }).filter(([, left, right, bottom]) => left < 0 || right < 0 || bottom < 0)""")
+        assert spill == [], (width, spill)  # no SVG reaches past its panel into the next one
+        frame = page.evaluate("""() => {
+          const f = document.querySelector('iframe.flame'), r = f.getBoundingClientRect();
+          const d = f.contentDocument, s = d.querySelector('svg').getBoundingClientRect();
+          return {frame: [r.width, r.height], svg: [s.width, s.height], scroll: d.documentElement.scrollHeight,
+                  page: document.querySelector('main').getBoundingClientRect().width,
+                  background: getComputedStyle(d.body).backgroundColor};
+        }""")
+        assert frame["frame"][0] <= frame["page"] and abs(frame["svg"][0] - frame["frame"][0]) <= 3, frame
+        assert abs(frame["svg"][1] - frame["frame"][1]) <= 3 and frame["scroll"] <= frame["frame"][1] + 1, frame
+        assert frame["background"] == "rgb(24, 27, 31)", frame  # the page's panel colour, not white
+        shot(page, f"compare-{width}")
+        page.locator("iframe.flame").scroll_into_view_if_needed()
+        shot(page.locator("iframe.flame"), f"compare-diff-flame-{width}")
+    assert session.network_attempts == [] and session.errors == []
+    session.close()
