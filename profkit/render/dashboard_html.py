@@ -155,7 +155,22 @@ def _cell(panel: PanelData) -> str:
     unit = f'<span class="muted">{esc(spec.unit.replace("_", " "))}</span>' if spec.unit else ""
     desc = f' title="{esc(spec.description)}"' if spec.description else ""
     return (f'<section class="panel" id="{panel.anchor}" style="grid-column: span {panel.columns}"{desc}>'
-            f'<div class="ptitle">{esc(spec.title)} {unit}</div><div class="plot" id="{panel.div}"></div></section>')
+            f'<div class="ptitle">{esc(spec.title)} {unit}<span class="scope"></span></div>'
+            f'<div class="plot" id="{panel.div}"></div></section>')
+
+
+def _figure(panel: PanelData, lines: Sequence[Line], stat: float | None, table: TableData | None,
+            t0: float) -> dict[str, Any]:
+    """The plotly figure of a panel's lines (all of them, or a picker's variant)."""
+    spec = panel.spec
+    if spec.type == "stat" and stat is not None:
+        return _stat_figure(spec, lines, stat, t0, panel.thresholds)
+    if spec.type == "table" and table is not None:
+        return _table_figure(spec, table)
+    if any(series.source == "findings" for series in spec.series):
+        return _findings_timeline(spec, lines, t0)
+    return {"data": [_trace(line, spec.unit, t0) for line in lines],
+            "layout": _axis_layout(spec, lines, panel.thresholds), "kind": "time"}
 
 
 def render_dashboard(dashboard: DashboardData, t0: float, findings_block: str, link_base: str = "") -> DashboardHtml:
@@ -175,15 +190,10 @@ def render_dashboard(dashboard: DashboardData, t0: float, findings_block: str, l
                 cells.append(flame_panel_html(panel.flame, spec.title, panel.anchor, panel.columns, link_base))
                 out.flames.append(panel.flame)
                 continue
-            if spec.type == "stat" and panel.stat is not None:
-                figure = _stat_figure(spec, panel.lines, panel.stat, t0, panel.thresholds)
-            elif spec.type == "table" and panel.table is not None:
-                figure = _table_figure(spec, panel.table)
-            elif any(series.source == "findings" for series in spec.series):
-                figure = _findings_timeline(spec, panel.lines, t0)
-            else:
-                figure = {"data": [_trace(line, spec.unit, t0) for line in panel.lines],
-                          "layout": _axis_layout(spec, panel.lines, panel.thresholds), "kind": "time"}
+            figure = _figure(panel, panel.lines, panel.stat, panel.table, t0)
+            if panel.variants:  # the picker's choices: only the traces change (layout, range, shading stay)
+                figure["variants"] = {key: _figure(panel, v.lines, v.stat, v.table, t0)["data"] if v.lines else []
+                                      for key, v in panel.variants.items()}
             figure["div"] = panel.div
             out.figures.append(figure)
             cells.append(_cell(panel))

@@ -65,8 +65,11 @@ def _window_label(group: Sequence[tuple[ProfileRef, Profile]]) -> str:
             + (f" · {pods} pods" if pods > 1 else f" · {group[0][0].instance}"))
 
 
-def flame_panel(view: BundleView, target: str, kind: str, div: str) -> FlamePanel | None:
-    """The flame panel of ``target``'s profiles of ``kind`` (cpu includes py-spy wall), or None."""
+def flame_panel(view: BundleView, target: str, kind: str, div: str, pods: Sequence[str] = ()) -> FlamePanel | None:
+    """The flame panel of ``target``'s profiles of ``kind`` (cpu includes py-spy wall), or None.
+
+    For each of ``pods`` (the picker's) with profiles, one more window merges that pod's windows; its
+    ``pod`` key lets the page show it when the pod is picked."""
     for actual in KIND_ALTERNATIVES.get(kind, (kind,)):
         refs = view.profile_refs(target, actual)
         if not refs:
@@ -91,6 +94,13 @@ def flame_panel(view: BundleView, target: str, kind: str, div: str) -> FlamePane
                 panel.windows.append({"label": _window_label(group), "paths": [r.path for r, _ in group],
                                       "start": min(r.start for r, _ in group),
                                       **flame_nodes(profile, names, max_nodes=WINDOW_NODES)})
+        for pod in pods:
+            own = [(r, p) for r, p in loaded if r.instance == pod]
+            if own:
+                profile = merge_profiles([p for _, p in own]) if len(own) > 1 else own[0][1]
+                panel.windows.append({"label": f"pod {pod}: {len(own)} window{'s' if len(own) > 1 else ''} merged",
+                                      "paths": [r.path for r, _ in own], "start": min(r.start for r, _ in own),
+                                      "pod": pod, **flame_nodes(profile, names, max_nodes=WINDOW_NODES)})
         plural = "s" if len(loaded) > 1 else ""
         panel.title = ((f"{KIND_TITLES.get(actual, actual)} · " if actual != kind else "")
                        + f"{merged.sample_type} · {len(loaded)} window{plural}")
@@ -140,7 +150,7 @@ def flame_panel_html(panel: FlamePanel, heading: str, panel_id: str, width: int,
     return (
         f'<section class="panel flame" id="{esc(panel_id)}" style="grid-column: span {width}" '
         f'data-flame="{esc(panel.div)}"><div class="ptitle">{esc(heading)} '
-        f'<span class="muted">{esc(panel.title)}</span></div>'
+        f'<span class="muted">{esc(panel.title)}</span><span class="scope"></span></div>'
         f'<div class="flame-tools"><label>window <select class="flame-window">{options}</select></label>'
         f'<input class="flame-search" type="search" placeholder="search frames (regex)" aria-label="search frames">'
         f'<span class="flame-matched muted"></span><button class="flame-reset" type="button">reset zoom</button></div>'

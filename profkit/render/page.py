@@ -127,7 +127,7 @@ def findings_html(findings: Sequence[Finding], links: Sequence[str] = ()) -> str
                 if f.log_samples else "")
         link = links[index] if index < len(links) else ""
         parts.append(
-            f'<div class="finding" id="finding-{index}" style="--sev:{colour}">'
+            f'<div class="finding" id="finding-{index}" data-target="{esc(f.target)}" style="--sev:{colour}">'
             f'<span class="sev">{esc(f.severity)}</span><span class="title">{esc(f.title)}</span>'
             f'<span class="id">{esc(f.id)}</span><span class="target">{esc(f.target or "-")}</span>'
             + (f'<div class="fix">{rich_text(f.recommendation)}</div>' if f.recommendation else "")

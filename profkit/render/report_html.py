@@ -58,11 +58,18 @@ def annotation_json(annotation: Annotation) -> dict[str, Any]:
     return out
 
 
-def _toolbar(report: Report, sections: Sequence[tuple[str, str]]) -> str:
+def _toolbar(report: Report, sections: Sequence[tuple[str, str, str]]) -> str:
     buttons = "".join(f'<button type="button" data-range="{seconds}" title="{"the whole capture" if not seconds else ""}">'
                       f'{"all" if not seconds else "last " + label}</button>' for label, seconds in report.time_ranges)
-    nav = "".join(f'<a href="#{anchor}">{esc(title)}</a>' for anchor, title in sections)
-    return (f'<div class="toolbar"><span class="label">time range</span>{buttons}</div>'
+    nav = "".join(f'<a href="#{anchor}" data-target="{esc(target)}">{esc(title)}</a>'
+                  for anchor, title, target in sections)
+    picker = ""
+    if len(report.picker) > 1:
+        options = "".join(f'<option value="{esc(e.key)}">{"&nbsp;&nbsp;" if e.pod else ""}{esc(e.label)}</option>'
+                          for e in report.picker)
+        picker = (f'<label class="picker"><span class="label">show</span><select id="picker" aria-label="controller or pod">'
+                  f'<option value="">all controllers and pods</option>{options}</select></label>')
+    return (f'<div class="toolbar">{picker}<span class="label">time range</span>{buttons}</div>'
             f'<nav class="dashboards">{nav}<a href="#capture-events">capture events</a></nav>')
 
 
@@ -85,7 +92,7 @@ def report_html(report: Report, link_base: str = "") -> str:
     block = findings_html(findings, [links_html(f.links, i) for i, f in enumerate(report.findings)])
     left = block
     body: list[str] = []
-    sections: list[tuple[str, str]] = []
+    sections: list[tuple[str, str, str]] = []
     figures: list[dict[str, Any]] = []
     flames: list[dict[str, Any]] = []
     for dashboard in report.dashboards:
@@ -93,8 +100,9 @@ def report_html(report: Report, link_base: str = "") -> str:
         left = rendered.findings_left
         target = dashboard.target
         heading = esc(dashboard.title) + (f' <span class="muted">{esc(target)}</span>' if target else "")
-        body.append(f'<h2 class="dash" id="{dashboard.anchor}">{heading}</h2>{rendered.html}')
-        sections.append((dashboard.anchor, dashboard.title + (f" · {target}" if target else "")))
+        body.append(f'<section class="dashboard" data-target="{esc(target or "")}">'
+                    f'<h2 class="dash" id="{dashboard.anchor}">{heading}</h2>{rendered.html}</section>')
+        sections.append((dashboard.anchor, dashboard.title + (f" · {target}" if target else ""), target or ""))
         figures += rendered.figures
         flames += [f.to_json() for f in rendered.flames]
     html_body = "\n".join(body)
@@ -105,7 +113,8 @@ def report_html(report: Report, link_base: str = "") -> str:
         html_body += '<p class="muted">No metrics, objects or profiles captured.</p>'
     html_body += ('<h2 class="dash" id="capture-events">Capture errors and gaps</h2>' + events_html(report.events))
     data = {"template": pio.templates["plotly_dark"].to_plotly_json(), "t0": report.t0, "t1": report.data_end,
-            "figures": figures, "flames": flames, "annotations": [annotation_json(a) for a in report.annotations]}
+            "figures": figures, "flames": flames, "annotations": [annotation_json(a) for a in report.annotations],
+            "picker": [{"key": e.key, "target": e.target, "pod": e.pod, "label": e.label} for e in report.picker]}
     name = report.directory.name if report.directory is not None else ""
     return render_page(title=f"profkit report: {name}", meta=_meta(report), toolbar=_toolbar(report, sections) + legend_html(report.legend),
                        body=html_body, data=data, plotly_js=get_plotlyjs())

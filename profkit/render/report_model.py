@@ -11,7 +11,7 @@ JSON (``findings_output``) take a Report and nothing else, as memray's reporters
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -37,6 +37,7 @@ DISTRIBUTIONS = ("time_to_ready", "throttling")
 LinkKind = Literal["panel", "profile-window", "zoom", "log"]
 # The range buttons: those shorter than the capture, then "all" (a 6 h button on a 31 s capture draws it in 0.1 %).
 TIME_RANGES = (("30s", 30), ("1m", 60), ("5m", 300), ("15m", 900), ("1h", 3600), ("6h", 21600), ("24h", 86400))
+MAX_PICKER_PODS = 12  # pods per controller the picker offers (each one is a copy of the controller's panels)
 EVENT_MEANINGS = {"restart": "a pod or process restarted", "rollout": "a rollout started",
                   "gap": "a gap in the data", "pod-added": "a pod appeared", "pod-removed": "a pod went away",
                   "error": "a collector error"}
@@ -49,6 +50,28 @@ class TableData:
     header: tuple[str, ...]
     rows: list[tuple[str, list[float]]]
     counted: bool = False
+
+
+@dataclass(frozen=True)
+class PickerEntry:
+    """One choice of the controller/pod picker: a controller (``pod`` empty) or one of its pods."""
+
+    key: str
+    target: str
+    pod: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"pod {self.pod}" if self.pod else f"controller {self.target}"
+
+
+@dataclass
+class Variant:
+    """A panel narrowed by the picker to one controller (capture-wide panels) or one pod (a controller's panels)."""
+
+    lines: list[Line]
+    stat: float | None = None
+    table: TableData | None = None
 
 
 @dataclass
@@ -64,6 +87,7 @@ class PanelData:
     table: TableData | None = None
     thresholds: tuple[Threshold, ...] = ()  # the spec's, resolved for this target (values known, labels set)
     width: int = 0  # grid columns: the spec's, widened where a neighbour had no data (0: the spec's)
+    variants: dict[str, Variant] = field(default_factory=dict)  # by PickerEntry.key; none: the panel is not split
 
     @property
     def columns(self) -> int:
@@ -170,6 +194,7 @@ class Report:
     events: list[CaptureEvent]  # capture errors, gaps, restarts (no info events)
     summary: dict[str, Any] | None = None  # per-target numbers (profkit.analyze.summary), when asked for
     time_ranges: list[tuple[str, int]] = field(default_factory=lambda: [("all", 0)])  # (label, seconds; 0: all)
+    picker: list[PickerEntry] = field(default_factory=list)  # controllers, each followed by its pods (2+ pods)
     legend: list[LegendEntry] = field(default_factory=list)  # what the marks on the time panels mean
 
     @property
@@ -245,6 +270,8 @@ def _amount(value: float, unit: str) -> str:
         return f"{value / 2**20:.4g} MiB"
     if unit == "seconds":
         return f"{value:.3g} s"
+    if unit == "cores" and value == 1:
+        return "1 core"
     return f"{value:.3g}" + (f" {unit.replace('_', ' ')}" if unit else "")
 
 
@@ -290,8 +317,48 @@ def fit_widths(panels: Sequence[PanelData]) -> None:
             panel.width = width
 
 
+def picker_entries(view: BundleView, targets: Sequence[str]) -> list[PickerEntry]:
+    """The picker's choices: every controller with data, then its pods where it has two or more."""
+    out: list[PickerEntry] = []
+    for number, target in enumerate(targets):
+        out.append(PickerEntry(f"c{number}", target))
+        seen = [i["instance"] for i in view.instances(target)] + [r.instance for r in view.profile_refs(target)]
+        seen += [series.instance for name in view.metric_names(target) for series in view.series(name, target=target)]
+        pods = sorted({pod for pod in seen if pod})
+        if len(pods) > 1:
+            out += [PickerEntry(f"c{number}p{index}", target, pod) for index, pod in enumerate(pods[:MAX_PICKER_PODS])]
+    return out
+
+
+def _values(spec: PanelSpec, lines: Sequence[Line]) -> tuple[float | None, TableData | None]:
+    """A stat panel's number (each line reduced, summed) and a table panel's cells."""
+    stat = float(np.nansum([reduce_values(line.values, spec.reduce) for line in lines])) if spec.type == "stat" else None
+    return stat, (table_data(spec, lines) if spec.type == "table" else None)
+
+
+def panel_variants(view: BundleView, spec: PanelSpec, target: str | None, findings: Sequence[Finding],
+                   picker: Sequence[PickerEntry]) -> dict[str, Variant]:
+    """The panel per picker choice: a capture-wide panel per controller; a controller's panel per pod, where
+    all its series are metrics (a pod label to narrow by). Choices with no data get an empty variant."""
+    out: dict[str, Variant] = {}
+    if target is None:
+        choices = [(e, list(spec.series), e.target) for e in picker if not e.pod]
+        if len(choices) < 2:
+            return {}
+    else:
+        if not all(s.source == "metrics" for s in spec.series):
+            return {}
+        choices = [(e, [replace(s, labels=s.labels + (("pod", e.pod),)) for s in spec.series], target)
+                   for e in picker if e.pod and e.target == target]
+    for entry, series, scope in choices:
+        lines = [line for s in series for line in series_lines(view, s, scope, findings)]
+        stat, table = _values(spec, lines)
+        out[entry.key] = Variant(lines, stat, table)
+    return out
+
+
 def dashboard_data(view: BundleView, dashboard: DashboardSpec, target: str | None, number: int,
-                   findings: Sequence[Finding]) -> DashboardData:
+                   findings: Sequence[Finding], picker: Sequence[PickerEntry] = ()) -> DashboardData:
     """One dashboard for one target (or the whole capture): rows of panels that have data."""
     prefix = f"d{number}"
     rows: list[RowData] = []
@@ -308,7 +375,8 @@ def dashboard_data(view: BundleView, dashboard: DashboardSpec, target: str | Non
                 panels.append(PanelData(anchor, spec, target))
                 continue
             if spec.type == "flamegraph":
-                flame = flame_panel(view, target, spec.profile, f"{anchor}-plot") if target is not None else None
+                pods = [e.pod for e in picker if e.pod and e.target == target]
+                flame = flame_panel(view, target, spec.profile, f"{anchor}-plot", pods) if target is not None else None
                 if flame is None:
                     missing.append(spec.title)
                 else:
@@ -318,11 +386,10 @@ def dashboard_data(view: BundleView, dashboard: DashboardSpec, target: str | Non
             if not lines:
                 missing.append(spec.title)
                 continue
-            stat = float(np.nansum([reduce_values(line.values, spec.reduce) for line in lines])) \
-                if spec.type == "stat" else None
-            table = table_data(spec, lines) if spec.type == "table" else None
+            stat, table = _values(spec, lines)
             panels.append(PanelData(anchor, spec, target, lines, stat=stat, table=table,
-                                    thresholds=resolve_thresholds(spec, limits)))
+                                    thresholds=resolve_thresholds(spec, limits),
+                                    variants=panel_variants(view, spec, target, findings, picker)))
         if panels:
             fit_widths(panels)
             rows.append(RowData(row.title, panels))
@@ -413,11 +480,12 @@ def build_report(view: BundleView, findings: Sequence[Finding], dashboards: Sequ
     specs = list(dashboards) if dashboards is not None else default_dashboards()
     capture = view.time_range()
     targets = view.targets_with_data()
+    picker = picker_entries(view, targets)
     drawn: list[DashboardData] = []
     number = 0
     for spec in specs:
         for target in ([None] if spec.scope == "capture" else targets):
-            data = dashboard_data(view, spec, target, number, findings)
+            data = dashboard_data(view, spec, target, number, findings, picker)
             number += 1
             if data.has_data:
                 drawn.append(data)
@@ -427,4 +495,5 @@ def build_report(view: BundleView, findings: Sequence[Finding], dashboards: Sequ
     data_end = _data_end(drawn, capture[0], capture[1] - capture[0])
     annotations = time_annotations(events, findings, capture)
     return Report(view.directory, view.status, capture, data_end, specs, drawn, linked, annotations,
-                  [e for e in events if e.kind != "info"], summary, time_ranges(data_end), legend_entries(annotations))
+                  [e for e in events if e.kind != "info"], summary, time_ranges(data_end), picker,
+                  legend_entries(annotations))

@@ -208,3 +208,72 @@ def test_compare_page_panels_stay_in_their_boxes_and_the_diff_flame_fits(browser
         shot(page.locator("iframe.flame"), f"compare-diff-flame-{width}")
     assert session.network_attempts == [] and session.errors == []
     session.close()
+
+
+SPLIT_STATE = """() => [...document.querySelectorAll('.panel .plot')].filter(el => el.offsetParent !== null).map(el => {
+  const fig = JSON.parse(document.getElementById('profkit-data').textContent).figures.find(f => f.div === el.id);
+  const title = el.closest('.panel').querySelector('.ptitle').firstChild.textContent.trim();
+  const data = el.data || [];
+  const indicator = data.find(t => t.type === 'indicator');
+  const last = data.filter(t => t.y).map(t => t.y.filter(v => v !== null).slice(-1)[0]);
+  return {title, split: !!(fig && fig.variants), shown: el.getAttribute('data-shown'),
+          scope: el.closest('.panel').querySelector('.scope') ? el.closest('.panel').querySelector('.scope').textContent : '',
+          dashboard: el.closest('[data-target]').getAttribute('data-target'),
+          names: data.map(t => t.name), stat: indicator ? indicator.value : null, last};
+})"""
+
+
+def test_picker_narrows_every_panel_to_one_controller_or_pod(browser: Any, tmp_path: Path) -> None:
+    from profkit.bundle import open_bundle
+    from profkit.render.report_html import write_report
+    from profkit.render.report_model import build_report
+    from tests.unit.two_controllers import two_controllers
+
+    bundle = two_controllers(tmp_path / "bundle")
+    report = write_report(build_report(open_bundle(bundle), []), bundle / "report.html")
+    session = Page(browser, width=1280)
+    page = session.open(report)
+    before = {p["title"] + p["dashboard"]: p for p in page.evaluate(SPLIT_STATE)}
+    assert {p["dashboard"] for p in before.values()} == {"", "kcp", "capi"}
+
+    page.select_option("#picker", "c1p1")  # pod kcp-1
+    page.wait_for_timeout(800)
+    panels = page.evaluate(SPLIT_STATE)
+    assert {p["dashboard"] for p in panels} == {"", "kcp"}  # capi's dashboards are hidden
+    for panel in panels:
+        if panel["split"] or panel["shown"]:  # a flame graph is not split: it shows the pod's merged window
+            wanted = "c1" if panel["dashboard"] == "" else "c1p1"  # capture-wide panels: kcp; kcp's: its pod
+            assert panel["shown"] == wanted and panel["scope"].startswith(("controller kcp", "pod kcp-1")), panel
+        else:
+            assert panel["dashboard"] == "" or panel["scope"] == "whole controller", panel
+    split = [p for p in panels if p["split"] and p["dashboard"] == "kcp"]
+    assert len(split) >= 5, split  # CPU, memory, reconciles, workqueue ... all narrowed
+    by_title = {p["title"]: p for p in panels if p["dashboard"] == "kcp"}
+    assert [name.split(" ")[0] for name in by_title["CPU per pod"]["names"]] == ["kcp-1"]
+    assert by_title["CPU now"]["stat"] == pytest.approx(0.6, rel=0.02)
+    assert by_title["Workqueue depth"]["last"] == [pytest.approx(7.0)]
+    overview = {p["title"]: p for p in panels if p["dashboard"] == ""}
+    assert sum(overview["CPU, all controllers"]["last"]) == pytest.approx(0.8, rel=0.02)  # kcp's two pods
+    flame = page.evaluate("() => { const s = Object.values(window.profkitReport.flames).find(s => "
+                          "s.el.getAttribute('data-shown')); return s ? s.flame.windows[s.window].pod : null; }")
+    assert flame == "kcp-1"
+    assert page.evaluate("() => [...document.querySelectorAll('nav.dashboards a')].filter(a => a.offsetParent)"
+                         ".map(a => a.getAttribute('data-target'))") == ["", "kcp", None]
+    page.evaluate("() => window.scrollTo(0, 0)")
+    shot(page, "report-picker-pod-1280")
+
+    page.select_option("#picker", "c0")  # controller capi
+    page.wait_for_timeout(800)
+    panels = page.evaluate(SPLIT_STATE)
+    assert {p["dashboard"] for p in panels} == {"", "capi"}
+    overview = {p["title"]: p for p in panels if p["dashboard"] == ""}
+    assert sum(overview["CPU, all controllers"]["last"]) == pytest.approx(0.1, rel=0.05)
+
+    page.select_option("#picker", "")  # everything again, as first drawn
+    page.wait_for_timeout(800)
+    after = {p["title"] + p["dashboard"]: p for p in page.evaluate(SPLIT_STATE)}
+    assert after.keys() == before.keys()
+    assert all(after[k]["names"] == before[k]["names"] and after[k]["scope"] == "" for k in after)
+    assert page.evaluate(OFF_PAGE) == []
+    assert session.network_attempts == [] and session.errors == []
+    session.close()

@@ -114,3 +114,29 @@ def test_legend_explains_finding_windows_and_event_marks(tmp_path: Path) -> None
     html = report_html(report)
     assert 'id="marks-legend"' in html and "the time window a warning finding rests on" in html
     assert report_of(tmp_path / "b").legend == [e for e in report.legend if not e.band]  # only what is on the page
+
+
+def test_picker_offers_each_controller_then_its_pods_and_splits_the_panels(tmp_path: Path) -> None:
+    from tests.unit.two_controllers import CORES, two_controllers
+
+    report = report_of(two_controllers(tmp_path / "b"))
+    assert [(e.key, e.label) for e in report.picker] == [
+        ("c0", "controller capi"), ("c1", "controller kcp"), ("c1p0", "pod kcp-0"), ("c1p1", "pod kcp-1")]
+    overview = next(d for d in report.dashboards if d.target is None)
+    cpu_all = next(p for p in overview.panels if p.title == "CPU, all controllers")
+    assert set(cpu_all.variants) == {"c0", "c1"}  # capture-wide panels: one variant per controller
+    for key, target in (("c0", "capi"), ("c1", "kcp")):
+        want = sum(c for (t, _), c in CORES.items() if t == target)
+        assert float(cpu_all.variants[key].lines[0].values[-1]) == pytest.approx(want, rel=0.01)
+    kcp = next(d for d in report.dashboards if d.target == "kcp")
+    now = next(p for p in kcp.panels if p.title == "CPU now")
+    assert now.stat == pytest.approx(0.8, rel=0.01)  # both pods
+    assert {k: round(v.stat or 0, 3) for k, v in now.variants.items()} == {"c1p0": 0.2, "c1p1": 0.6}
+    capi = next(d for d in report.dashboards if d.target == "capi")
+    assert all(not p.variants for p in capi.panels)  # one pod: nothing to split
+    flame = next(p for p in kcp.panels if p.flame is not None)
+    assert flame.flame is not None
+    assert [w.get("pod") for w in flame.flame.windows if w.get("pod")] == ["kcp-0", "kcp-1"]
+    html = report_html(report)
+    assert '<select id="picker"' in html and "&nbsp;&nbsp;pod kcp-1</option>" in html
+    assert '<section class="dashboard" data-target="capi">' in html

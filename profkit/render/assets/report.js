@@ -100,9 +100,11 @@
     var el = document.getElementById(fig.div);
     if (!el) { return; }
     var layout = Object.assign({template: doc.template}, fig.layout);
-    fig.data.forEach(function (trace) {
-      if (trace.xs) { trace.x = toX(trace.xs); delete trace.xs; }
-    });
+    [fig.data].concat(Object.keys(fig.variants || {}).map(function (k) { return fig.variants[k]; }))
+      .forEach(function (traces) {
+        traces.forEach(function (trace) { if (trace.xs) { trace.x = toX(trace.xs); delete trace.xs; } });
+      });
+    fig.all = fig.data;
     if (fig.kind === "time") {
       timeDecorations(layout);
       layout.xaxis = Object.assign({}, layout.xaxis, {range: fullRange.slice()});
@@ -212,6 +214,53 @@
     });
   });
 
+  /* ---- the controller/pod picker: other controllers' dashboards and findings hidden, split panels redrawn
+     with the picked controller's (capture-wide panels) or pod's (a controller's panels) traces ---- */
+  var labels = {};
+  (doc.picker || []).forEach(function (e) { labels[e.key] = e; });
+  function badge(el, text) {
+    var box = el.closest(".panel"), span = box && box.querySelector(".scope");
+    if (span) { span.textContent = text; }
+  }
+  function pick(key) {
+    var entry = labels[key] || null, target = entry ? entry.target : null;
+    var controllerKey = entry ? key.replace(/p\d+$/, "") : null;
+    document.querySelectorAll("[data-target]").forEach(function (el) {
+      var own = el.getAttribute("data-target");
+      el.classList.toggle("hidden", target !== null && own !== "" && own !== target);
+    });
+    doc.figures.forEach(function (fig) {
+      var el = document.getElementById(fig.div);
+      if (!el) { return; }
+      var inPicked = target !== null && el.closest("[data-target]").getAttribute("data-target") === target;
+      if (!fig.variants) {
+        badge(el, entry && entry.pod && inPicked ? "whole controller" : "");
+        return;
+      }
+      var use = null;
+      if (key && fig.variants[key] !== undefined) { use = key; }
+      else if (controllerKey && fig.variants[controllerKey] !== undefined) { use = controllerKey; }
+      var data = use ? fig.variants[use] : fig.all;
+      el.setAttribute("data-shown", use || "");
+      badge(el, use ? labels[use].label + (data.length ? "" : ": no data") : "");
+      Plotly.react(el, data, el.layout, config);
+    });
+    Object.keys(flames).forEach(function (div) {
+      var state = flames[div], index = 0;
+      if (entry && entry.pod) {
+        state.flame.windows.forEach(function (w, i) { if (w.pod === entry.pod) { index = i; } });
+      }
+      state.el.setAttribute("data-shown", index && entry ? key : "");
+      badge(state.el, index && entry ? entry.label : "");
+      state.el.closest(".panel").querySelector(".flame-window").value = String(index);
+      if (index !== state.window) { state.draw(index); }
+    });
+    timePlots.concat(doc.figures.map(function (f) { return document.getElementById(f.div); }))
+      .forEach(function (el) { if (el && el.offsetParent !== null) { Plotly.Plots.resize(el); } });
+  }
+  var picker = document.getElementById("picker");
+  if (picker) { picker.addEventListener("change", function () { pick(picker.value); }); }
+
   function showWindow(div, path) {
     var state = flames[div];
     if (!state) { return; }
@@ -226,5 +275,5 @@
     box.classList.add("flash");
     setTimeout(function () { box.classList.remove("flash"); }, 1500);
   }
-  window.profkitReport = {timePlots: timePlots, flames: flames, showWindow: showWindow};
+  window.profkitReport = {timePlots: timePlots, flames: flames, showWindow: showWindow, pick: pick};
 })();
