@@ -70,7 +70,15 @@ table.cmp { border-collapse: collapse; margin: 6px 0 14px; }
 table.cmp td, table.cmp th { border-bottom: 1px solid #2c3235; padding: 3px 10px; text-align: left; }
 table.cmp td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .verdict { font-size: 15px; padding: 8px 12px; margin: 10px 0; border-left: 4px solid var(--sev); background: #181b1f; }
-.grid2 { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 10px; }
+.grid2 { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 10px; }
+.grid2 > .panel:last-child:nth-child(odd) { grid-column: 1 / -1; }  /* no empty half-row at the end */
+@media (min-width: 1500px) {
+  .grid2 { grid-template-columns: repeat(3, minmax(0, 1fr)); }
+  .grid2 > .panel:last-child:nth-child(odd) { grid-column: auto; }
+  .grid2 > .panel:last-child:nth-child(3n+1) { grid-column: 1 / -1; }
+  .grid2 > .panel:last-child:nth-child(3n+2) { grid-column: span 2; }
+}
+@media (max-width: 900px) { .grid2 { grid-template-columns: minmax(0, 1fr); } }
 .panel { background: #181b1f; border: 1px solid #2c3235; }
 iframe.flame { display: block; width: 100%; height: auto; border: 1px solid #2c3235; background: #181b1f; }
 .muted { color: #8e8e9e; }

@@ -136,6 +136,7 @@ def widths(page: Any, name: str) -> None:
     """Screenshots at each width (the page re-lays out, no reload), the whole page and the first screen."""
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 1000})
+        page.evaluate("() => window.scrollTo(0, 0)")  # else the sticky header is drawn mid-page
         page.wait_for_timeout(700)  # plotly's responsive resize
         shot(page, f"{name}-{width}")
         shot(page, f"{name}-{width}-top", full_page=False)
@@ -193,6 +194,10 @@ def test_compare_page_panels_stay_in_their_boxes_and_the_diff_flame_fits(browser
           return [box.firstElementChild.id, s.left - b.left, b.right - s.right, b.bottom - s.bottom];
         }).filter(([, left, right, bottom]) => left < 0 || right < 0 || bottom < 0)""")
         assert spill == [], (width, spill)  # no SVG reaches past its panel into the next one
+        rows = page.evaluate("""() => { const boxes = [...document.querySelectorAll('.grid2 > .panel')];
+          const grid = boxes[0].parentElement.getBoundingClientRect(), last = boxes[boxes.length - 1].getBoundingClientRect();
+          return [Math.round(grid.right - last.right), boxes.length]; }""")
+        assert rows[0] <= 1, (width, rows)  # the last row reaches the right edge: no empty half-row
         frame = page.evaluate("""() => {
           const f = document.querySelector('iframe.flame'), r = f.getBoundingClientRect();
           const d = f.contentDocument, s = d.querySelector('svg').getBoundingClientRect();
@@ -203,6 +208,7 @@ def test_compare_page_panels_stay_in_their_boxes_and_the_diff_flame_fits(browser
         assert frame["frame"][0] <= frame["page"] and abs(frame["svg"][0] - frame["frame"][0]) <= 3, frame
         assert abs(frame["svg"][1] - frame["frame"][1]) <= 3 and frame["scroll"] <= frame["frame"][1] + 1, frame
         assert frame["background"] == "rgb(24, 27, 31)", frame  # the page's panel colour, not white
+        page.evaluate("() => window.scrollTo(0, 0)")  # else the sticky header is drawn mid-page
         shot(page, f"compare-{width}")
         page.locator("iframe.flame").scroll_into_view_if_needed()
         shot(page.locator("iframe.flame"), f"compare-diff-flame-{width}")
