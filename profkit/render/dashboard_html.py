@@ -9,6 +9,7 @@ import numpy as np
 
 from profkit.render.dashboard_spec import PanelSpec, Threshold
 from profkit.render.flame_html import FlamePanel, flame_panel_html
+from profkit.render.icicle import plotly_text
 from profkit.render.page import SEVERITY_COLOURS, esc
 from profkit.render.panel_data import Line
 from profkit.render.report_model import DashboardData, PanelData, TableData
@@ -46,7 +47,7 @@ def _values(values: np.ndarray) -> list[float | None]:
 def _trace(line: Line, unit: str, t0: float, colour: str | None = None) -> dict[str, Any]:
     fmt, suffix = UNIT_FORMATS.get(unit, UNIT_FORMATS[""])
     trace: dict[str, Any] = {
-        "type": "scatter", "name": esc(line.name), "xs": _offsets(line.times, t0), "y": _values(line.values),
+        "type": "scatter", "name": plotly_text(line.name), "xs": _offsets(line.times, t0), "y": _values(line.values),
         "hovertemplate": f"%{{y:{fmt}}}{suffix}",
     }
     if line.style == "points":
@@ -69,7 +70,7 @@ def _axis_layout(panel: PanelSpec, lines: Sequence[Line], thresholds: Sequence[T
     shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": t.value, "y1": t.value,
                "line": {"color": _named(t.color), "width": 1, "dash": "dash"}} for t in drawn]
     labels = [{"xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": t.value, "yanchor": "bottom",
-               "text": esc(t.label), "showarrow": False, "font": {"size": 10, "color": _named(t.color)},
+               "text": plotly_text(t.label), "showarrow": False, "font": {"size": 10, "color": _named(t.color)},
                "bgcolor": "rgba(24,27,31,0.7)"} for t in drawn if t.label]
     return {
         "height": panel.height * ROW_PIXELS, "hovermode": "x unified", "colorway": PALETTE,
@@ -79,7 +80,7 @@ def _axis_layout(panel: PanelSpec, lines: Sequence[Line], thresholds: Sequence[T
                   "spikesnap": "cursor",
                   "spikethickness": 1, "spikecolor": "#9fa7b3", "spikedash": "solid", "gridcolor": GRID},
         "yaxis": {"tickformat": fmt, "ticksuffix": suffix, "rangemode": "tozero", "gridcolor": GRID,
-                  "zeroline": False, "title": {"text": esc(panel.unit) if panel.unit in ("cores", "workers") else ""}},
+                  "zeroline": False, "title": {"text": plotly_text(panel.unit) if panel.unit in ("cores", "workers") else ""}},
         "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "font": {"size": 10}},
         "paper_bgcolor": "#181b1f", "plot_bgcolor": "#181b1f", "shapes": shapes, "annotations": labels,
     }
@@ -121,7 +122,7 @@ def _table_figure(panel: PanelSpec, table: TableData) -> dict[str, Any]:
         return "-" if not np.isfinite(value) else f"{value:.4g}"
 
     header = list(table.header)
-    rows = [[esc(name), *(str(int(v)) if i == 0 and table.counted else fmt(v) for i, v in enumerate(values))]
+    rows = [[plotly_text(name), *(str(int(v)) if i == 0 and table.counted else fmt(v) for i, v in enumerate(values))]
             for name, values in table.rows]
     columns = [list(column) for column in zip(*rows)] if rows else [[] for _ in header]
     trace = {"type": "table", "columnwidth": [3] + [1] * (len(header) - 1),
@@ -145,7 +146,7 @@ def _findings_timeline(panel: PanelSpec, lines: Sequence[Line], t0: float) -> di
         severity = line.hover[0].split(":", 1)[0] if line.hover else "info"
         trace = _trace(line, "", t0, SEVERITY_COLOURS.get(severity, "#8e8e9e"))
         trace.update(mode="lines+markers", line={"width": 8, "color": SEVERITY_COLOURS.get(severity, "#8e8e9e")},
-                     text=[esc(h) for h in line.hover], hovertemplate="%{text}<extra>%{fullData.name}</extra>")
+                     text=[plotly_text(h) for h in line.hover], hovertemplate="%{text}<extra>%{fullData.name}</extra>")
         traces.append(trace)
     return {"data": traces, "layout": layout, "kind": "time"}
 

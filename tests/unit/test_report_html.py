@@ -228,3 +228,11 @@ def test_flame_names_use_only_entities_plotly_decodes() -> None:
     full, label, _ = names.names[0]
     assert "&quot;" not in full and 'healthz&#34;' in full
     assert "<" not in full and "&#34;" in label
+
+
+def test_chart_texts_use_only_entities_plotly_decodes(report: tuple[str, Path]) -> None:
+    """A legend entry of a label holding ``"`` read ``&quot;`` on the page: plotly does not decode that entity."""
+    text, _ = report
+    names = [t.get("name", "") for f in _document(text)["figures"] for t in f["data"]]
+    quoted = [n for n in names if "&#34;" in n]
+    assert quoted and not [n for n in names if "&quot;" in n]  # the workqueue's name holds a quote
