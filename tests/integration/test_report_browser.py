@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.browser_page import CHROMIUM, Page, shot
+from tests.integration.browser_page import CHROMIUM, Page, click_every_evidence_link, shot
 
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '"><img src=x onerror="window.__pwned=1">'
@@ -160,6 +160,7 @@ def test_evidence_zoom_links_keep_every_panel_in_the_capture_and_non_empty(brows
         }""")
         assert all(inside for inside, _ in checks), (number, checks)  # 2083 was outside every capture
         assert any(shown for _, shown in checks), (number, checks)
+    assert click_every_evidence_link(page) >= 5  # panels, profile windows, the zoom and the log line
     assert session.errors == []
     session.close()
 
