@@ -55,6 +55,10 @@ def format_number(value: float, unit: str = "") -> str:
         return format_bytes(value)
     if unit == "seconds":
         return format_duration(value)
+    if unit == "percent":
+        return f"{value:.0%}"
+    if unit == "cores" and value == 1:
+        return "1 core"
     magnitude = abs(value)
     if value == int(value) and magnitude < 1e15:
         text = f"{int(value)}"

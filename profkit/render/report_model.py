@@ -26,6 +26,7 @@ from profkit.render.dashboard_spec import (
 from profkit.render.flame_html import FlamePanel, flame_panel
 from profkit.render.page import SEVERITY_COLOURS
 from profkit.render.panel_data import Line, finding_window, reduce_values, series_lines
+from profkit.units import format_number
 
 ANNOTATED = {"restart": ("#f2495c", "↻"), "rollout": ("#b877d9", "⇪"), "gap": ("#fade2a", "gap"),
              "pod-added": ("#73bf69", "+"), "pod-removed": ("#ff9830", "−"), "error": ("#f2495c", "!")}
@@ -263,18 +264,6 @@ def target_limits(view: BundleView, target: str | None) -> dict[str, float]:
     return {"cpu_limit": float(limit)} if isinstance(limit, (int, float)) and limit > 0 else {}
 
 
-def _amount(value: float, unit: str) -> str:
-    if unit == "percent":
-        return f"{value:.0%}"
-    if unit == "bytes":
-        return f"{value / 2**20:.4g} MiB"
-    if unit == "seconds":
-        return f"{value:.3g} s"
-    if unit == "cores" and value == 1:
-        return "1 core"
-    return f"{value:.3g}" + (f" {unit.replace('_', ' ')}" if unit else "")
-
-
 def resolve_thresholds(spec: PanelSpec, limits: dict[str, float]) -> tuple[Threshold, ...]:
     """The panel's thresholds with values known and labels set: relative ones (``of: cpu_limit``) become the
     target's number, or are left out when its pod spec has no such limit."""
@@ -287,10 +276,10 @@ def resolve_thresholds(spec: PanelSpec, limits: dict[str, float]) -> tuple[Thres
             if t.of not in limits:
                 continue
             value = t.value * limits[t.of]
-            label = f"{t.label or t.of}: {_amount(value, spec.unit)} (pod spec)"
+            label = f"{t.label or t.of}: {format_number(value, spec.unit)} (pod spec)"
         else:
             value = t.value
-            label = f"{t.label}: {_amount(value, spec.unit)}" if t.label else _amount(value, spec.unit)
+            label = f"{t.label}: {format_number(value, spec.unit)}" if t.label else format_number(value, spec.unit)
         out.append(Threshold(value, t.color, "", label))
     return tuple(out)
 

@@ -12,6 +12,8 @@ def test_numbers_read_like_numbers() -> None:
     assert format_number(66.9) == "66.9" and format_number(3.0) == "3"
     assert format_number(0.05, "per_second") == "0.05/s"
     assert format_number(1796170000.123) == "1796170000"
+    assert format_number(1.0, "cores") == "1 core" and format_number(2.0, "cores") == "2 cores"  # threshold labels
+    assert format_number(0.8, "percent") == "80%"
     assert plural(1, "object") == "1 object" and plural(2, "object") == "2 objects"
 
 
