@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from profkit.bundle.reader import BundleView
 from profkit.model import Profile, ProfileRef, merge_profiles
-from profkit.render.icicle import NameTable, flame_nodes
+from profkit.render.icicle import LEGEND, NameTable, flame_nodes, legend_colour
 from profkit.render.page import esc
 
 MAX_WINDOW_CHOICES = 12  # windows beyond this are merged into as many time slices
@@ -155,5 +155,13 @@ def flame_panel_html(panel: FlamePanel, heading: str, panel_id: str, width: int,
         f'<input class="flame-search" type="search" placeholder="search frames (regex)" aria-label="search frames">'
         f'<span class="flame-matched muted"></span><button class="flame-reset" type="button">reset zoom</button></div>'
         f'<div class="plot flame-plot" id="{esc(panel.div)}"></div>'
-        f'<div class="hint muted">{hint}{" Raw files: " + raw if raw else ""}</div>{skipped}</section>'
+        f'<div class="hint muted">{flame_legend_html()} {hint}{" Raw files: " + raw if raw else ""}</div>'
+        f'{skipped}</section>'
     )
+
+
+def flame_legend_html() -> str:
+    """The colour legend of the icicle, the same kinds and colours as the SVG flame graphs'."""
+    swatches = "".join(f'<span class="flame-key"><i style="background:{legend_colour(origin)}"></i>{esc(text)}</span>'
+                       for origin, text in LEGEND)
+    return f'<span class="flame-legend">{swatches}</span>'

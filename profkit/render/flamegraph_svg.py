@@ -7,6 +7,7 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
+from profkit.analyze.frames import short_name
 from profkit.errors import BadInput
 from profkit.model import Frame, Profile
 
@@ -269,10 +270,25 @@ def go_package(function_name: str) -> str:
 
 
 def _label(name: str, width: float) -> str:
+    """The full name where it fits, else the short name (last path element, as the icicle shows it), cut."""
     fits = int(width / CHAR_WIDTH)
     if fits < 3:
         return ""
-    return name if len(name) <= fits else name[: fits - 2] + ".."
+    if len(name) <= fits:
+        return name
+    short = short_name(name)
+    return short if len(short) <= fits else short[: fits - 2] + ".."
+
+
+def _legend(kinds: Sequence[tuple[str, str]], colour: Callable[[str], str], x: float, y: float) -> str:
+    """One line of swatches saying what the frame colours mean (the HTML icicle shows the same)."""
+    parts = ['<g id="legend">']
+    for origin, text in kinds:
+        parts.append(f'<rect x="{x:.0f}" y="{y - 9:.0f}" width="10" height="10" rx="2" fill="{colour(origin)}"/>'
+                     f'<text x="{x + 14:.0f}" y="{y:.0f}" style="font-size:11px">{escape(text)}</text>')
+        x += 14 + CHAR_WIDTH * len(text) + 16
+    parts.append("</g>\n")
+    return "".join(parts)
 
 
 def render_flamegraph_svg(profile: Profile, title: str = "", width: int = 1200, min_fraction: float = 0.001, *,
@@ -284,11 +300,18 @@ def render_flamegraph_svg(profile: Profile, title: str = "", width: int = 1200, 
     differential flame graph does). ``theme="dark"`` draws it on the report's dark panel colour (the
     compare page embeds it so); the frames keep their colours and dark labels either way.
     """
+    from profkit.render.icicle import LEGEND, by_display_name, legend_colour, origin_colour
+
     background, ink, ui = THEMES[theme]
+    origins: list[str] | None = None
     if tree is None:
+        # The names and colours of the HTML icicle: Python lines of one function merged into one frame named
+        # module.function, coloured by kind of code (own, library, standard library, runtime).
+        profile, origins = by_display_name(profile)
         tree = build_tree(profile, min_fraction)
     max_depth = int(tree.depth.max()) + 1 if tree.depth.size else 1
-    height = (max_depth + 1) * FRAME_HEIGHT + 5 * PAD + 2 * FONT_SIZE
+    legend_height = FONT_SIZE + 6 if origins is not None else 0
+    height = (max_depth + 1) * FRAME_HEIGHT + 5 * PAD + 2 * FONT_SIZE + legend_height
     scale = (width - 2 * PAD) / tree.grand_total if tree.grand_total > 0 else 0.0
     unit = profile.unit
     heading = title or " ".join(x for x in (profile.target, profile.instance, profile.kind, "flame graph") if x)
@@ -310,6 +333,7 @@ def render_flamegraph_svg(profile: Profile, title: str = "", width: int = 1200, 
         "Search (Ctrl+F)</text>\n",
         f'<text id="details" x="{PAD}" y="{height - PAD}"> </text>\n',
         f'<text id="matched" class="ui" x="{width - PAD}" y="{height - PAD}" text-anchor="end"> </text>\n',
+        _legend(LEGEND, legend_colour, PAD, PAD + 2 * FONT_SIZE + 4) if origins is not None else "",
         '<g id="frames">\n',
     ]
     base_y = height - 3 * PAD - FONT_SIZE - FRAME_HEIGHT
@@ -324,7 +348,8 @@ def render_flamegraph_svg(profile: Profile, title: str = "", width: int = 1200, 
         name = names[frame]
         colour = node_colours[node] if node_colours is not None else colours.get(frame)
         if colour is None:
-            colour = colours[frame] = frame_colour(profile.frames[frame], profile.language)
+            colour = colours[frame] = (origin_colour(names[frame], origins[frame]) if origins is not None
+                                       else frame_colour(profile.frames[frame], profile.language))
         safe = safe_names.get(frame)
         if safe is None:
             safe = safe_names[frame] = escape(name)

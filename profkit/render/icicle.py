@@ -17,6 +17,16 @@ ORIGIN_HUES = {"own": (28, 85, 58), "library": (210, 65, 62), "stdlib": (150, 45
                "other": (0, 0, 40), "root": (0, 0, 30)}
 
 
+# The colour legend every flame graph shows (HTML icicle and SVG): the kinds of code, in this order.
+LEGEND = (("own", "your code"), ("library", "libraries"), ("stdlib", "standard library"), ("runtime", "runtime"))
+
+
+def legend_colour(origin: str) -> str:
+    """The legend's swatch for a kind of code: its hue at the middle lightness."""
+    hue, sat, light = ORIGIN_HUES.get(origin, ORIGIN_HUES["other"])
+    return f"hsl({hue},{sat}%,{light}%)"
+
+
 def origin_colour(name: str, origin: str) -> str:
     """A colour by kind of code (own, library, stdlib, runtime), lightness varied per package."""
     hue, sat, light = ORIGIN_HUES.get(origin, ORIGIN_HUES["other"])

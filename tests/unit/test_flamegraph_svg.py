@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import random
 import time
 import xml.etree.ElementTree as ET
@@ -108,3 +109,31 @@ def test_a_hundred_thousand_node_profile_renders_quickly() -> None:
     elapsed = time.perf_counter() - started
     ET.fromstring(svg)
     assert elapsed < 6.0, f"{elapsed:.2f}s (target 2 s on an idle machine)"
+
+
+def test_svg_and_html_icicle_name_and_colour_frames_alike_with_one_legend() -> None:
+    """Issue 10: the same names (module.function for Python, lines of one function merged) and the same
+    colour meaning (own code, libraries, standard library, runtime) in the SVG and the report's icicle."""
+    from profkit.render.flame_html import flame_legend_html
+    from profkit.render.icicle import LEGEND, NameTable, flame_nodes, legend_colour
+
+    for profile in (load_profile_file(pyspy_profile()), load_profile_file(go_profile("cpu"))):
+        svg = render_flamegraph_svg(profile, min_fraction=0.0)
+        svg_colours = {(g.find(f"{SVG}title").text or "").split("\n")[0]: g.find(f"{SVG}rect").get("fill")  # type: ignore[union-attr]
+                       for g in frame_groups(svg)}
+        names = NameTable()
+        flame_nodes(profile, names, max_nodes=10**6)
+        html_colours = {html.unescape(full): colour for full, _, colour in names.names
+                        if full != "all" and not full.startswith("other")}
+        shared = set(svg_colours) & set(html_colours)
+        assert len(shared) >= 0.9 * len(svg_colours), sorted(set(svg_colours) - set(html_colours))[:5]
+        assert all(svg_colours[n] == html_colours[n] for n in shared)
+        if profile.language == "python":  # py-spy's per-line frames are one function in both
+            assert len(svg_colours) < len({f.name for f in profile.frames}) or all(":" not in n for n in svg_colours)
+        legend = ET.fromstring(svg).find(f"{SVG}g[@id='legend']")
+        assert legend is not None
+        assert [t.text for t in legend.findall(f"{SVG}text")] == [text for _, text in LEGEND]
+        assert [r.get("fill") for r in legend.findall(f"{SVG}rect")] == [legend_colour(o) for o, _ in LEGEND]
+    legend_html = flame_legend_html()
+    for origin, text in LEGEND:
+        assert legend_colour(origin) in legend_html and text in legend_html
