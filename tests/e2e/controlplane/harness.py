@@ -24,8 +24,10 @@ from .procs import ProcessSet, free_port, port_open
 HERE = Path(__file__).resolve().parent
 MANIFESTS = HERE / "manifests"
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
-#: Stop order for ``down``: workloads first, etcd last.
-STOP_ORDER = ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "egress", "etcd")
+#: Stop order for ``down``: workloads first (Cluster API managers, their relay and namespace holders
+#: from capi_install.py), etcd last.
+STOP_ORDER = (*(f"capi-{k}-manager" for k in ("capim", "kcp", "cabpk", "capi")), "capi-podnet",
+              *(f"capi-{k}-netns" for k in ("capim", "kcp", "cabpk", "capi")), "kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "egress", "etcd")
 POD_CIDR = "10.244.0.1/16"
 SERVICE_CIDR = "10.96.0.0/16"
 
