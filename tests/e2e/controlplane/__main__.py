@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{m.namespace}/{m.deployment} pod={m.pod} ip={m.pod_ip} -> {m.process} "
                           f"diagnostics=https://127.0.0.1:{m.diagnostics_port} health=http://127.0.0.1:{m.health_port} "
                           f"log={m.log_file}")
+                for line in capi_install.check_diagnostics(cp, inst):
+                    print(line)
             else:
                 secs, status = capi_install.create_clusters(cp, args.count, args.namespace, args.prefix,
                                                             timeout=args.timeout)
