@@ -458,7 +458,8 @@ def cluster_status(cp: ControlPlane, namespace: str) -> dict[str, dict[str, int]
 
 def create_clusters(cp: ControlPlane, count: int, namespace: str = "default", prefix: str = "capim",
                     timeout: float = 900, **template: Any) -> tuple[float, dict[str, dict[str, int]]]:
-    """Create ``count`` in-memory clusters; wait until every Cluster is Ready. Returns (seconds, status)."""
+    """Create ``count`` in-memory clusters; wait until every Cluster, MachineDeployment and Machine is Ready
+    (Machines: Running too). Returns (seconds, status)."""
     cp.kubectl("create", "namespace", namespace, check=False)
     names = [f"{prefix}-{i:04d}" for i in range(count)]
     t0 = time.monotonic()
@@ -472,7 +473,9 @@ def create_clusters(cp: ControlPlane, count: int, namespace: str = "default", pr
         if line != last:
             _log(f"{time.monotonic() - t0:6.0f}s {line}")
             last = line
-        if status["clusters"]["ready"] >= count:
+        machines = count * (int(template.get("control_plane_machines", 1)) + int(template.get("worker_machines", 1)))
+        if (status["clusters"]["ready"] >= count and status["machinedeployments"]["ready"] >= count
+                and status["machines"]["ready"] >= machines):
             return time.monotonic() - t0, status
         time.sleep(5)
     raise InstallError(f"timed out after {timeout:.0f}s: {last}")
