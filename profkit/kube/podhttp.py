@@ -17,6 +17,8 @@ from profkit.kube.errors import NEEDS, Forbidden, connection_reason, from_status
 from profkit.sources.http import FetchError, first_line, read_body
 
 TOKEN_ENV = "PROFKIT_DIAGNOSTICS_TOKEN"
+#: Seconds a port-forward's TLS handshake may take; the request itself has the caller's whole timeout.
+HANDSHAKE_TIMEOUT = 30.0
 #: What a controller's own authenticating endpoint means by 401 / 403 (its answer, not the API server's).
 TOKEN_REFUSALS = {401: "the token was rejected", 403: "the token needs get on nonResourceURLs /metrics and /debug/pprof/*"}
 
@@ -144,7 +146,7 @@ class PortForwardFetcher:
         forward, sock = self._open()
         connection: _SocketConnection | None = None
         try:
-            sock.settimeout(min(timeout, 30.0))
+            sock.settimeout(min(timeout, HANDSHAKE_TIMEOUT))
             if self.scheme == "https":
                 context = ssl.create_default_context()
                 context.check_hostname = False
@@ -153,6 +155,9 @@ class PortForwardFetcher:
                     sock = context.wrap_socket(sock, server_hostname=None)
                 except (ssl.SSLError, OSError) as exc:
                     raise FetchError(f"GET {what}: TLS handshake failed ({exc})") from None
+            # A CPU profile answers only after its window: wait for the reply until the caller's deadline,
+            # not the handshake's cap (a 30 s window through a 30 s socket timeout timed out).
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
             connection = _SocketConnection(sock, timeout)
             headers = {"User-Agent": "profkit", "Accept-Encoding": "identity", "Connection": "close"}
             if self.token:
