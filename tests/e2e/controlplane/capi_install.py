@@ -441,12 +441,15 @@ def _conditions(obj: dict[str, Any]) -> dict[str, str]:
     return {c["type"]: c["status"] for c in obj.get("status", {}).get("conditions", [])}
 
 
-def cluster_status(cp: ControlPlane, namespace: str) -> dict[str, dict[str, int]]:
-    """Per kind, how many objects exist and how many are Ready (Machines: phase Running)."""
+def cluster_status(cp: ControlPlane, namespace: str, clusters: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Per kind, how many objects of ``clusters`` exist and how many are Ready (Machines: Running too)."""
+    wanted = set(clusters)
     out: dict[str, dict[str, int]] = {}
     for kind in ("clusters.cluster.x-k8s.io", "kubeadmcontrolplanes.controlplane.cluster.x-k8s.io",
                  "machinedeployments.cluster.x-k8s.io", "machines.cluster.x-k8s.io"):
         items = json.loads(cp.kubectl("get", kind, "-n", namespace, "-o", "json", timeout=120).stdout)["items"]
+        items = [i for i in items if (i["metadata"]["name"] if kind.startswith("clusters.") else
+                                      i["metadata"].get("labels", {}).get("cluster.x-k8s.io/cluster-name")) in wanted]
         if kind.startswith("machines."):
             ready = sum(1 for i in items if i.get("status", {}).get("phase") == "Running"
                         and _conditions(i).get("Ready") == "True")
@@ -468,7 +471,7 @@ def create_clusters(cp: ControlPlane, count: int, namespace: str = "default", pr
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        status = cluster_status(cp, namespace)
+        status = cluster_status(cp, namespace, names)
         line = " ".join(f"{k}={v['ready']}/{v['total']}" for k, v in status.items())
         if line != last:
             _log(f"{time.monotonic() - t0:6.0f}s {line}")
