@@ -109,11 +109,15 @@ def go_env() -> dict[str, str]:
     return env
 
 
-def _go_build(module_dir: Path, package: str, out: Path, ldflags: str) -> float:
+def _go_build(module_dir: Path, package: str, out: Path, ldflags: str, env: dict[str, str] | None = None,
+              nice: bool = False) -> float:
+    """``go build`` of ``package`` into ``out`` (atomically, through ``out.tmp``); returns the seconds taken."""
     tmp = out.with_name(out.name + ".tmp")
     cmd = ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), package]
+    if nice and shutil.which("nice") is not None:
+        cmd = ["nice", "-n", "10", *cmd]
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=module_dir, env=go_env(), text=True, capture_output=True)
+    proc = subprocess.run(cmd, cwd=module_dir, env=env or go_env(), text=True, capture_output=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise BuildError(f"go build {package} failed:\n{proc.stdout}{proc.stderr}")

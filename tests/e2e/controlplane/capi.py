@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -101,20 +100,6 @@ def module_dir(module: str, version: str | None = None) -> Path:
     return Path(info["Dir"])
 
 
-def _go_build(wrapper: str, package: str, out: Path, flags: str) -> float:
-    tmp = out.with_name(out.name + ".tmp")
-    cmd = ["nice", "-n", "10", "go", "build", "-trimpath", "-ldflags", flags, "-o", str(tmp), package]
-    if shutil.which("nice") is None:
-        cmd = cmd[3:]
-    start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=GOMOD_DIR / wrapper, env=go_env(), text=True, capture_output=True)
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise BuildError(f"go build {package} failed:\n{proc.stdout}{proc.stderr}")
-    tmp.replace(out)
-    return time.monotonic() - start
-
-
 def build(force: bool = False) -> Path:
     """Build every missing manager (sequentially, niced) into the cache; return the bin dir."""
     version = capi_version()
@@ -131,7 +116,8 @@ def build(force: bool = False) -> Path:
     for i, key in enumerate(todo, 1):
         m = MANAGERS[key]
         _log(f"[{i}/{len(todo)}] {m.binary} ({m.package}) ...")
-        secs = _go_build(m.wrapper, m.package, target / m.binary, ldflags(version))
+        secs = buildmod._go_build(GOMOD_DIR / m.wrapper, m.package, target / m.binary, ldflags(version),
+                                 env=go_env(), nice=True)
         _log(f"[{i}/{len(todo)}] {m.binary} done in {secs:.0f}s")
     _log(f"built {len(todo)} managers in {time.monotonic() - total:.0f}s")
     return target
