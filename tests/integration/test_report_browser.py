@@ -165,6 +165,19 @@ def test_evidence_zoom_links_keep_every_panel_in_the_capture_and_non_empty(brows
     session.close()
 
 
+FOCUS_VIEW = """(sel) => {
+  const el = document.querySelector(sel), t = el.data[0], focus = el.getAttribute('data-zoomed');
+  const k = t.ids.indexOf(focus), width = el.getBoundingClientRect().width;
+  const bars = [...el.querySelectorAll('g.slice')].map(g => {
+    const text = g.querySelector('text'), box = g.getBoundingClientRect();
+    return {text: g.textContent, width: box.width, height: box.height,
+            font: text ? parseFloat(getComputedStyle(text).fontSize) : 0};
+  });
+  return {k, width, level: t.level === undefined ? null : t.level, ids: t.ids, values: t.values,
+          labels: t.labels, totals: t.customdata.map(c => c[3]), bars};
+}"""
+
+
 def test_flame_graph_zooms_on_click_searches_and_switches_windows(browser: Any, demo_report: Path) -> None:
     session = Page(browser)
     page = session.open(demo_report)
@@ -175,22 +188,25 @@ def test_flame_graph_zooms_on_click_searches_and_switches_windows(browser: Any, 
     plot_id = flame.get_attribute("data-flame")
     assert plot_id
     selector = f"#{plot_id}"
-    before = page.evaluate(f"() => document.querySelector('{selector}').querySelectorAll('g.slice').length")
-    assert before > 3
-    slices = page.locator(f"{selector} g.slice")
-    # a frame a few levels up from the root
-    target = None
-    for index in range(min(slices.count(), 40)):
-        box = slices.nth(index).bounding_box()
-        if box and box["width"] > 60 and box["height"] > 8 and index > 2:
-            target = box
-            break
-    assert target is not None
+    unzoomed = page.evaluate(FOCUS_VIEW, selector)
+    assert len(unzoomed["bars"]) > 3
+    # the deepest wide frame: several ancestors below it, wide enough to click
+    deep = [b for b in page.locator(f"{selector} g.slice").all()
+            if (box := b.bounding_box()) and box["width"] > 60 and box["height"] > 8]
+    target = min((b.bounding_box() for b in deep), key=lambda box: box["y"])  # flip y: deepest is highest
     page.mouse.click(target["x"] + 10, target["y"] + target["height"] / 2)
     page.wait_for_timeout(1200)
-    zoomed = page.evaluate(f"() => document.querySelector('{selector}').getAttribute('data-zoomed')")
-    level = page.evaluate(f"() => document.querySelector('{selector}').data[0].level")
-    assert zoomed and level == zoomed
+    zoomed = page.evaluate(FOCUS_VIEW, selector)
+    k = zoomed["k"]
+    assert k >= 3 and zoomed["level"] is None  # our focus view, not plotly's own zoom
+    # Every ancestor is a full-width bar, its name drawn at a readable size, its tooltip its own total.
+    for label, value, total in zip(zoomed["labels"][:k], zoomed["values"][:k], zoomed["totals"][:k]):
+        assert value == zoomed["values"][k]
+        bar = next(b for b in zoomed["bars"] if b["text"] == label.replace("&lt;", "<").replace("&gt;", ">")
+                   .replace("&amp;", "&"))
+        assert bar["width"] >= 0.95 * zoomed["width"] and bar["font"] >= 10, (label, bar)
+        assert total == unzoomed["totals"][unzoomed["ids"].index(zoomed["ids"][zoomed["labels"].index(label)])]
+    assert zoomed["totals"][0] == unzoomed["totals"][0]  # "all" still says the whole window's total
     shot(flame, "flame-zoomed", full_page=False)
     flame.locator(".flame-reset").click()
     search = flame.locator(".flame-search")

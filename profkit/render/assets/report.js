@@ -175,27 +175,57 @@
       matched.textContent = count + " frame" + (count === 1 ? "" : "s") + " matched, " + pct(share / (w.v[0] || 1)) + " of total";
       return out;
     }
-    function draw(index) {
+    /* The rows drawn for a focus frame, as pprof's and speedscope's flame graphs do it: the frame's ancestors as
+       full-width bars (so their names stay readable, their tooltips keep their own totals), then its subtree at
+       its own scale. Plotly's own click-zoom squeezed the ancestors into an unreadable strip. */
+    function focusRows(w, focus) {
+      var children = w.p.map(function () { return []; });
+      w.p.forEach(function (p, i) { if (p >= 0) { children[p].push(i); } });
+      var chain = [];
+      for (var i = focus; i >= 0; i = w.p[i]) { chain.unshift(i); }
+      var rows = chain.slice(0, -1), depth = {}, stack = [focus], deepest = 0;
+      depth[focus] = chain.length;
+      while (stack.length) {
+        var row = stack.pop();
+        rows.push(row);
+        deepest = Math.max(deepest, depth[row]);
+        children[row].forEach(function (c) { depth[c] = depth[row] + 1; stack.push(c); });
+      }
+      return {rows: rows, ancestors: chain.length - 1, levels: deepest};
+    }
+    function dim(colour) {  // an ancestor bar: its colour at half opacity (names are hsl(...) or hex)
+      var m = /^hsl\(([^)]*)\)$/.exec(colour);
+      return m ? "hsla(" + m[1] + ",0.55)" : colour;
+    }
+    function draw(index, focus) {
       var w = f.windows[index], total = w.v[0] || 1;
+      focus = focus || 0;
       state.window = index;
+      state.focus = focus;
+      var shown = focusRows(w, focus), rows = shown.rows, ancestor = {};
+      rows.slice(0, shown.ancestors).forEach(function (i) { ancestor[i] = true; });
+      var all = colours(w) || w.n.map(function (n) { return f.names[n][2]; });
       var trace = {
         type: "icicle", branchvalues: "total", tiling: {orientation: "v", flip: "y"}, maxdepth: 40,
-        ids: w.p.map(function (_, i) { return "n" + i; }),
-        parents: w.p.map(function (p) { return p < 0 ? "" : "n" + p; }),
-        labels: w.n.map(function (n) { return f.names[n][1]; }),
-        values: w.v,
-        customdata: w.n.map(function (n, i) {
-          return [f.names[n][0], fmt(w.s[i]), pct(w.s[i] / total), fmt(w.v[i]), pct(w.v[i] / total)];
+        pathbar: {visible: false},
+        ids: rows.map(function (i) { return "n" + i; }),
+        parents: rows.map(function (i) { return w.p[i] < 0 ? "" : "n" + w.p[i]; }),
+        labels: rows.map(function (i) { return f.names[w.n[i]][1]; }),
+        values: rows.map(function (i) { return ancestor[i] ? w.v[focus] : w.v[i]; }),
+        customdata: rows.map(function (i) {
+          return [f.names[w.n[i]][0], fmt(w.s[i]), pct(w.s[i] / total), fmt(w.v[i]), pct(w.v[i] / total)];
         }),
-        hovertemplate: "<b>%{customdata[0]}</b><br>total %{customdata[3]} (%{customdata[4]})" +
-                       "<br>self %{customdata[1]} (%{customdata[2]})<extra></extra>",
-        marker: {colors: colours(w) || w.n.map(function (n) { return f.names[n][2]; }), line: {width: 0.5, color: "#111217"}},
+        hovertemplate: "<b>%{customdata[0]}</b><br>total %{customdata[3]} (%{customdata[4]} of all)" +
+                       "<br>self %{customdata[1]} (%{customdata[2]} of all)<extra></extra>",
+        marker: {colors: rows.map(function (i) { return ancestor[i] ? dim(all[i]) : all[i]; }),
+                 line: {width: 0.5, color: "#111217"}},
         textinfo: "label", insidetextfont: {size: 11, color: "#111217"}, textposition: "middle left"
       };
-      var levels = Math.min(w.d || 40, 40);
+      var levels = Math.min(focus ? shown.levels : (w.d || 40), 40);
       var layout = {template: doc.template, margin: {l: 4, r: 4, t: 4, b: 4},
                     height: Math.max(220, Math.min(f.height || 640, levels * 19 + 8)),
                     paper_bgcolor: "#181b1f"};
+      el.setAttribute("data-zoomed", focus ? "n" + focus : "");
       Plotly.react(el, [trace], layout, config);
     }
     state.draw = draw;
@@ -204,13 +234,14 @@
     search.addEventListener("input", function () {
       state.term = search.value;
       if (!state.term) { matched.textContent = ""; }
-      var c = colours(f.windows[state.window]);
-      if (c) { Plotly.restyle(el, {"marker.colors": [c]}); }
+      draw(state.window, state.focus);
     });
     box.querySelector(".flame-reset").addEventListener("click", function () { draw(state.window); });
-    el.on("plotly_click", function (ev) {
+    // A click focuses the frame (an ancestor bar or the root refocuses there); plotly's own zoom is cancelled.
+    el.on("plotly_icicleclick", function (ev) {
       var point = ev.points && ev.points[0];
-      if (point) { el.setAttribute("data-zoomed", point.id || ""); }
+      if (point && point.id) { draw(state.window, +point.id.slice(1)); }
+      return false;
     });
   });
 
