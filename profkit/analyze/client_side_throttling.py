@@ -16,7 +16,7 @@ from profkit.analyze.rules import ThrottlingRules, rules_from
 from profkit.analyze.throttling_logs import NEW_MESSAGE, Wait, parse_wait
 from profkit.analyze.tuning import Tuning, tuning_for
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding
+from profkit.model import Finding, Severity
 from profkit.model.metric_names import RECONCILE_TOTAL, REST_CLIENT_REQUESTS, WORKQUEUE_DEPTH
 
 ID = "client-side-throttling"
@@ -90,7 +90,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         if requests:
             evidence["series"] = [{"name": REST_CLIENT_REQUESTS, "labels": s.labels, "instance": s.instance}
                                   for s in requests[:10]]
-        severity: str | None = None
+        severity: Severity | None = None
         how: list[str] = []
         demand = peak
         target_waits = waits.get(target, [])

@@ -17,7 +17,7 @@ from profkit.analyze.rate_budget import workers_for
 from profkit.analyze.rules import rules_from
 from profkit.analyze.tuning import tuning_for
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding, Series
+from profkit.model import Finding, Series, Severity
 from profkit.model.metric_names import (
     MAX_CONCURRENT_RECONCILES, RECONCILE_TIME_COUNT, RECONCILE_TOTAL, REST_CLIENT_REQUESTS,
     WORKQUEUE_DEPTH, WORKQUEUE_QUEUE_DURATION, WORKQUEUE_WORK_DURATION,
@@ -115,7 +115,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             evidence["work_p90_seconds"] = finite(work.p90)
         if ratio == ratio:
             evidence["queue_to_work_ratio"] = round(ratio, 1)
-        severity = "critical" if critical else "warning"
+        severity: Severity = "critical" if critical else "warning"
         note = ""
         if is_throttled(view, target, tuning.qps):
             severity = "info"

@@ -18,7 +18,7 @@ from profkit.analyze.cpu_profiles import (
 from profkit.analyze.frames import FrameClassifier, base_name, display_name
 from profkit.analyze.keygen_frames import KEYGEN_ID, keygen_mask
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding, Profile
+from profkit.model import Finding, Profile, Severity
 from profkit.model.metric_names import CONTAINER_CPU_SECONDS, PROCESS_CPU_SECONDS, RECONCILE_TOTAL
 
 ID = "cpu-hotspot"
@@ -170,7 +170,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             continue  # nothing at 0.00 cores is a hotspot
         functions = [_function_evidence(own, name, cpu, rules) for name in ranked[: rules.top_functions]]
         keygen_share = functions[0]["key_generation_share"]
-        severity = "info"
+        severity: Severity = "info"
         if share >= rules.warning_share and cores >= rules.warning_min_cores and keygen_share < KEYGEN_EXPLAINS:
             severity = "warning"
         evidence: dict[str, Any] = {

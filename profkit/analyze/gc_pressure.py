@@ -11,7 +11,7 @@ from profkit.analyze.metrics_math import average_rate, series_of
 from profkit.analyze.rules import GcPressureRules, rules_from
 from profkit.bundle.reader import BundleView
 from profkit.errors import BadInput
-from profkit.model import Finding, Profile
+from profkit.model import Finding, Profile, Severity
 from profkit.model.metric_names import CONTAINER_CPU_SECONDS, PROCESS_CPU_SECONDS
 
 ID = "gc-pressure"
@@ -77,7 +77,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     findings: list[Finding] = []
     for target in sorted(names):
         evidence: dict[str, Any] = {}
-        severity: str | None = None
+        severity: Severity | None = None
         how: list[str] = []
         window: tuple[float, float] | None = None
         shares = _profile_evidence(view, target)

@@ -11,7 +11,7 @@ from profkit.analyze.growth import (PLUMBING, Growth, assess, grower_paths, grow
 from profkit.analyze.metrics_math import series_of
 from profkit.analyze.rules import GoroutineGrowthRules, rules_from
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding, Series
+from profkit.model import Finding, Series, Severity
 from profkit.units import format_duration
 from profkit.model.metric_names import GO_GOROUTINES
 
@@ -48,7 +48,7 @@ def _threads(view: BundleView, target: str, instance: str, objects: list[tuple[f
     return None
 
 
-def _severity(g: Growth, rules: GoroutineGrowthRules) -> str | None:
+def _severity(g: Growth, rules: GoroutineGrowthRules) -> Severity | None:
     if g.unexplained < rules.min_growth or g.duration < rules.min_duration_seconds:
         return None
     if g.relative >= rules.critical_growth and g.still_growing:

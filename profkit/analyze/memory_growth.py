@@ -11,7 +11,7 @@ from profkit.analyze.growth import (Growth, assess, grower_paths, growth_evidenc
 from profkit.analyze.metrics_math import series_of
 from profkit.analyze.rules import MemoryGrowthRules, rules_from
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding, Series
+from profkit.model import Finding, Series, Severity
 from profkit.units import format_bytes, format_duration
 from profkit.model.metric_names import CONTAINER_MEMORY_WORKING_SET, PROCESS_RESIDENT_MEMORY
 
@@ -33,7 +33,7 @@ def _worst(series: list[Series], objects: list[tuple[float, float]], rules: Memo
     return best
 
 
-def _severity(g: Growth, rules: MemoryGrowthRules) -> str | None:
+def _severity(g: Growth, rules: MemoryGrowthRules) -> Severity | None:
     if g.unexplained < rules.min_growth_bytes:
         return None
     if g.relative >= rules.critical_growth and g.still_growing:
@@ -43,9 +43,9 @@ def _severity(g: Growth, rules: MemoryGrowthRules) -> str | None:
     return None
 
 
-def _pick(assessed: dict[str, Growth | None], rules: MemoryGrowthRules) -> tuple[str, Growth, str] | None:
+def _pick(assessed: dict[str, Growth | None], rules: MemoryGrowthRules) -> tuple[str, Growth, Severity] | None:
     """The most severe growing metric; the heap wins ties (it points at live objects, RSS lags)."""
-    best: tuple[str, Growth, str] | None = None
+    best: tuple[str, Growth, Severity] | None = None
     for metric in METRICS:
         g = assessed.get(metric)
         severity = _severity(g, rules) if g is not None else None

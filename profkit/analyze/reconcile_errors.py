@@ -13,7 +13,7 @@ from profkit.analyze.metrics_math import series_of
 from profkit.analyze.lifecycle import stuck_terminating_keys
 from profkit.analyze.rules import rules_from
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding, LogRecord
+from profkit.model import Finding, LogRecord, Severity
 from profkit.model.metric_names import RECONCILE_ERRORS_TOTAL, RECONCILE_TOTAL
 
 ID = "reconcile-errors"
@@ -122,7 +122,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             continue
         measured = total > 0  # without controller_runtime_reconcile_total the share is unknown
         if panic > 0 or (measured and share >= rules.critical_error_share and count >= rules.min_errors):
-            severity = "critical"
+            severity: Severity = "critical"
         elif count >= rules.min_errors and (share >= rules.warning_error_share or not measured):
             severity = "warning"
         else:

@@ -12,7 +12,7 @@ from profkit.analyze.cpu_profiles import TargetCpu, cpu_profiles, reconciles_dur
 from profkit.analyze.frames import FrameClassifier, base_name, display_name
 from profkit.analyze.keygen_frames import KEYGEN_ID, CryptoCall, crypto_call
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding, Profile
+from profkit.model import Finding, Profile, Severity
 from profkit.model.metric_names import CONTAINER_CPU_SECONDS, PROCESS_CPU_SECONDS
 from profkit.units import format_number
 
@@ -160,7 +160,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
         share = use.weight / profile.total
         if share < rules.min_share:
             continue
-        severity = "critical" if share >= rules.critical_share else "warning" if share >= rules.warning_share else "info"
+        severity: Severity = "critical" if share >= rules.critical_share else "warning" if share >= rules.warning_share else "info"
         # Absolute cost weighs too: 14 % of a controller using 2 % of one core is no warning.
         wall = cpu.profiled_seconds
         cores = use.weight * cpu.seconds_per_unit / wall if wall > 0 else 0.0

@@ -23,7 +23,7 @@ from profkit.analyze.metrics_math import average_rate, series_of, total_increase
 from profkit.analyze.rules import RequeueStormRules, rules_from
 from profkit.bundle.reader import BundleView
 from profkit.formats.logs import object_key_of
-from profkit.model import Finding, LogRecord, ObjectEvent, Series
+from profkit.model import Finding, LogRecord, ObjectEvent, Series, Severity
 from profkit.units import format_number, plural
 from profkit.model.metric_names import RECONCILE_TOTAL, WORKQUEUE_RETRIES_TOTAL
 
@@ -224,7 +224,7 @@ def _stuck_findings(view: BundleView, events: list[ObjectEvent], lives: dict[str
     return findings
 
 
-def _stuck_finding(target: str, controller: str, severity: str, evidence: dict[str, Any]) -> Finding:
+def _stuck_finding(target: str, controller: str, severity: Severity, evidence: dict[str, Any]) -> Finding:
     count = evidence["objects_stuck_terminating"]
     handlers = evidence.get("handlers", [])
     keys = ", ".join(e["key"] for e in evidence["objects"][:3])
@@ -356,7 +356,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
     return findings
 
 
-def _finding(target: str, controller: str, severity: str, evidence: dict[str, Any]) -> Finding:
+def _finding(target: str, controller: str, severity: Severity, evidence: dict[str, Any]) -> Finding:
     count = evidence["objects_in_storm"]
     watched = any(e["source"] == "objects+logs" for e in evidence["objects"])
     rate_text = format_number(evidence["reconciles_per_minute"])

@@ -14,7 +14,7 @@ from profkit.analyze.metrics_math import (
 from profkit.analyze.rules import SlowReconcileRules, rules_from
 from profkit.analyze.tuning import tuning_for
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding, Series
+from profkit.model import Finding, Series, Severity
 from profkit.model.metric_names import RECONCILE_TIME, RECONCILE_TIME_COUNT, WORKQUEUE_WORK_DURATION
 
 ID = "slow-reconcile"
@@ -101,7 +101,7 @@ def analyze(view: BundleView, options: AnalyzeOptions) -> list[Finding]:
             level, evidence, how = _assess(view, target, controller, rules)
             if level == 0:
                 continue
-            severity = "critical" if level == 2 else "warning"
+            severity: Severity = "critical" if level == 2 else "warning"
             advice = (f"Find where the {controller} reconcile spends its time: open the CPU profile of the same "
                       "window (profkit flame) for CPU-bound work, and look for blocking calls (API round-trips, "
                       "external services, sleeps) for wall time. Move slow external work out of the reconcile "

@@ -11,7 +11,7 @@ from profkit.analyze.rate_budget import DEFAULT_TARGET_SHARE, BudgetInput, Budge
 from profkit.analyze.rules import SyncBudgetRules, rules_from
 from profkit.analyze.tuning import Tuning, tuning_for
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding
+from profkit.model import Finding, Severity
 from profkit.units import format_duration
 from profkit.model.metric_names import (
     MAX_CONCURRENT_RECONCILES, RECONCILE_TIME_COUNT, RECONCILE_TOTAL, REST_CLIENT_REQUESTS,
@@ -82,7 +82,7 @@ def budget_for(view: BundleView, target: str, tuning: Tuning, target_share: floa
     return plan(inp, default_for_objects(objects), target_share), inputs
 
 
-def _severity(share: float, rules: SyncBudgetRules) -> str | None:
+def _severity(share: float, rules: SyncBudgetRules) -> Severity | None:
     if share >= rules.critical_share:
         return "critical"
     if share >= rules.warning_share:

@@ -85,8 +85,8 @@ class FindingChange:
     id: str
     target: str
     status: FindingStatus
-    base_severity: str | None
-    new_severity: str | None
+    base_severity: Severity | None
+    new_severity: Severity | None
     title: str
     finding: Finding  # the NEW run's finding, or the base's when resolved
 

@@ -43,7 +43,7 @@ class Finding:
     """
 
     id: str
-    severity: str
+    severity: Severity
     target: str
     title: str
     evidence: Evidence = field(default_factory=dict)
