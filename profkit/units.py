@@ -29,7 +29,11 @@ def parse_duration(text: str, *, flag: str = "duration") -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """``90`` -> ``1m30s``; short values keep milliseconds."""
+    """``90`` -> ``1m30s``; short values keep milliseconds (µs and ns below a millisecond)."""
+    if 0 < seconds < 1e-6:
+        return f"{seconds * 1e9:.3g}ns"
+    if 0 < seconds < 1e-3:
+        return f"{seconds * 1e6:.3g}µs"
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:

@@ -11,8 +11,9 @@ from profkit.render.dashboard_spec import PanelSpec, Threshold
 from profkit.render.flame_html import FlamePanel, flame_panel_html
 from profkit.render.icicle import plotly_text
 from profkit.render.page import SEVERITY_COLOURS, esc
-from profkit.render.panel_data import Line
+from profkit.render.panel_data import Heatmap, Line
 from profkit.render.report_model import DashboardData, PanelData, TableData
+from profkit.units import format_number
 
 ROW_PIXELS = 32  # one grid height unit, as in Grafana's gridPos.h
 PALETTE = ["#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1", "#ba43a9", "#705da0",
@@ -118,11 +119,14 @@ def _stat_figure(panel: PanelSpec, lines: Sequence[Line], value: float, t0: floa
 
 
 def _table_figure(panel: PanelSpec, table: TableData) -> dict[str, Any]:
-    def fmt(value: float) -> str:
+    def fmt(value: float | str) -> str:
+        if isinstance(value, str):
+            return plotly_text(value)
         return "-" if not np.isfinite(value) else f"{value:.4g}"
 
     header = list(table.header)
-    rows = [[plotly_text(name), *(str(int(v)) if i == 0 and table.counted else fmt(v) for i, v in enumerate(values))]
+    rows = [[plotly_text(name), *(str(int(v)) if i == 0 and table.counted and not isinstance(v, str) else fmt(v)
+                                  for i, v in enumerate(values))]
             for name, values in table.rows]
     columns = [list(column) for column in zip(*rows)] if rows else [[] for _ in header]
     trace = {"type": "table", "columnwidth": [3] + [1] * (len(header) - 1),
@@ -133,6 +137,43 @@ def _table_figure(panel: PanelSpec, table: TableData) -> dict[str, Any]:
     layout = {"height": panel.height * ROW_PIXELS, "margin": {"l": 4, "r": 4, "t": 4, "b": 4},
               "paper_bgcolor": "#181b1f"}
     return {"data": [trace], "layout": layout, "kind": "table"}
+
+
+HEATMAP_COLOURS = [[0.0, "#2d1b0e"], [0.25, "#7a3a0c"], [0.5, "#c15c17"], [0.75, "#ef843c"], [1.0, "#fde0b5"]]
+
+
+def bucket_label(bound: float, unit: str) -> str:
+    """A heatmap row: the bucket's upper bound, as Grafana labels ``le``."""
+    return "+Inf" if not np.isfinite(bound) else "≤ " + format_number(bound, unit)
+
+
+def _heatmap_traces(panel: PanelSpec, maps: Sequence[Heatmap], t0: float) -> list[dict[str, Any]]:
+    """One plotly heatmap per histogram: columns are steps, rows buckets, colour observations per second;
+    cells with no observation stay blank (the panel's background), as in Grafana."""
+    traces = []
+    for index, heat in enumerate(maps):
+        rates = np.where(heat.counts > 0, heat.rates, np.nan)
+        rows = [bucket_label(b, panel.unit) for b in heat.bounds.tolist()]
+        if len(maps) > 1:
+            rows = [f"{heat.name} {r}" for r in rows]
+        traces.append({
+            "type": "heatmap", "name": plotly_text(heat.name), "xs": _offsets(heat.times, t0), "y": rows,
+            "z": [_values(row) for row in rates], "colorscale": HEATMAP_COLOURS, "zmin": 0, "hoverongaps": False,
+            "showscale": index == 0, "colorbar": {"title": {"text": "/s", "side": "right"}, "thickness": 10,
+                                                  "outlinewidth": 0, "tickfont": {"size": 10}},
+            "xgap": 1, "ygap": 1,
+            "hovertemplate": "%{y}<br>%{z:,.3~r} observations/s<extra>" + plotly_text(heat.name) + "</extra>",
+        })
+    return traces
+
+
+def _heatmap_figure(panel: PanelData, maps: Sequence[Heatmap], t0: float) -> dict[str, Any]:
+    layout = _axis_layout(panel.spec, [])
+    layout["hovermode"] = "closest"
+    layout["yaxis"] = {"type": "category", "gridcolor": GRID, "zeroline": False, "automargin": True,
+                       "tickfont": {"size": 10}}
+    layout["margin"] = {**layout["margin"], "l": 64}
+    return {"data": _heatmap_traces(panel.spec, maps, t0), "layout": layout, "kind": "time"}
 
 
 def _findings_timeline(panel: PanelSpec, lines: Sequence[Line], t0: float) -> dict[str, Any]:
@@ -161,9 +202,11 @@ def _cell(panel: PanelData) -> str:
 
 
 def _figure(panel: PanelData, lines: Sequence[Line], stat: float | None, table: TableData | None,
-            t0: float) -> dict[str, Any]:
-    """The plotly figure of a panel's lines (all of them, or a picker's variant)."""
+            t0: float, maps: Sequence[Heatmap] = ()) -> dict[str, Any]:
+    """The plotly figure of a panel's lines or heatmaps (all of them, or a picker's variant)."""
     spec = panel.spec
+    if spec.type == "heatmap":
+        return _heatmap_figure(panel, maps, t0)
     if spec.type == "stat" and stat is not None:
         return _stat_figure(spec, lines, stat, t0, panel.thresholds)
     if spec.type == "table" and table is not None:
@@ -191,9 +234,10 @@ def render_dashboard(dashboard: DashboardData, t0: float, findings_block: str, l
                 cells.append(flame_panel_html(panel.flame, spec.title, panel.anchor, panel.columns, link_base))
                 out.flames.append(panel.flame)
                 continue
-            figure = _figure(panel, panel.lines, panel.stat, panel.table, t0)
+            figure = _figure(panel, panel.lines, panel.stat, panel.table, t0, panel.heatmaps)
             if panel.variants:  # the picker's choices: only the traces change (layout, range, shading stay)
-                figure["variants"] = {key: _figure(panel, v.lines, v.stat, v.table, t0)["data"] if v.lines else []
+                figure["variants"] = {key: [] if v.empty else _figure(panel, v.lines, v.stat, v.table, t0,
+                                                                        v.heatmaps)["data"]
                                       for key, v in panel.variants.items()}
             figure["div"] = panel.div
             out.figures.append(figure)

@@ -11,13 +11,14 @@ from typing import Any
 from profkit.errors import BadInput
 from profkit.fileio import parse_yaml
 
-PANEL_TYPES = ("timeseries", "stat", "table", "flamegraph", "findings")
-SOURCES = ("metrics", "objects", "logs", "findings")
+PANEL_TYPES = ("timeseries", "stat", "table", "heatmap", "flamegraph", "findings")
+SOURCES = ("metrics", "objects", "logs", "findings", "pods")
 TRANSFORMS = {
-    "metrics": ("gauge", "rate", "quantile"),
-    "objects": ("created", "ready", "deleted", "existing", "time_to_ready"),
+    "metrics": ("gauge", "rate", "quantile", "buckets"),
+    "objects": ("created", "ready", "deleted", "existing", "time_to_ready", "state"),
     "logs": ("count", "throttling"),
     "findings": ("timeline",),
+    "pods": ("table",),
 }
 AGGREGATES = ("sum", "max", "min", "avg")
 REDUCERS = ("last", "mean", "max", "min", "increase")
@@ -229,8 +230,17 @@ def _panel(raw: Any, where: _Where) -> PanelSpec:
     if not isinstance(series_raw, list):
         raise where.at("series").fail("expected a list")
     series = tuple(_series(s, where.at(f"series[{i}]")) for i, s in enumerate(series_raw))
-    if kind in ("timeseries", "stat", "table") and not series:
+    if kind in ("timeseries", "stat", "table", "heatmap") and not series:
         raise where.at("series").fail(f"a {kind} panel needs at least one series")
+    for index, s in enumerate(series):
+        at = where.at(f"series[{index}]")
+        if (s.transform == "buckets") != (kind == "heatmap"):
+            raise (at.at("transform").fail("a heatmap panel draws a histogram's buckets (transform: buckets)")
+                   if kind == "heatmap" else at.at("transform").fail("buckets is drawn by a heatmap panel only"))
+        if s.source == "pods" and (kind != "table" or len(series) != 1):
+            raise at.at("source").fail("pods is drawn by a table panel of that one series")
+    if kind == "heatmap" and len(series) != 1:
+        raise where.at("series").fail("a heatmap panel draws one histogram (one series)")
     return PanelSpec(
         title=_text(raw, "title", where, required=True), type=kind, series=series,
         unit=_one_of(raw, "unit", UNITS, "", where),

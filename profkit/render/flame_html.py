@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -10,7 +9,7 @@ from typing import Any, Sequence
 from profkit.bundle.reader import BundleView
 from profkit.model import Profile, ProfileRef, merge_profiles
 from profkit.render.icicle import LEGEND, NameTable, flame_nodes, legend_colour
-from profkit.render.page import esc
+from profkit.render.page import clock, esc
 
 MAX_WINDOW_CHOICES = 12  # windows beyond this are merged into as many time slices
 WINDOW_NODES = 700  # nodes per window's flame graph (the merged one gets icicle.MAX_NODES)
@@ -38,10 +37,6 @@ class FlamePanel:
                 "title": self.title}
 
 
-def _clock(ts: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(ts))
-
-
 def _slices(refs: list[tuple[ProfileRef, Profile]], count: int) -> list[list[tuple[ProfileRef, Profile]]]:
     """Windows grouped into at most ``count`` time slices (replicas profiled together stay together)."""
     refs = sorted(refs, key=lambda rp: rp[0].start)
@@ -61,7 +56,7 @@ def _window_label(group: Sequence[tuple[ProfileRef, Profile]]) -> str:
     start = min(r.start for r, _ in group)
     end = max(r.start + (r.duration or p.duration) for r, p in group)
     pods = len({r.instance for r, _ in group})
-    return (f"{_clock(start)}–{_clock(end)} UTC · {len(group)} window{'s' if len(group) > 1 else ''}"
+    return (f"{clock(start)}–{clock(end)} UTC · {len(group)} window{'s' if len(group) > 1 else ''}"
             + (f" · {pods} pods" if pods > 1 else f" · {group[0][0].instance}"))
 
 

@@ -42,6 +42,8 @@ def _one_metric(spec: SeriesSpec, metric: str, increase: bool = False) -> list[t
     container = 'container!=""' if metric.startswith("container_") else ""
     selector = _selector(spec, container)
     legend = re.sub(r"\{(\w+)\}", r"{{\1}}", spec.legend) if spec.legend else ""
+    if spec.transform == "buckets":  # observations per second per bucket: Grafana's heatmap de-cumulates `le`
+        return [(f"sum{_by(['le', *spec.by])} (rate({metric}_bucket{selector}[{RATE_WINDOW}]))", "{{le}}")]
     if spec.transform == "quantile":
         out = []
         for q in spec.quantiles:
@@ -60,10 +62,20 @@ def _one_metric(spec: SeriesSpec, metric: str, increase: bool = False) -> list[t
     return [(expr, legend)]
 
 
+# The pods table as Cluster API's "Controller Runtime" dashboard reads it from kube-state-metrics, joined by pod.
+POD_QUERIES = (
+    (f"kube_pod_info{{{SELECTOR}}}", "info"),
+    (f"sum by (namespace, pod) (kube_pod_container_status_restarts_total{{{SELECTOR}}})", "restarts"),
+    (f"kube_pod_status_phase{{{SELECTOR}}} == 1", "phase"),
+)
+
+
 def series_queries(spec: SeriesSpec, increase: bool = False) -> list[tuple[str, str]]:
     """PromQL and legend for one series spec: alternatives joined with ``or``; [] without a metric."""
     if spec.promql:
         return [(spec.promql, re.sub(r"\{(\w+)\}", r"{{\1}}", spec.legend))]
+    if spec.source == "pods":
+        return list(POD_QUERIES)
     if spec.source != "metrics" or not spec.metrics:
         return []
     per_metric = [_one_metric(spec, m, increase) for m in spec.metrics]
@@ -83,7 +95,7 @@ def _thresholds(panel: PanelSpec) -> dict[str, Any]:
 def _panel(panel: PanelSpec, panel_id: int, x: int, y: int) -> dict[str, Any] | None:
     increase = panel.type == "table" and panel.reduce == "increase"
     queries = [q for spec in panel.series for q in series_queries(spec, increase)]
-    if not queries or panel.type not in ("timeseries", "stat", "table"):
+    if not queries or panel.type not in ("timeseries", "stat", "table", "heatmap"):
         return None
     targets: list[dict[str, Any]] = []
     for index, (expr, legend) in enumerate(queries):
@@ -91,8 +103,10 @@ def _panel(panel: PanelSpec, panel_id: int, x: int, y: int) -> dict[str, Any] | 
                                   "legendFormat": legend or "__auto"}
         if panel.type == "table":
             target.update(instant=True, format="table")
+        elif panel.type == "heatmap":
+            target["format"] = "heatmap"
         targets.append(target)
-    defaults: dict[str, Any] = {"unit": GRAFANA_UNITS.get(panel.unit, "short"), "thresholds": _thresholds(panel)}
+    defaults: dict[str, Any] = {"unit": defaults_unit(panel), "thresholds": _thresholds(panel)}
     if panel.type == "timeseries":
         defaults["custom"] = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never",
                               "axisLabel": panel.unit if panel.unit in ("cores", "workers") else "",
@@ -105,11 +119,32 @@ def _panel(panel: PanelSpec, panel_id: int, x: int, y: int) -> dict[str, Any] | 
     elif panel.type == "timeseries":
         options = {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
                    "tooltip": {"mode": "multi", "sort": "desc"}}
+    elif panel.type == "heatmap":  # the buckets as Prometheus gives them (calculate off), zero cells hidden
+        defaults = {"unit": "ops", "custom": {"scaleDistribution": {"type": "linear"}}}
+        options = {"calculate": False, "cellGap": 1, "yAxis": {"axisPlacement": "left", "unit": defaults_unit(panel)},
+                   "rowsFrame": {"layout": "auto"}, "filterValues": {"le": 1e-9},
+                   "color": {"mode": "scheme", "scheme": "Oranges", "fill": "dark-orange", "scale": "exponential",
+                             "exponent": 0.5, "steps": 64, "reverse": False},
+                   "cellValues": {"unit": "ops"}, "tooltip": {"mode": "single", "yHistogram": False},
+                   "legend": {"show": True}}
+    transformations: list[dict[str, Any]] = []
+    if any(spec.source == "pods" for spec in panel.series):  # one row per pod: info, restarts and phase joined
+        transformations = [{"id": "joinByField", "options": {"byField": "pod", "mode": "outer"}},
+                           {"id": "organize", "options": {
+                               "includeByName": {"pod": True, "node": True, "namespace 1": True, "phase": True,
+                                                 "Value #B": True},
+                               "renameByName": {"namespace 1": "namespace", "Value #B": "restarts"}}}]
     return {
         "id": panel_id, "type": panel.type, "title": panel.title, "description": panel.description,
         "datasource": DATASOURCE, "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
         "targets": targets, "fieldConfig": {"defaults": defaults, "overrides": []}, "options": options,
+        **({"transformations": transformations} if transformations else {}),
     }
+
+
+def defaults_unit(panel: PanelSpec) -> str:
+    """Grafana's unit name for the panel's unit."""
+    return GRAFANA_UNITS.get(panel.unit, "short")
 
 
 def _variable(name: str, query: str) -> dict[str, Any]:

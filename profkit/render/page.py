@@ -158,6 +158,13 @@ def _clock(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
 
 
+def clock(ts: float) -> str:
+    """A time of day, UTC (``12:04:05``): what the report's panels and links label times with."""
+    import time
+
+    return time.strftime("%H:%M:%S", time.gmtime(ts))
+
+
 def render_page(*, title: str, meta: str, toolbar: str, body: str, data: dict[str, Any], plotly_js: str,
                 script: str | None = None, extra_css: str = "", data_id: str = "profkit-data") -> str:
     """The whole self-contained page: CSS, body, plotly.js once, the data as JSON, the page script.

@@ -14,10 +14,11 @@ import numpy as np
 
 from profkit.analyze.usage_source import USAGE_METRICS, one_source, shown_source
 from profkit.bundle.reader import BundleView
-from profkit.model import Finding, Series
+from profkit.model import Finding, ObjectEvent, Series
 from profkit.render.dashboard_spec import SeriesSpec
 
 MAX_POINTS = 1500  # per drawn line; more are reduced to min/max pairs per bucket
+MAX_COLUMNS = 240  # per heatmap; more scrape steps are merged (bucket increases add up exactly)
 RATE_WINDOW_SCRAPES = 4  # histogram quantiles over 4 scrape intervals, like Grafana's $__rate_interval
 SEVERITY_Y = {"info": 1, "warning": 2, "critical": 3}
 
@@ -34,6 +35,31 @@ class Line:
     hover: list[str] = field(default_factory=list)  # one text per point (findings timeline)
     colour: str = ""
     source: str = ""  # usage panels: which collector the value is from (analyze/usage_source.py)
+
+
+@dataclass
+class Heatmap:
+    """A histogram over time: how many observations fell in each bucket during each step.
+
+    ``counts[i, j]`` is the increase of bucket ``i`` (``bounds[i-1] < value <= bounds[i]``, the last bound
+    may be +Inf) from ``times[j] - step`` to ``times[j]``, counter resets added back as Prometheus'
+    ``increase()`` does; ``rates`` is the same per second, what the heatmap colours.
+    """
+
+    name: str
+    metric: str
+    times: np.ndarray  # end of each step, unix seconds
+    bounds: np.ndarray  # upper bound of each row
+    counts: np.ndarray  # rows x columns
+    step: float
+
+    @property
+    def rates(self) -> np.ndarray:
+        return self.counts / self.step
+
+    @property
+    def total(self) -> float:
+        return float(self.counts.sum())
 
 
 def label_value(series: Series, label: str) -> str:
@@ -185,7 +211,7 @@ def _quantile_rows(buckets: Sequence[Series], grid: np.ndarray, quantiles: Seque
         le = s.labels.get("le")
         if le is None:
             continue
-        bound = math.inf if le in ("+Inf", "Inf", "inf") else float(le)
+        bound = _bound(le)
         times, values = _counter(s)
         at = np.nan_to_num(_on_grid(times, values, grid, hold=False), nan=0.0)
         by_le[bound] = by_le.get(bound, np.zeros(grid.size)) + at
@@ -216,6 +242,57 @@ def _quantile_rows(buckets: Sequence[Series], grid: np.ndarray, quantiles: Seque
     return rows
 
 
+def _bound(le: str) -> float:
+    return math.inf if le in ("+Inf", "Inf", "inf") else float(le)
+
+
+def bucket_steps(buckets: Sequence[Series], grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(upper bounds, counts): observations per bucket (not cumulative) in each step ``grid[j-1]..grid[j]``.
+
+    Each ``_bucket`` series is made monotonic across counter resets, read at the grid times within its own
+    span, and differenced; the series of several pods add up; cumulative ``le`` counts become per-bucket.
+    """
+    by_le: dict[float, np.ndarray] = {}
+    for s in buckets:
+        le = s.labels.get("le")
+        if le is None or grid.size < 2:
+            continue
+        times, values = _counter(s)
+        steps = np.nan_to_num(np.diff(_on_grid(times, values, grid, hold=False)), nan=0.0)
+        bound = _bound(le)
+        by_le[bound] = by_le.get(bound, np.zeros(grid.size - 1)) + steps
+    if not by_le:
+        return np.zeros(0), np.zeros((0, max(grid.size - 1, 0)))
+    bounds = np.array(sorted(by_le))
+    cumulative = np.maximum.accumulate(np.maximum(np.vstack([by_le[b] for b in bounds]), 0.0), axis=0)
+    return bounds, np.diff(cumulative, axis=0, prepend=0.0)
+
+
+def heatmaps(view: BundleView, spec: SeriesSpec, target: str | None) -> list[Heatmap]:
+    """The heatmap of a ``buckets`` series per ``by`` group (usually one), buckets without observations trimmed."""
+    metric, found = _pick_metric(view, spec, target, "_bucket")
+    if not found:
+        return []
+    step = _step(found)
+    grid = _grid(found, step)
+    out: list[Heatmap] = []
+    for key, members in _groups(found, spec.by).items():
+        bounds, counts = bucket_steps(members, grid)
+        used = np.flatnonzero(counts.sum(axis=1) > 0)
+        if used.size == 0:
+            continue
+        bounds, counts = bounds[used[0]:used[-1] + 1], counts[used[0]:used[-1] + 1]
+        times, width = grid[1:], step
+        merge = -(-counts.shape[1] // MAX_COLUMNS)
+        if merge > 1:  # whole groups of steps, the last one cut short at the grid's end
+            edges = np.arange(0, counts.shape[1], merge)
+            counts = np.add.reduceat(counts, edges, axis=1)
+            times, width = times[np.minimum(edges + merge - 1, times.size - 1)], step * merge
+        name = legend_text(spec.legend, dict(zip(spec.by, key)), metric)
+        out.append(Heatmap(name, metric, times, bounds, counts, width))
+    return out
+
+
 def _pick_metric(view: BundleView, spec: SeriesSpec, target: str | None, suffix: str) -> tuple[str, list[Series]]:
     for metric in spec.metrics:
         found = [s for s in cached_series(view, metric + suffix, target) if _matches(s, spec.labels)]
@@ -233,6 +310,8 @@ def _groups(series: Iterable[Series], by: Sequence[str]) -> dict[tuple[str, ...]
 
 def metric_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> list[Line]:
     """Lines of a metric series spec: transform per series, then aggregate by the ``by`` labels."""
+    if spec.transform == "buckets":
+        return []  # a histogram's buckets over time are a heatmap (heatmaps()), not lines
     suffix = "_bucket" if spec.transform == "quantile" else ""
     metric, found = _pick_metric(view, spec, target, suffix)
     if not found:
@@ -305,17 +384,64 @@ def watched_namespaces(view: BundleView, target: str | None) -> set[str] | None:
     return set().union(*(s for s in scopes if s is not None))
 
 
+def _watched_objects(view: BundleView, target: str | None) -> list[ObjectEvent]:
+    """The object watcher's events of the target's objects (all of them for the capture), in time order."""
+    namespaces = watched_namespaces(view, target)  # objects the controller cannot see are not its load
+    return [e for e in view.objects()
+            if not (target is not None and e.target and e.target != target)
+            and not (namespaces is not None and e.namespace and e.namespace not in namespaces)]
+
+
+def object_state(event: ObjectEvent) -> str:
+    """What an object is after this event: deleting (deletion requested), ready, not ready, or readiness unknown
+    (no Ready condition the watcher could read)."""
+    if event.deletion_ts is not None:
+        return "deleting"
+    if event.ready is None:
+        return "readiness unknown"
+    return "ready" if event.ready else "not ready"
+
+
+def _state_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> list[Line]:
+    """Objects existing in each state over time, per ``by`` group (``resource``, ``state``)."""
+    state: dict[tuple[str, str], str] = {}
+    counts: dict[tuple[str, ...], float] = defaultdict(float)
+    steps: dict[tuple[str, ...], list[tuple[float, float]]] = defaultdict(list)
+
+    def group(resource: str, what: str) -> tuple[str, ...]:
+        return tuple(resource if k == "resource" else what if k == "state" else "" for k in spec.by)
+
+    def move(ts: float, key: tuple[str, str], to: str | None) -> None:
+        before = state.pop(key, None)
+        if before is not None:
+            counts[group(key[0], before)] -= 1
+            steps[group(key[0], before)].append((ts, counts[group(key[0], before)]))
+        if to is not None:
+            state[key] = to
+            counts[group(key[0], to)] += 1
+            steps[group(key[0], to)].append((ts, counts[group(key[0], to)]))
+
+    for event in _watched_objects(view, target):
+        key = (event.resource, event.uid or event.key)
+        move(event.ts, key, None if event.event == "deleted" else object_state(event))
+    end = view.time_range()[1]
+    lines: list[Line] = []
+    for labels, points in sorted(steps.items()):
+        points = points + [(max(end, points[-1][0]), points[-1][1])]  # the count holds until the capture ends
+        times, vals = _arrays(points)
+        lines.append(Line(legend_text(spec.legend, dict(zip(spec.by, labels)), " ".join(labels) or "objects"),
+                          times, vals, spec.style, "objects"))
+    return lines
+
+
 def _object_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> list[Line]:
+    if spec.transform == "state":
+        return _state_lines(view, spec, target)
     created: dict[tuple[str, str], float] = {}
     ready: dict[tuple[str, str], float] = {}
     deleted: dict[tuple[str, str], float] = {}
     resource_of: dict[tuple[str, str], str] = {}
-    namespaces = watched_namespaces(view, target)  # objects the controller cannot see are not its load
-    for event in view.objects():
-        if target is not None and event.target and event.target != target:
-            continue
-        if namespaces is not None and event.namespace and event.namespace not in namespaces:
-            continue
+    for event in _watched_objects(view, target):
         key = (event.resource, event.uid or event.key)
         resource_of[key] = event.resource
         created.setdefault(key, event.ts)
@@ -348,6 +474,83 @@ def _object_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> lis
         if times.size:
             lines.append(Line(name, times, vals.astype(float), spec.style, "objects"))
     return lines
+
+
+KSM_PHASE = "kube_pod_status_phase"  # kube-state-metrics: 1 for the pod's phase, 0 for the others
+KSM_RESTARTS = "kube_pod_container_status_restarts_total"
+POD_COLUMNS = ("pod", "node", "phase", "restarts", "first seen", "last seen")
+_REMOVED = re.compile(r"^pod \S+ (?P<why>.*); its data is kept$")
+
+
+@dataclass(frozen=True)
+class PodRow:
+    """One pod of a Deployment target: where it ran, its phase, its restarts and when profkit saw it.
+
+    ``restarts`` is kube-state-metrics' count where the capture has it (``restarts_from`` "kube-state-metrics"),
+    else the restarts profkit saw during the capture (restartCount going up, "capture"); ``phase`` is
+    kube-state-metrics' where known, else what the pod watcher saw: Running while followed, then why it went.
+    """
+
+    pod: str
+    node: str
+    phase: str
+    restarts: float
+    restarts_from: str
+    first_seen: float
+    last_seen: float
+
+
+def _phase_when_removed(message: str) -> str:
+    why = m.group("why") if (m := _REMOVED.match(message)) else message
+    ended = re.search(r"ended \((\w+)\)", why)
+    if ended:
+        return ended.group(1)
+    return "Terminating" if "terminating" in why else "Deleted" if "deleted" in why else why
+
+
+def pod_rows(view: BundleView, target: str | None) -> list[PodRow]:
+    """The pods of the target's Deployment (every Deployment target's for the capture), from the pod watcher's
+    records, the capture's restart and pod-removed events, and kube-state-metrics where the capture has it."""
+    rows: list[PodRow] = []
+    for t in view.targets():
+        if t.kind != "deployment" or (target is not None and t.name != target):
+            continue
+        watched = {str(p.get("name")): p for p in t.spec.get("pods") or [] if isinstance(p, dict) and p.get("name")}
+        seen = {i["instance"]: i for i in view.instances(t.name) if i["instance"]}
+        events = view.events(target=t.name)
+        phases: dict[str, tuple[float, str]] = {}
+        for series in cached_series(view, KSM_PHASE, t.name):
+            pod, points = series.labels.get("pod", series.instance), series.points
+            if points and points[-1][1] == 1 and points[-1][0] >= phases.get(pod, (-math.inf, ""))[0]:
+                phases[pod] = (points[-1][0], series.labels.get("phase", ""))
+        ksm_restarts: dict[str, float] = defaultdict(float)
+        for series in cached_series(view, KSM_RESTARTS, t.name):
+            if series.points:
+                ksm_restarts[series.labels.get("pod", series.instance)] += series.points[-1][1]
+        for name in sorted(set(watched) | set(seen)):
+            record, instance = watched.get(name, {}), seen.get(name, {})
+            info = instance.get("info") or {}
+            removed = [e for e in events if e.kind == "pod-removed" and e.instance == name]
+            if name in phases:
+                phase = phases[name][1]
+            elif record:
+                phase = _phase_when_removed(removed[-1].message) if record.get("removed") and removed else \
+                    "Running" if not record.get("removed") else "gone"
+            else:
+                phase = ""
+            counted = info.get("restarts")
+            if name in ksm_restarts:
+                restarts, source = ksm_restarts[name], "kube-state-metrics"
+            elif isinstance(counted, dict) and counted:
+                restarts, source = float(sum(counted.values())), "kube-state-metrics"
+            else:
+                restarts = float(sum(1 for e in events if e.kind == "restart" and e.instance == name))
+                source = "capture"
+            first = record.get("added") or instance.get("first_seen") or math.nan
+            last = record.get("removed") or instance.get("last_seen") or math.nan
+            rows.append(PodRow(name, str(record.get("node") or info.get("node") or ""), phase, restarts, source,
+                               float(first), float(last)))
+    return rows
 
 
 def _log_lines(view: BundleView, spec: SeriesSpec, target: str | None) -> list[Line]:

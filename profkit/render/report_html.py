@@ -15,20 +15,16 @@ from typing import Any, Sequence
 
 from profkit.fileio import atomic_write
 from profkit.render.dashboard_html import render_dashboard
-from profkit.render.page import esc, events_html, findings_html, render_page
+from profkit.render.page import clock, esc, events_html, findings_html, render_page
 from profkit.render.report_model import Annotation, EvidenceLink, LegendEntry, Report
-
-def _clock(ts: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(ts))
-
 
 def _meta(report: Report) -> str:
     start, end = report.time_range
-    clock = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start)) if start else "?"
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start)) if start else "?"
     findings = report.all_findings()
     counts = {s: sum(1 for f in findings if f.severity == s) for s in ("critical", "warning", "info")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings"
-    return esc(f"{report.directory} · capture {report.status} · started {clock} · {end - start:.0f} s · {summary}")
+    return esc(f"{report.directory} · capture {report.status} · started {started} · {end - start:.0f} s · {summary}")
 
 
 def link_html(link: EvidenceLink, index: int) -> str:
@@ -37,10 +33,10 @@ def link_html(link: EvidenceLink, index: int) -> str:
         return f'<a href="#{link.anchor}">{esc(link.label)}</a>'
     if link.kind == "profile-window":
         return (f'<a href="#{link.anchor}" data-flame="{esc(link.flame_div)}" data-window="{esc(link.window_path)}">'
-                f"{esc(link.label)} {esc(_clock(link.start))}</a>")
+                f"{esc(link.label)} {esc(clock(link.start))}</a>")
     if link.kind == "zoom":  # data-zoom: unix seconds; report.js turns them into the panels' x range
         return (f'<a href="#top" data-zoom="{link.start:.3f},{link.end:.3f}">{esc(link.label)} '
-                f"{esc(_clock(link.start))}–{esc(_clock(link.end))}</a>")
+                f"{esc(clock(link.start))}–{esc(clock(link.end))}</a>")
     return f'<a href="#finding-{index}-log{link.log_index}">{esc(link.label)}</a>'
 
 

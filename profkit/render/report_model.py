@@ -24,8 +24,10 @@ from profkit.render.dashboard_spec import (
     DEFAULT_DASHBOARDS, GRID_COLUMNS, DashboardSpec, PanelSpec, Threshold, builtin_dashboards,
 )
 from profkit.render.flame_html import FlamePanel, flame_panel
-from profkit.render.page import SEVERITY_COLOURS
-from profkit.render.panel_data import Line, finding_window, reduce_values, series_lines
+from profkit.render.page import SEVERITY_COLOURS, clock
+from profkit.render.panel_data import (
+    POD_COLUMNS, Heatmap, Line, PodRow, finding_window, heatmaps, pod_rows, reduce_values, series_lines,
+)
 from profkit.units import format_number
 
 ANNOTATED = {"restart": ("#f2495c", "↻"), "rollout": ("#b877d9", "⇪"), "gap": ("#fade2a", "gap"),
@@ -46,10 +48,11 @@ EVENT_MEANINGS = {"restart": "a pod or process restarted", "rollout": "a rollout
 
 @dataclass(frozen=True)
 class TableData:
-    """A table panel's cells: one row of numbers per line (``counted``: the first number is a count)."""
+    """A table panel's cells: a name and one row of numbers (or text) per line (``counted``: the first number is
+    a count)."""
 
     header: tuple[str, ...]
-    rows: list[tuple[str, list[float]]]
+    rows: list[tuple[str, list[float | str]]]
     counted: bool = False
 
 
@@ -73,6 +76,11 @@ class Variant:
     lines: list[Line]
     stat: float | None = None
     table: TableData | None = None
+    heatmaps: list[Heatmap] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.lines and not self.heatmaps
 
 
 @dataclass
@@ -86,6 +94,7 @@ class PanelData:
     flame: FlamePanel | None = None
     stat: float | None = None  # a stat panel's number: the reduced value of each line, summed
     table: TableData | None = None
+    heatmaps: list[Heatmap] = field(default_factory=list)  # a heatmap panel's histogram over time (one per group)
     thresholds: tuple[Threshold, ...] = ()  # the spec's, resolved for this target (values known, labels set)
     width: int = 0  # grid columns: the spec's, widened where a neighbour had no data (0: the spec's)
     variants: dict[str, Variant] = field(default_factory=dict)  # by PickerEntry.key; none: the panel is not split
@@ -104,8 +113,9 @@ class PanelData:
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        """Metric names drawn (``objects``, ``logs``, ``findings`` for those sources)."""
-        return tuple(sorted({line.metric for line in self.lines}))
+        """Metric names drawn (``objects``, ``logs``, ``findings``, ``pods`` for those sources)."""
+        return tuple(sorted({line.metric for line in self.lines} | {h.metric for h in self.heatmaps}
+                            | ({"pods"} if self.spec.series and self.spec.series[0].source == "pods" else set())))
 
 
 @dataclass
@@ -257,6 +267,17 @@ def table_data(spec: PanelSpec, lines: Sequence[Line]) -> TableData:
     return TableData(("series", spec.reduce), [(line.name, [reduce_values(line.values, spec.reduce)]) for line in lines])
 
 
+def pods_table(rows: Sequence[PodRow]) -> TableData:
+    """The pods table: node, phase, restarts (and where that count is from), first and last seen (UTC)."""
+    def when(ts: float) -> str:
+        return clock(ts) if np.isfinite(ts) else "-"
+
+    return TableData(POD_COLUMNS, [
+        (r.pod, [r.node or "-", r.phase or "-",
+                 f"{r.restarts:g}" + (" during the capture" if r.restarts_from == "capture" else ""),
+                 when(r.first_seen), when(r.last_seen)]) for r in rows])
+
+
 def target_limits(view: BundleView, target: str | None) -> dict[str, float]:
     """What the target's pod spec says its thresholds are relative to (``cpu_limit``: cores), where known."""
     spec = next((t.spec for t in view.targets() if t.name == target), {}) if target is not None else {}
@@ -340,6 +361,9 @@ def panel_variants(view: BundleView, spec: PanelSpec, target: str | None, findin
         choices = [(e, [replace(s, labels=s.labels + (("pod", e.pod),)) for s in spec.series], target)
                    for e in picker if e.pod and e.target == target]
     for entry, series, scope in choices:
+        if spec.type == "heatmap":
+            out[entry.key] = Variant([], heatmaps=[h for s in series for h in heatmaps(view, s, scope)])
+            continue
         lines = [line for s in series for line in series_lines(view, s, scope, findings)]
         stat, table = _values(spec, lines)
         out[entry.key] = Variant(lines, stat, table)
@@ -370,6 +394,23 @@ def dashboard_data(view: BundleView, dashboard: DashboardSpec, target: str | Non
                     missing.append(spec.title)
                 else:
                     panels.append(PanelData(anchor, spec, target, flame=flame))
+                continue
+            if spec.type == "heatmap":
+                drawn = [h for series in spec.series for h in heatmaps(view, series, target)]
+                if not drawn:
+                    missing.append(spec.title)
+                else:
+                    panels.append(PanelData(anchor, spec, target, heatmaps=drawn,
+                                            variants=panel_variants(view, spec, target, findings, picker)))
+                continue
+            if spec.series[0].source == "pods":
+                if not any(t.kind == "deployment" and target in (None, t.name) for t in view.targets()):
+                    continue  # a local process has no pods: that is not missing data
+                found = pod_rows(view, target)
+                if not found:
+                    missing.append(spec.title)
+                else:
+                    panels.append(PanelData(anchor, spec, target, table=pods_table(found)))
                 continue
             lines = [line for series in spec.series for line in series_lines(view, series, target, findings)]
             if not lines:
@@ -460,6 +501,7 @@ def _data_end(dashboards: Sequence[DashboardData], t0: float, default: float) ->
     """The last time any time panel has data (a killed capture's ``ended`` can lie), in seconds from t0."""
     ends = [float(np.round(line.times[-1] - t0, 1)) for d in dashboards for p in d.panels
             if p.spec.type not in ("stat", "table") and p.flame is None for line in p.lines if line.times.size]
+    ends += [float(np.round(h.times[-1] - t0, 1)) for d in dashboards for p in d.panels for h in p.heatmaps]
     return max(ends) if ends else default
 
 

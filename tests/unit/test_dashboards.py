@@ -39,9 +39,15 @@ def test_builtin_dashboards_load_from_the_package() -> None:
                    "Workqueue depth", "Workqueue adds", "Workqueue retries", "Queue duration quantiles (time waiting)",
                    "Work duration quantiles (time processing)", "Longest running processor", "Unfinished work",
                    "REST client requests by method and code", "Throttling waits (client-side rate limiter)",
-                   "Goroutines", "Go memory", "CPU flame graph"):
+                   "Goroutines", "Go heap", "Go memory outside the heap", "GC pause quantiles", "CPU flame graph",
+                   # the panels of Cluster API's own "Controller Runtime" dashboard
+                   "Pods", "Reconcile time heatmap", "Queue duration heatmap (time waiting)",
+                   "Workqueue depth by priority", "Webhook requests by webhook and code", "Webhook latency quantiles",
+                   "Webhook latency heatmap"):
         assert wanted in titles
-    assert {p.type for p in controller.panels} == {"timeseries", "stat", "table", "flamegraph"}
+    assert {p.type for p in controller.panels} == {"timeseries", "stat", "table", "heatmap", "flamegraph"}
+    assert {"Objects by state", "API server requests by resource and verb"} <= {
+        p.title for p in dashboards["scale-run"].panels}
     assert {p.type for p in dashboards["scale-run"].panels} >= {"findings", "timeseries", "table", "stat"}
 
 
@@ -49,9 +55,9 @@ def test_builtin_dashboards_load_from_the_package() -> None:
     (("- metric: workqueue_depth", "- metric: 'bad name'"),
      "mine.yaml: rows[0].panels[0].series[0].metric: 'bad name' is not a valid metric name"),
     (("- metric: workqueue_depth", "- metric: workqueue_depth\n            transform: rat"),
-     "mine.yaml: rows[0].panels[0].series[0].transform: 'rat' is not one of gauge, rate, quantile"),
+     "mine.yaml: rows[0].panels[0].series[0].transform: 'rat' is not one of gauge, rate, quantile, buckets"),
     (("      - title: Depth", "      - title: Depth\n        type: pie"),
-     "mine.yaml: rows[0].panels[0].type: 'pie' is not one of timeseries, stat, table, flamegraph, findings"),
+     "mine.yaml: rows[0].panels[0].type: 'pie' is not one of timeseries, stat, table, heatmap, flamegraph, findings"),
     (("      - title: Depth", "      - title: Depth\n        width: 30"),
      "mine.yaml: rows[0].panels[0].width: expected a whole number from 1 to 24, got 30"),
     (("      - title: Depth", "      - title: Depth\n        colour: red"),

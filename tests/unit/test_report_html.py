@@ -214,7 +214,8 @@ def test_python_target_does_not_list_go_runtime_panels_as_missing(tmp_path: Path
     html = write_report(build_report(open_bundle(tmp_path / "b"), []), tmp_path / "r.html").read_text()
     missing = " ".join(part.split("</div>", 1)[0] for part in html.split('class="missing">')[1:])
     assert "Workqueue depth" in missing  # what a Python target could have but did not record is still listed
-    for title in ("Goroutines", "Go memory", "Heap flame graph", "Goroutines flame graph"):
+    for title in ("Goroutines", "Go heap", "Go memory outside the heap", "GC pause quantiles", "GC cycles",
+                  "Heap flame graph", "Goroutines flame graph"):
         assert title not in missing, missing
     assert "CPU flame graph" in html
 

@@ -20,3 +20,4 @@ def test_parse_duration_rejects_garbage_naming_the_flag(text: str) -> None:
 def test_format_duration_reads_naturally() -> None:
     assert format_duration(90) == "1m30s"
     assert format_duration(0.2) == "200ms"
+    assert [format_duration(s) for s in (1e-8, 2.5e-5, 0.005)] == ["10ns", "25µs", "5ms"]  # histogram bounds
