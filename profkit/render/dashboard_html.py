@@ -139,7 +139,7 @@ def _table_figure(panel: PanelSpec, table: TableData) -> dict[str, Any]:
     return {"data": [trace], "layout": layout, "kind": "table"}
 
 
-HEATMAP_COLOURS = [[0.0, "#2d1b0e"], [0.25, "#7a3a0c"], [0.5, "#c15c17"], [0.75, "#ef843c"], [1.0, "#fde0b5"]]
+HEATMAP_COLOURS = [[0.0, "#5c2a0a"], [0.25, "#8a410d"], [0.5, "#c15c17"], [0.75, "#ef843c"], [1.0, "#fde0b5"]]
 
 
 def bucket_label(bound: float, unit: str) -> str:

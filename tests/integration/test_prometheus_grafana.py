@@ -16,7 +16,7 @@ import pytest
 from profkit.bundle import open_bundle
 from profkit.render.dashboard_spec import builtin_dashboards
 from profkit.render.grafana import series_queries
-from profkit.render.panel_data import _quantile_rows, legend_text, metric_lines
+from profkit.render.panel_data import _bound, _quantile_rows, heatmaps, legend_text, metric_lines
 from profkit.sources.prometheus import PrometheusClient
 from tests.integration.capture_helpers import profkit, start_demo_controller, stop
 from tests.integration.prometheus_server import PROMETHEUS, PrometheusServer, start_prometheus
@@ -30,6 +30,11 @@ WARM_UP = 6.0  # the first rate/quantile windows are not full yet
 # rate() over 4 s windows that extrapolate at the edges; quantiles interpolate inside the same buckets.
 # Gauges: the two scrapers sample a fluctuating value (queue depth, active workers) at instants up to 1 s apart.
 TOLERANCE = {"rate": 0.15, "quantile": 0.10, "gauge": 0.25, "increase": 0.15}
+# Heatmaps: observations in each bucket over the run, from the rate() per 1 s step of Prometheus' heatmap query
+# (de-cumulated over le, as Grafana's format heatmap does) vs the sum of profkit's per-step bucket increases.
+# Totals as rates; single buckets (those holding at least 10 % of the observations) get more room, as an
+# observation near a scrape edge can land in the window on one side and not the other.
+HEATMAP_TOTAL, HEATMAP_BUCKET, HEATMAP_SIGNIFICANT = 0.15, 0.25, 0.10
 ABSOLUTE = {"cores": 0.02, "percent": 0.05, "items": 1.0, "workers": 0.25}
 
 
@@ -97,6 +102,12 @@ def test_every_grafana_query_returns_data_and_agrees_with_profkits_panel(
                     for index, (expr, legend) in enumerate(queries):
                         seen.add(expr)
                         where = f"{dashboard.name}/{panel.title}: {expr}"
+                        if spec.transform == "buckets":
+                            if _heatmap_agrees(client, view, spec, target, expr, window, where):
+                                compared.append(where)
+                            else:
+                                empty.append(where)
+                            continue
                         if spec.transform == "quantile":
                             # Per-window quantiles of a bursty run diverge with the window's phase (4 s vs 4
                             # scrapes); the panel's query over the whole run and profkit's quantile over the whole
@@ -168,6 +179,37 @@ def test_every_grafana_query_returns_data_and_agrees_with_profkits_panel(
     assert len(set(compared)) >= 12, (sorted(set(compared)), empty)
     assert any("histogram_quantile" in w for w in compared) and any("process_cpu_seconds_total" in w
                                                                      for w in compared)
+    heatmap_panels = {w.split(":")[0] for w in compared if "sum by (le)" in w}
+    assert {"controller/Reconcile time heatmap", "controller/Queue duration heatmap (time waiting)"} <= heatmap_panels
+
+
+def _heatmap_agrees(client: PrometheusClient, view: object, spec: object, target: str, expr: str,
+                    window: tuple[float, float], where: str) -> bool:
+    """The heatmap query returns data exactly when profkit draws a heatmap, and per bucket the same observations."""
+    start, end = window
+    drawn = heatmaps(view, spec, target)  # type: ignore[arg-type]
+    result = client.query_range(_concrete(expr, 0), start - WARM_UP, end + 1.0, 1.0)
+    assert bool(result) == bool(drawn), (where, "Prometheus has data" if result else "Prometheus has no data")
+    if not drawn:
+        return False
+    (heat,) = drawn
+    cumulative: dict[float, dict[float, float]] = {}
+    for labels, points in result.items():
+        cumulative[_bound(dict(labels)["le"])] = {t: x for t, x in points if start <= t <= end}
+    bounds = sorted(cumulative)
+    steps = sorted(set().union(*(cumulative[b].keys() for b in bounds)))
+    matrix = np.array([[cumulative[b].get(t, 0.0) for t in steps] for b in bounds])
+    theirs = dict(zip(bounds, np.diff(matrix, axis=0, prepend=0.0).sum(axis=1) * 1.0))  # rate x 1 s steps
+    keep = (heat.times > start) & (heat.times <= end)
+    mine = dict(zip(heat.bounds.tolist(), heat.counts[:, keep].sum(axis=1)))
+    total = sum(mine.values())
+    print(f"heatmap   total      profkit {total:12.5g} prometheus {sum(theirs.values()):12.5g}  {where}")
+    assert sum(theirs.values()) == pytest.approx(total, rel=HEATMAP_TOTAL), where
+    for bound, count in mine.items():
+        if count >= HEATMAP_SIGNIFICANT * total:
+            print(f"heatmap   le={bound:<8g} profkit {count:12.5g} prometheus {theirs.get(bound, 0.0):12.5g}")
+            assert theirs.get(bound, 0.0) == pytest.approx(count, rel=HEATMAP_BUCKET), (where, bound)
+    return True
 
 
 def _legend(template: str, labels: dict[str, str]) -> str:

@@ -79,6 +79,17 @@ PANEL_STATE = """() => [...document.querySelectorAll('.panel .plot')].map(el => 
 }))"""
 
 
+HEATMAPS = """() => [...document.querySelectorAll('.panel .plot')].filter(el => (el.data || []).some(t => t.type === 'heatmap'))
+  .map(el => ({title: el.closest('.panel').querySelector('.ptitle').firstChild.textContent.trim(),
+               filled: el.data[0].z.flat().filter(v => v !== null && v > 0).length, rows: el.data[0].y.length,
+               drawn: el.querySelectorAll('.hm image').length,
+               box: el.querySelector('.hm image') ? el.querySelector('.hm image').getBoundingClientRect().width : 0}))"""
+GRID_GAPS = """() => [...document.querySelectorAll('.grid')].filter(g => g.offsetParent !== null).map(g => {
+  const last = [...g.children].pop().getBoundingClientRect();
+  return [g.previousElementSibling ? g.previousElementSibling.textContent : '', Math.round(g.getBoundingClientRect().right - last.right)];
+}).filter(([, gap]) => gap > 1)"""
+
+
 def test_report_opens_offline_and_every_panel_draws_data(browser: Any, demo_report: Path) -> None:
     session = Page(browser)
     page = session.open(demo_report)
@@ -86,6 +97,12 @@ def test_report_opens_offline_and_every_panel_draws_data(browser: Any, demo_repo
     assert len(panels) >= 15
     for panel in panels:
         assert panel["svg"] >= 1 and panel["traces"] >= 1 and panel["points"] > 0, panel
+    # The demo's reconcile time and queue duration histograms drawn as heatmaps: cells with observations, as an
+    # image plotly painted; every grid row reaches the right edge (no half-row left by panels without data).
+    heatmaps = {h["title"]: h for h in page.evaluate(HEATMAPS)}
+    assert {"Reconcile time heatmap", "Queue duration heatmap (time waiting)"} <= set(heatmaps), heatmaps
+    assert all(h["filled"] > 0 and h["rows"] > 0 and h["drawn"] == 1 and h["box"] > 100 for h in heatmaps.values())
+    assert page.evaluate(GRID_GAPS) == []
     shot(page, "report-demo-full")
     shot(page, "report-demo-top", full_page=False)
     assert session.network_attempts == []
