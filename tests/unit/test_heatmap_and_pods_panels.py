@@ -178,3 +178,23 @@ def test_new_panel_types_are_validated_with_one_line_errors(change: tuple[str, s
         parse_dashboard(MINIMAL.replace(*change), "mine.yaml")
     assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
     assert parse_dashboard(MINIMAL, "mine.yaml").panels[0].type == "heatmap"
+
+
+def test_go_runtime_and_priority_panels_draw_a_real_controller_runtime_scrape(tmp_path: Path) -> None:
+    """tests/fixtures/controller-metrics.txt is /metrics of a real controller-runtime Go manager (go-controller)."""
+    from profkit.formats.prometheus import parse_text
+
+    scrape = parse_text((Path(__file__).parent.parent / "fixtures" / "controller-metrics.txt").read_text())
+    writer = BundleWriter(tmp_path / "b")
+    writer.add_target(Target("ctl", "endpoint", {}))
+    for t in (0.0, 5.0, 10.0):
+        writer.add_points("ctl", "pod-0", T0 + t, [(name, dict(labels), value) for name, labels, value in scrape.samples])
+    writer.close()
+    report = build_report(open_bundle(tmp_path / "b"), [], [builtin_dashboards()["controller"]])
+    lines = {p.title: {line.name: float(line.values[-1]) for line in p.lines} for p in report.panels()}
+    assert lines["Workqueue depth by priority"] == {"widget priority 0": 0.0}
+    assert lines["GC pause quantiles"]["quantile 1"] == pytest.approx(0.030121583)
+    assert lines["GC pause quantiles"]["quantile 0.5"] == pytest.approx(0.00065447)
+    assert lines["Go memory outside the heap"]["total from the OS"] == pytest.approx(2.2649096e07)
+    assert lines["Go heap"]["idle"] == pytest.approx(8.093696e06)
+    assert lines["GC cycles"] == {"pod-0": 0.0}  # the same scrape three times: no GC in between
