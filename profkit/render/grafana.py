@@ -130,9 +130,11 @@ def _panel(panel: PanelSpec, panel_id: int, x: int, y: int) -> dict[str, Any] | 
     transformations: list[dict[str, Any]] = []
     if any(spec.source == "pods" for spec in panel.series):  # one row per pod: info, restarts and phase joined
         transformations = [{"id": "joinByField", "options": {"byField": "pod", "mode": "outer"}},
-                           {"id": "organize", "options": {
-                               "includeByName": {"pod": True, "node": True, "namespace 1": True, "phase": True,
-                                                 "Value #B": True},
+                           {"id": "organize", "options": {  # the joined frames' times, values and scrape labels
+                               "excludeByName": {name: True for name in (
+                                   "Time 1", "Time 2", "Time 3", "Value #A", "Value #C", "__name__ 1", "__name__ 2",
+                                   "job 1", "job 2", "instance 1", "instance 2", "namespace 2", "namespace 3", "uid",
+                                   "created_by_kind", "host_network", "priority_class")},
                                "renameByName": {"namespace 1": "namespace", "Value #B": "restarts"}}}]
     return {
         "id": panel_id, "type": panel.type, "title": panel.title, "description": panel.description,
