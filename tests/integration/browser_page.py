@@ -91,7 +91,10 @@ PANEL_SHOWS = """(anchor) => {
   const ax = plot._fullLayout.xaxis, lo = ax.r2l(ax.range[0]), hi = ax.r2l(ax.range[1]);
   const inRange = lo >= first - 1000 && hi <= last + 1000 && hi > lo;
   const shown = data.some(t => (t.x || []).some((x, i) => {
-    const v = ax.d2l(x); return v >= lo && v <= hi && t.y[i] !== null && isFinite(t.y[i]);
+    const v = ax.d2l(x);
+    if (v < lo || v > hi) { return false; }
+    if (t.type === 'heatmap') { return t.z.some(row => row[i] !== null && row[i] > 0); }  // a filled cell
+    return t.y[i] !== null && isFinite(t.y[i]);
   }));
   return Object.assign(place, {ok: inRange && shown, why: 'range ' + inRange + ' data ' + shown});
 }"""
