@@ -24,7 +24,8 @@ fi
 # ~20 min on a new 2-core machine) runs in the background while the unit and integration tests run, so a
 # cold run pays for the longer of the two, not both; the e2e tests start only after both, on a quiet machine.
 build_log=$(mktemp)
-python -m tests.e2e.controlplane build >"$build_log" 2>&1 &
+# Prometheus too: Debian's has no Kubernetes service discovery, which the e2e tests discover pods with.
+{ python -m tests.e2e.controlplane build && python -m tests.e2e.controlplane build-prometheus; } >"$build_log" 2>&1 &
 build_pid=$!
 trap 'kill "$build_pid" 2>/dev/null || true' INT TERM
 status=0

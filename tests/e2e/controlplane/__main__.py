@@ -1,4 +1,4 @@
-"""Command line: ``python -m tests.e2e.controlplane build|build-capi|up|down|env|deploy-example``."""
+"""Command line: ``python -m tests.e2e.controlplane build|build-capi|build-prometheus|up|down|env|deploy-example``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ def _parser() -> argparse.ArgumentParser:
                         description="Builds capi, kubeadm bootstrap, kubeadm control-plane and in-memory managers "
                                     "unmodified from the Go module proxy into the cache (once per machine).")
     bc.add_argument("--force", action="store_true", help="rebuild even when cached")
+    bp = sub.add_parser("build-prometheus", help="build (or find cached) upstream Prometheus (with Kubernetes SD)",
+                        description="Builds the Prometheus release gomod/prometheus pins from its Go module: "
+                                    "Debian's package has no kubernetes_sd_configs.")
+    bp.add_argument("--force", action="store_true", help="rebuild even when cached")
     for name, text in (("up", "start the control plane in DIR"), ("down", "stop everything started in DIR"),
                        ("env", "print shell exports for DIR's kubeconfig")):
         s = sub.add_parser(name, help=text)
@@ -72,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
             print(capi.build(force=args.force))
             print(f"build-capi step took {time.monotonic() - start:.0f}s; cache {capi.cache_dir()} holds "
                   f"{capi.cache_size() / 2**20:.0f} MiB", file=sys.stderr)
+            return 0
+        if args.command == "build-prometheus":
+            start = time.monotonic()
+            print(buildmod.build_prometheus(force=args.force))
+            print(f"build-prometheus step took {time.monotonic() - start:.0f}s", file=sys.stderr)
             return 0
         cp = ControlPlane(args.dir, **({"nodes": args.nodes} if args.command == "up" else {}))
         if args.command == "up":

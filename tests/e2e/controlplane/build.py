@@ -152,6 +152,45 @@ def build(force: bool = False) -> Path:
     return target
 
 
+PROMETHEUS_MODULE = "github.com/prometheus/prometheus"
+
+
+def prometheus_version() -> str:
+    """The Prometheus release pinned by gomod/prometheus/go.mod: Go module v0.X.Y is Prometheus 2.X.Y."""
+    module = _required_version(GOMOD_DIR / "prometheus" / "go.mod", PROMETHEUS_MODULE)
+    m = re.fullmatch(r"v0\.(\d+)\.(\d+)", module)
+    if not m:
+        raise BuildError(f"gomod/prometheus pins {PROMETHEUS_MODULE} {module}: not a v0.X.Y (Prometheus 2.X.Y) module")
+    return f"2.{m.group(1)}.{m.group(2)}"
+
+
+def prometheus_binary(version: str | None = None) -> Path:
+    """${PROFKIT_E2E_CACHE:-~/.cache/profkit-e2e}/prometheus-<version>/bin/prometheus."""
+    return cache_root() / f"prometheus-{version or prometheus_version()}" / "bin" / "prometheus"
+
+
+def build_prometheus(force: bool = False) -> Path:
+    """Build (or find cached) upstream Prometheus with every service discovery, Kubernetes' among them.
+
+    Debian's package (the one the integration tests run) has Kubernetes service discovery removed
+    ("Kubernetes support has been completely removed", its NEWS.Debian), so the e2e tests, which discover
+    pods through ``kubernetes_sd_configs``, run the same release built from its Go module.
+    """
+    version = prometheus_version()
+    out = prometheus_binary(version)
+    if out.is_file() and not force:
+        return out
+    if not go_available():
+        raise BuildError("go is not on PATH; cannot build Prometheus")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _log(f"building Prometheus {version} ({PROMETHEUS_MODULE}/cmd/prometheus) into {out} ...")
+    ldflags = f"-s -w -X github.com/prometheus/common/version.Version={version} " \
+              "-X github.com/prometheus/common/version.Branch=HEAD"
+    secs = _go_build(GOMOD_DIR / "prometheus", f"{PROMETHEUS_MODULE}/cmd/prometheus", out, ldflags, nice=True)
+    _log(f"Prometheus {version} done in {secs:.0f}s")
+    return out
+
+
 def build_example_controller(out: Path) -> Path:
     """Build the Go example controller from examples/go-controller into ``out``."""
     src = REPO_ROOT / "examples" / "go-controller"
