@@ -43,6 +43,9 @@ SCRAPE_SERIES = ("up", "scrape_duration_seconds", "scrape_samples_scraped", "scr
                  "scrape_series_added", "scrape_timeout_seconds", "scrape_sample_limit", "scrape_body_size_bytes")
 
 Labels = tuple[tuple[str, str], ...]
+# The API paths that take a form-encoded POST (Prometheus' router, Thanos' and Mimir's alike); the others GET only.
+POST_PATHS = frozenset({"/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels",
+                        "/api/v1/query_exemplars"})
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,18 @@ class PrometheusClient:
         return headers
 
     def get(self, path: str, params: list[tuple[str, str]]) -> Any:
-        """``data`` of an API answer; every HTTP, transport and PromQL error is a one-line BadInput."""
-        body = urllib.parse.urlencode(params).encode()
-        request = urllib.request.Request(f"{self.url}{path}", data=body, headers={
-            **self._headers(), "Content-Type": "application/x-www-form-urlencoded"}, method="POST")
+        """``data`` of an API answer; every HTTP, transport and PromQL error is a one-line BadInput.
+
+        Queries and series lookups are POSTed (a long selector does not fit a URL); the rest of the API
+        (metadata, status) answers GET only: Prometheus 2.42 says 405 to a POST there.
+        """
+        encoded = urllib.parse.urlencode(params)
+        if path in POST_PATHS:
+            request = urllib.request.Request(f"{self.url}{path}", data=encoded.encode(), headers={
+                **self._headers(), "Content-Type": "application/x-www-form-urlencoded"}, method="POST")
+        else:
+            request = urllib.request.Request(f"{self.url}{path}" + (f"?{encoded}" if encoded else ""),
+                                             headers=self._headers(), method="GET")
         where = f"{self.url}{path}"
         try:
             with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as response:
