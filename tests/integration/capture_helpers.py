@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -246,3 +248,39 @@ class ProcessSampler:
         """Mean cores over the samples taken between two times."""
         inside = [(t, v) for t, v in self.cpu if start <= t <= end]
         return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+
+
+class RequestLog:
+    """A reverse proxy in front of a process's HTTP port that records every request's path and User-Agent:
+    what the process itself would see (who fetched what)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.requests: list[tuple[str, str]] = []
+        log = self.requests
+
+        class Proxy(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                log.append((self.path.split("?")[0], self.headers.get("User-Agent", "")))
+                try:
+                    with urllib.request.urlopen(upstream + self.path, timeout=60) as response:
+                        status, body, kind = response.status, response.read(), response.headers.get("Content-Type")
+                except urllib.error.HTTPError as exc:
+                    status, body, kind = exc.code, exc.read(), "text/plain"
+                self.send_response(status)
+                self.send_header("Content-Type", kind or "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.port = int(self.server.server_address[1])
+        self.address = f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

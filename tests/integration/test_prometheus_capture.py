@@ -20,41 +20,11 @@ import pytest
 
 from profkit.bundle import open_bundle
 from profkit.sources.prometheus import SCRAPE_SERIES, own_labels
-from tests.integration.capture_helpers import profkit, profkit_popen, start_go_keygen_server, stop
+from tests.integration.capture_helpers import RequestLog, profkit, profkit_popen, start_go_keygen_server, stop
 from tests.integration.prometheus_server import PROMETHEUS, PrometheusServer, free_port, start_prometheus
 
 pytestmark = [pytest.mark.go, pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain"),
               pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (scripts/test.sh installs it)")]
-
-
-class RequestLog:
-    """A reverse proxy in front of the Go process that records every request's path and User-Agent."""
-
-    def __init__(self, upstream: str) -> None:
-        self.requests: list[tuple[str, str]] = []
-        log = self.requests
-
-        class Proxy(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                log.append((self.path.split("?")[0], self.headers.get("User-Agent", "")))
-                try:
-                    with urllib.request.urlopen(upstream + self.path, timeout=60) as response:
-                        status, body, kind = response.status, response.read(), response.headers.get("Content-Type")
-                except urllib.error.HTTPError as exc:
-                    status, body, kind = exc.code, exc.read(), "text/plain"
-                self.send_response(status)
-                self.send_header("Content-Type", kind or "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +39,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Promethe
         yield server, log
     finally:
         server.stop()
-        log.server.shutdown()
+        log.close()
         stop(proc)
 
 

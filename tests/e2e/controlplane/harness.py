@@ -364,8 +364,14 @@ class ControlPlane:
         if pod_ip:
             self._update_egress({f"{pod_ip}:{c}": f"127.0.0.1:{l}" for c, l in ports.items()})
 
+    def egress_map(self) -> dict[str, str]:
+        """The pod network as mapped so far: ``podIP:containerPort`` -> the local ``127.0.0.1:PORT`` behind it."""
+        if not self._egress_map.is_file():
+            return {}
+        return dict(json.loads(self._egress_map.read_text() or "{}"))
+
     def _update_egress(self, entries: dict[str, str]) -> None:
-        mapping: dict[str, str] = json.loads(self._egress_map.read_text() or "{}")
+        mapping = self.egress_map()
         mapping.update(entries)
         tmp = self._egress_map.with_suffix(".tmp")
         tmp.write_text(json.dumps(mapping, indent=1))
