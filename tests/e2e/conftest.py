@@ -19,10 +19,14 @@ from tests.e2e.controlplane.harness import ControlPlane, down_all
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Build missing binaries before any test runs, so the first (long) build is not under a test timeout."""
+    """Build missing binaries (and Prometheus for its e2e test) before any test runs, so the first (long) build is
+    not under a test timeout."""
     wants_e2e = any(item.get_closest_marker("e2e") for item in session.items)
     if wants_e2e and shutil.which("go") is not None and buildmod.missing_binaries():
         buildmod.build()
+    wants_prometheus = any(Path(str(item.fspath)).name == "test_prometheus_e2e.py" for item in session.items)
+    if wants_prometheus and shutil.which("go") is not None and not buildmod.prometheus_binary().is_file():
+        buildmod.build_prometheus()
 
 
 def _install_teardown() -> None:
