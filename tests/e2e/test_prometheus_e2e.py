@@ -42,6 +42,7 @@ ARGS, OBJECTS, _, EXPECTED = SCENARIOS["errors"]
 INTERVAL = 2.0  # Prometheus' scrape interval and both captures' --scrape-interval
 DURATION = "45s"
 RECONCILES = "controller_runtime_reconcile_total"
+SLACK = 0.25  # seconds between a scrape's timestamp (its start) and the moment the process wrote its answer
 
 
 @dataclass
@@ -136,6 +137,26 @@ def reconciles(view: BundleView, instance: str, start: float, end: float) -> tup
     return total, step
 
 
+def bracket_violations(view: BundleView, instance: str, direct: BundleView, own: str) -> tuple[int, list[str]]:
+    """Every controller_runtime_reconcile_total sample of ``instance`` against the direct capture's samples of
+    the same series (``own``): a counter read at t lies between what the direct capture read before and after t.
+    (samples compared, violations)."""
+    mine = {s.label_text(): s.points for s in direct.series(RECONCILES) if s.instance == own}
+    compared, bad = 0, []
+    for s in view.series(RECONCILES):
+        if s.instance != instance:
+            continue
+        points = mine.get(s.label_text(), [])
+        for t, value in s.points:
+            before = [v for ts, v in points if ts <= t - SLACK]
+            after = [v for ts, v in points if ts >= t + SLACK]
+            if before and after:
+                compared += 1
+                if not before[-1] <= value <= after[0]:
+                    bad.append(f"{s.label_text()} at {t:.3f}: {before[-1]:g} <= {value:g} <= {after[0]:g} fails")
+    return compared, bad
+
+
 def test_prometheus_discovers_exactly_the_replica_pods_through_the_api_server(run: Run) -> None:
     targets = run.prometheus.api("/api/v1/targets?state=any")
     active = targets["activeTargets"]
@@ -170,7 +191,7 @@ def test_import_of_the_window_gives_the_findings_of_the_direct_capture(run: Run)
 
 
 def test_reconcile_counts_per_replica_agree_and_every_replica_stays_apart(run: Run) -> None:
-    start, end = run.window
+    start, end = run.window  # the direct capture's, which the import was asked for
     views = {"direct": open_bundle(run.direct), "imported": open_bundle(run.imported),
              "capture --prometheus": open_bundle(run.via_prometheus)}
     pods = sorted(r.pod for r in run.dep.replicas)
@@ -186,11 +207,18 @@ def test_reconcile_counts_per_replica_agree_and_every_replica_stays_apart(run: R
     assert len(set(own_start.values())) == len(pods), own_start
     assert started["imported"] == own_start and started["capture --prometheus"] == own_start, started
     rows = []
-    for r in run.dep.replicas:
-        mine, step = reconciles(views["direct"], f"127.0.0.1:{r.metrics_port}", start, end)
-        assert mine > 0, r.pod
+    for r in run.dep.replicas:  # each replica's counters are that replica's: between the direct reads around them
         for label in ("imported", "capture --prometheus"):
-            theirs, their_step = reconciles(views[label], r.pod, start, end)
+            compared, bad = bracket_violations(views[label], r.pod, views["direct"], f"127.0.0.1:{r.metrics_port}")
+            assert compared >= 20 and not bad, (label, r.pod, compared, bad[:5])
+            rows.append(f"{r.pod} {label}: {compared} samples between the direct capture's reads around them")
+    for r in run.dep.replicas:
+        for label in ("imported", "capture --prometheus"):  # over the window both bundles span
+            own_range = views[label].time_range()
+            common = (max(start, own_range[0]), min(end, own_range[1]))
+            mine, step = reconciles(views["direct"], f"127.0.0.1:{r.metrics_port}", *common)
+            assert mine > 0, r.pod
+            theirs, their_step = reconciles(views[label], r.pod, *common)
             # each side's samples cover the window but for at most one scrape interval at either end: the two
             # increases differ by at most what one interval at each end adds
             tolerance = 2 * max(step, their_step)
