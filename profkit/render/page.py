@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from typing import Any, Iterable, Sequence
 
 from profkit.model import CaptureEvent, Finding
@@ -153,15 +154,11 @@ def events_html(events: Iterable[CaptureEvent]) -> str:
 
 
 def _clock(ts: float) -> str:
-    import time
-
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
 
 
 def clock(ts: float) -> str:
     """A time of day, UTC (``12:04:05``): what the report's panels and links label times with."""
-    import time
-
     return time.strftime("%H:%M:%S", time.gmtime(ts))
 
 
