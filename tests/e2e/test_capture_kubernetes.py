@@ -482,7 +482,16 @@ def test_ctrl_c_stops_a_deployment_capture_promptly_with_a_valid_bundle(
     proc = subprocess.Popen(profkit_cmd("capture", "--deployment", PLAIN, "-n", healthy.namespace, "--kubeconfig",
                                         str(control_plane.kubeconfig), "--profile-window", "30s", "--out", str(out)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
-    time.sleep(8)
+    def capturing() -> bool:  # the bundle holds a first scrape (on a loaded machine start-up alone can take 8 s)
+        try:
+            return query(out, "SELECT count(*) FROM series")[0][0] > 0
+        except sqlite3.Error:
+            return False
+
+    deadline = time.monotonic() + 60
+    while not capturing() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # a CPU window and the log follows are under way
     proc.send_signal(signal.SIGINT)
     started = time.monotonic()
     _, stderr = proc.communicate(timeout=30)
