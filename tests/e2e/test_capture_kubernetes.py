@@ -107,6 +107,19 @@ def profiled(bundle: Path, pods: list[str], kind: str) -> Callable[[], bool]:
     return check
 
 
+def finalized(cp: ControlPlane, namespace: str, names: list[str]) -> Callable[[], bool]:
+    """True once every one of the Widgets ``names`` exists and carries the example controller's finalizer."""
+
+    def check() -> bool:
+        proc = cp.kubectl("get", WIDGET_RESOURCE, "-n", namespace, *names, "-o", "json", check=False)
+        if proc.returncode != 0:
+            return False
+        items = json.loads(proc.stdout).get("items", [])
+        return len(items) == len(names) and all(
+            "scale.profkit.dev/cleanup" in (i["metadata"].get("finalizers") or []) for i in items)
+    return check
+
+
 def replace_pod(cp: ControlPlane, dep: ExampleDeployment, extra: list[str]) -> str:
     """Delete the first replica's pod and stand a new controller process behind its replacement."""
     old = dep.replicas[0]
@@ -186,8 +199,10 @@ def test_capture_every_replica_objects_logs_and_pod_replacement(
     steps = [
         when(collecting, lambda: (time.sleep(2), cp.kubectl("apply", "-f", "-",
                                                               input=widget_manifest(dep.namespace, more))), errors),
-        when(collecting, lambda: (time.sleep(6), cp.kubectl("delete", WIDGET_RESOURCE, "-n", dep.namespace,
-                                                              "--wait=false", *more[:3])), errors),
+        # Deleted only once the controller holds them with its finalizer: deleted earlier, the API server
+        # removes them at once and no watch event carries a deletionTimestamp (seen under load in CI).
+        when(finalized(cp, dep.namespace, more[:3]),
+             lambda: cp.kubectl("delete", WIDGET_RESOURCE, "-n", dep.namespace, "--wait=false", *more[:3]), errors),
         when(profiled(out, original, "cpu"),
              lambda: replace_pod(cp, dep, ["--sync-period", "10s", "--keygen-per-reconcile", "2"]), errors),
     ]
