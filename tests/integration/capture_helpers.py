@@ -105,17 +105,21 @@ def serve(routes: dict[str, tuple[int, str, bytes]], cpu_delay: bool = True) -> 
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def static_pprof_server() -> tuple[ThreadingHTTPServer, str]:
-    """A real HTTP server answering with real recorded Go profiles and real-shaped metrics."""
+def pprof_routes() -> dict[str, tuple[int, str, bytes]]:
+    """The pprof endpoints of a Go controller, answering with real recorded Go profiles."""
     gz = "application/octet-stream"
-    metrics = (b"# HELP go_goroutines Number of goroutines that currently exist.\n# TYPE go_goroutines gauge\n"
-               b"go_goroutines 42\n")
-    return serve({
+    return {
         "/debug/pprof/profile": (200, gz, (FIXTURES / "go-cpu-keygen.pb.gz").read_bytes()),
         "/debug/pprof/heap": (200, gz, (FIXTURES / "go-heap.pb.gz").read_bytes()),
         "/debug/pprof/goroutine": (200, gz, (FIXTURES / "go-goroutine.pb.gz").read_bytes()),
-        "/metrics": (200, "text/plain; version=0.0.4", metrics),
-    })
+    }
+
+
+def static_pprof_server() -> tuple[ThreadingHTTPServer, str]:
+    """A real HTTP server answering with real recorded Go profiles and real-shaped metrics."""
+    metrics = (b"# HELP go_goroutines Number of goroutines that currently exist.\n# TYPE go_goroutines gauge\n"
+               b"go_goroutines 42\n")
+    return serve({**pprof_routes(), "/metrics": (200, "text/plain; version=0.0.4", metrics)})
 
 
 def html_error_server() -> tuple[ThreadingHTTPServer, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from profkit.bundle.reader import open_bundle
 from profkit.formats.prometheus import parse_text
-from tests.integration.capture_helpers import FIXTURES, profkit, serve
+from tests.integration.capture_helpers import FIXTURES, pprof_routes, profkit, serve
 
 # Real client_golang lines with the values a Go 1.26 runtime gives an old client (NaN sums), and
 # gauges at ±Inf, put in the middle of a real recorded controller scrape.
@@ -37,7 +37,9 @@ def test_nan_and_infinite_samples_keep_the_scrape_and_the_run(tmp_path: Path) ->
     finite_or_inf = [(n, l, v) for n, l, v in expected.samples if not math.isnan(v)]
     nan_count = len(expected.samples) - len(finite_or_inf)
     assert nan_count == 2
-    server, url = serve({"/metrics": (200, "text/plain; version=0.0.4", body)})
+    # The controller serves pprof too: an endpoint whose pprof only ever 404s is a target that gave no
+    # profiles, which fails the capture once the start-up grace is over (on a loaded machine, within 4 s).
+    server, url = serve({**pprof_routes(), "/metrics": (200, "text/plain; version=0.0.4", body)})
     try:
         out = tmp_path / "bundle"
         result = profkit("capture", "--endpoint", url, "--out", str(out), "--duration", "4s",
