@@ -18,8 +18,8 @@ import yaml
 from tests.e2e.controlplane.certs import _sign
 from tests.e2e.controlplane.harness import HERE
 from tests.e2e.controlplane.example import (
-    WIDGET_RESOURCE, ExampleDeployment, Replica, controller_command, deploy_example, stop_example,
-    widget_manifest,
+    WIDGET_RESOURCE, ExampleDeployment, Replica, controller_command, deploy_example, ready_count,
+    stop_example, widget_manifest,
 )
 from tests.e2e.controlplane.harness import ControlPlane
 from tests.e2e.controlplane.procs import free_port
@@ -107,19 +107,6 @@ def profiled(bundle: Path, pods: list[str], kind: str) -> Callable[[], bool]:
     return check
 
 
-def finalized(cp: ControlPlane, namespace: str, names: list[str]) -> Callable[[], bool]:
-    """True once every one of the Widgets ``names`` exists and carries the example controller's finalizer."""
-
-    def check() -> bool:
-        proc = cp.kubectl("get", WIDGET_RESOURCE, "-n", namespace, *names, "-o", "json", check=False)
-        if proc.returncode != 0:
-            return False
-        items = json.loads(proc.stdout).get("items", [])
-        return len(items) == len(names) and all(
-            "scale.profkit.dev/cleanup" in (i["metadata"].get("finalizers") or []) for i in items)
-    return check
-
-
 def replace_pod(cp: ControlPlane, dep: ExampleDeployment, extra: list[str]) -> str:
     """Delete the first replica's pod and stand a new controller process behind its replacement."""
     old = dep.replicas[0]
@@ -199,9 +186,9 @@ def test_capture_every_replica_objects_logs_and_pod_replacement(
     steps = [
         when(collecting, lambda: (time.sleep(2), cp.kubectl("apply", "-f", "-",
                                                               input=widget_manifest(dep.namespace, more))), errors),
-        # Deleted only once the controller holds them with its finalizer: deleted earlier, the API server
-        # removes them at once and no watch event carries a deletionTimestamp (seen under load in CI).
-        when(finalized(cp, dep.namespace, more[:3]),
+        # Deleted only once reconciled (ready, so holding the controller's finalizer): deleted earlier, the API
+        # server removes them at once and no watch event carries a deletionTimestamp (seen under load in CI).
+        when(lambda: ready_count(cp, dep.namespace, more[:3]) == 3,
              lambda: cp.kubectl("delete", WIDGET_RESOURCE, "-n", dep.namespace, "--wait=false", *more[:3]), errors),
         when(profiled(out, original, "cpu"),
              lambda: replace_pod(cp, dep, ["--sync-period", "10s", "--keygen-per-reconcile", "2"]), errors),
